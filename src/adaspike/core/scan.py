@@ -1,0 +1,154 @@
+"""The one multi-step scan op: run a discrete neuron over currents laid out as [T, B, *features].
+
+``scan`` validates its inputs once, then hands them to a backend. The reference backend below is plain
+PyTorch (autograd through the surrogate); fast backends register themselves with ``register_backend`` and
+must return the same spikes and gradients (checked by equivalence tests).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import torch
+
+from .spikes import BinarySpike, check_reset, reset_amount
+from .ssm import DiscreteSSM
+
+log = logging.getLogger("adaspike")
+
+
+class NeuronState(NamedTuple):
+    """Explicit state between calls: x [B, *F, n] and the last spikes s [B, *F]."""
+
+    x: torch.Tensor
+    s: torch.Tensor
+
+
+class ScanOutput(NamedTuple):
+    spikes: torch.Tensor                 # [T, B, *F]
+    states: torch.Tensor | None          # [T, B, *F, n], post-propagation, pre-reset (on request)
+    final: NeuronState
+
+
+@dataclass
+class ScanRequest:
+    """Everything a backend needs, already validated and cast to the current's dtype/device."""
+
+    current: torch.Tensor
+    ssm: DiscreteSSM
+    reset: str
+    detach_reset: bool
+    spike_fn: Callable
+    state: NeuronState
+    recurrent_weight: torch.Tensor | None
+    return_states: bool
+
+
+Backend = Callable[[ScanRequest], ScanOutput]
+_BACKENDS: dict[str, tuple[Backend, Callable[[ScanRequest], bool]]] = {}
+_AUTO_ORDER: list[str] = []
+
+
+def register_backend(name: str, fn: Backend, supports: Callable[[ScanRequest], bool], auto: bool = True) -> None:
+    """Add a backend; with ``auto`` it is tried (in registration order) before the reference."""
+    _BACKENDS[name] = (fn, supports)
+    if auto and name not in _AUTO_ORDER:
+        _AUTO_ORDER.append(name)
+
+
+def available_backends() -> list[str]:
+    return ["reference", *_BACKENDS]
+
+
+def check_time_major(current: torch.Tensor, feature_shape: torch.Size | tuple | None = None,
+                     name: str = "input") -> None:
+    """Raise a clear error unless ``current`` is a [T, B, *features] tensor with finite values."""
+    if not isinstance(current, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor laid out as [T, B, *features], got {type(current).__name__}")
+    if current.dim() < 3:
+        raise ValueError(f"{name} must be laid out as [T, B, *features] (time first, then batch), "
+                         f"got shape {tuple(current.shape)}")
+    if feature_shape is not None:
+        try:
+            ok = torch.broadcast_shapes(tuple(feature_shape), current.shape[2:]) == current.shape[2:]
+        except RuntimeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{name} must be laid out as [T, B, *features] with features matching "
+                             f"{tuple(feature_shape)}, got shape {tuple(current.shape)}")
+    if not bool(torch.isfinite(current.detach()).all()):
+        raise ValueError(f"{name} contains NaN or Inf")
+
+
+def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", detach_reset: bool = False,
+         spike_fn: Callable | None = None, state: NeuronState | None = None,
+         recurrent_weight: torch.Tensor | None = None, return_states: bool = False,
+         backend: str = "auto") -> ScanOutput:
+    """Run ``ssm`` over ``current`` [T, B, *F]; returns spikes (and states on request) plus the final state.
+
+    ``recurrent_weight`` [F, F] (flat features only) adds V·s_{t-1} to the current of step t.
+    """
+    check_reset(reset)
+    check_time_major(current, ssm.param_shape, "current")
+    T, batch, feat = current.shape[0], current.shape[1], current.shape[2:]
+    if ssm.time_varying and ssm.H.shape[0] != T:
+        raise ValueError(f"time-varying neuron has {ssm.H.shape[0]} steps of parameters, input has T = {T}")
+    if recurrent_weight is not None and (len(feat) != 1 or tuple(recurrent_weight.shape) != (feat[0], feat[0])):
+        raise ValueError(f"recurrent_weight must be [{feat[0] if len(feat) == 1 else 'F'}, F] for flat features "
+                         f"F, got {tuple(recurrent_weight.shape)} with features {tuple(feat)}")
+    n = ssm.state_size
+    if state is None:
+        zeros = current.new_zeros((batch, *feat))
+        state = NeuronState(current.new_zeros((batch, *feat, n)), zeros)
+    elif tuple(state.x.shape) != (batch, *feat, n) or tuple(state.s.shape) != (batch, *feat):
+        raise ValueError(f"state shapes {tuple(state.x.shape)}, {tuple(state.s.shape)} do not match "
+                         f"batch {batch}, features {tuple(feat)}, state size {n}")
+    request = ScanRequest(current=current, ssm=ssm.to(dtype=current.dtype, device=current.device), reset=reset,
+                          detach_reset=detach_reset, spike_fn=spike_fn or BinarySpike(), state=state,
+                          recurrent_weight=recurrent_weight, return_states=return_states)
+    return _dispatch(request, backend)(request)
+
+
+def _dispatch(request: ScanRequest, backend: str) -> Backend:
+    if backend == "reference":
+        return reference_scan
+    if backend != "auto":
+        if backend not in _BACKENDS:
+            raise ValueError(f"unknown scan backend {backend!r}; available: {available_backends()}")
+        fn, supports = _BACKENDS[backend]
+        if not supports(request):
+            raise ValueError(f"scan backend {backend!r} does not support this neuron/options")
+        return fn
+    for name in _AUTO_ORDER:
+        fn, supports = _BACKENDS[name]
+        if supports(request):
+            return fn
+    return reference_scan
+
+
+def reference_scan(req: ScanRequest) -> ScanOutput:
+    """Plain PyTorch loop over time; the ground truth every fast backend is tested against."""
+    ssm, m = req.ssm, req.ssm.mem_index
+    n = ssm.state_size
+    x = list(req.state.x.unbind(-1))
+    s = req.state.s
+    theta = ssm.threshold
+    spikes, states = [], []
+    for t in range(req.current.shape[0]):
+        H = ssm.H[t] if ssm.time_varying else ssm.H
+        B = ssm.B[t] if ssm.time_varying else ssm.B
+        r = reset_amount(req.reset, s, x[m], theta, req.detach_reset)
+        if r is not None:
+            x = [x[i] + ssm.kick_reset[..., i] * r for i in range(n)]
+        x = [x[i] + ssm.kick_spike[..., i] * s for i in range(n)]
+        drive = req.current[t]
+        if req.recurrent_weight is not None:
+            drive = drive + s @ req.recurrent_weight.T
+        x = [sum(H[..., i, j] * x[j] for j in range(n)) + B[..., i] * drive for i in range(n)]
+        s = req.spike_fn(x[m], theta)
+        spikes.append(s)
+        if req.return_states:
+            states.append(torch.stack(x, dim=-1))
+    return ScanOutput(torch.stack(spikes), torch.stack(states) if req.return_states else None,
+                      NeuronState(torch.stack(x, dim=-1), s))

@@ -1,0 +1,129 @@
+"""State-space form of a spiking neuron and its discretisation.
+
+Continuous time, between spikes:   dx/dt = A x + B_c I(t)
+Discrete time (kicks applied to the previous state before propagation, the "pre" convention):
+    x'_t = x_{t-1} + K_reset · r_{t-1} + K_spike · s_{t-1}
+    x_t  = H x'_t + B I_t
+    s_t  = spike(C x_t − θ),  C = e_{mem_index}
+where r is the reset amount (θ·s for reset by subtraction, the membrane for reset to zero, 0 for none).
+In the notation x_t = H x_{t-1} + B I_t + R s_{t-1}, R = H (K_reset θ + K_spike) for subtractive reset.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from .linalg import expm_and_phi, spectral_radius
+from .units import check_dt
+
+DISCRETISATIONS = ("zoh", "euler", "bilinear")
+
+
+def _check_finite(name: str, value: torch.Tensor) -> None:
+    if not bool(torch.isfinite(value.detach()).all()):
+        raise ValueError(f"{name} contains NaN or Inf: {value.detach().flatten()[:8].tolist()}")
+
+
+@dataclass(eq=False)
+class ContinuousSSM:
+    """dx/dt = A x + B_c I with spike kicks; shapes A [*P, n, n], B_c/kicks [*P, n], threshold [*P]."""
+
+    A: torch.Tensor
+    Bc: torch.Tensor
+    kick_reset: torch.Tensor
+    kick_spike: torch.Tensor
+    threshold: torch.Tensor
+    mem_index: int = 0
+
+    def __post_init__(self):
+        for name in ("A", "Bc", "kick_reset", "kick_spike", "threshold"):
+            _check_finite(name, getattr(self, name))
+
+    @property
+    def state_size(self) -> int:
+        return self.A.shape[-1]
+
+    def discretise(self, dt: float, method: str = "zoh") -> "DiscreteSSM":
+        """Per-step form at time step ``dt`` seconds by ``zoh`` (exact), ``euler`` or ``bilinear``."""
+        dt = check_dt(dt)
+        A = self.A.to(torch.float64)
+        Bc = self.Bc.to(torch.float64)
+        n = A.shape[-1]
+        eye = torch.eye(n, dtype=torch.float64).expand_as(A)
+        if method == "zoh":
+            H, G = expm_and_phi(A, dt)
+            B = (G @ Bc[..., None])[..., 0]
+        elif method == "euler":
+            H, B = eye + dt * A, dt * Bc
+        elif method == "bilinear":
+            M = eye - dt * A / 2
+            H = torch.linalg.solve(M, eye + dt * A / 2)
+            B = torch.linalg.solve(M, (dt * Bc)[..., None])[..., 0]
+        else:
+            raise ValueError(f"unknown discretisation {method!r}; choose one of {DISCRETISATIONS}")
+        return DiscreteSSM(H=H, B=B, kick_reset=self.kick_reset.to(torch.float64),
+                           kick_spike=self.kick_spike.to(torch.float64),
+                           threshold=self.threshold.to(torch.float64), mem_index=self.mem_index, dt=dt,
+                           method=method)
+
+
+@dataclass(eq=False)
+class DiscreteSSM:
+    """Per-step neuron: H [*P, n, n] (or [T, *P, n, n] when ``time_varying``), B and kicks [*P, n], θ [*P].
+
+    ``dt`` (seconds) records the step these parameters are valid for; ``method`` how they were obtained
+    (``zoh``/``euler``/``bilinear`` from a continuous model, ``discrete`` when built from per-step parameters,
+    or the name of a retime map).
+    """
+
+    H: torch.Tensor
+    B: torch.Tensor
+    kick_reset: torch.Tensor
+    kick_spike: torch.Tensor
+    threshold: torch.Tensor
+    mem_index: int = 0
+    dt: float = 1e-3
+    method: str = "discrete"
+    time_varying: bool = False
+
+    def __post_init__(self):
+        check_dt(self.dt)
+        n = self.H.shape[-1]
+        if self.H.shape[-2] != n:
+            raise ValueError(f"H must be square in its last two axes, got shape {tuple(self.H.shape)}")
+        for name in ("B", "kick_reset", "kick_spike"):
+            if getattr(self, name).shape[-1] != n:
+                raise ValueError(f"{name} must have state size {n} on its last axis, got {tuple(getattr(self, name).shape)}")
+        if not 0 <= self.mem_index < n:
+            raise ValueError(f"mem_index {self.mem_index} outside state size {n}")
+        for name in ("H", "B", "kick_reset", "kick_spike", "threshold"):
+            _check_finite(name, getattr(self, name))
+
+    @property
+    def state_size(self) -> int:
+        return self.H.shape[-1]
+
+    @property
+    def param_shape(self) -> torch.Size:
+        """Shape P of the per-neuron parameters, which must broadcast against the feature shape."""
+        lead = 1 if self.time_varying else 0
+        shapes = [self.H.shape[lead:-2], self.B.shape[lead:-1], self.kick_reset.shape[:-1], self.kick_spike.shape[:-1], self.threshold.shape]
+        return torch.broadcast_shapes(*shapes)
+
+    def reset_matrix(self) -> torch.Tensor:
+        """R of x_t = H x_{t-1} + B I_t + R s_{t-1} for reset by subtraction (pre-propagation kick)."""
+        K = self.kick_reset * self.threshold[..., None] + self.kick_spike
+        return (self.H @ K[..., None])[..., 0]
+
+    def spectral_radius(self) -> torch.Tensor:
+        return spectral_radius(self.H.detach().to(torch.float64))
+
+    def to(self, dtype: torch.dtype | None = None, device=None) -> "DiscreteSSM":
+        conv = lambda t: t.to(device=device, dtype=dtype)
+        return replace(self, H=conv(self.H), B=conv(self.B), kick_reset=conv(self.kick_reset),
+                       kick_spike=conv(self.kick_spike), threshold=conv(self.threshold))
+
+    def with_time_steps(self, H: torch.Tensor, B: torch.Tensor) -> "DiscreteSSM":
+        """Copy with per-step H [T, *P, n, n] and B [T, *P, n] (time-step-adaptive neurons)."""
+        return replace(self, H=H, B=B, time_varying=True)

@@ -1,0 +1,198 @@
+"""Neuron layers: thin nn.Module wrappers that build a DiscreteSSM at their ``dt`` and call the core scan.
+
+Every layer takes currents [T, B, *F] and returns spikes [T, B, *F]. State is explicit: pass ``state`` in and
+ask for it back with ``return_state=True``; nothing is remembered between calls.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..core.neurons import AdLIFParams, CubaLIFParams, IFParams, LIFParams, adlif_discrete
+from ..core.scan import NeuronState, ScanOutput, scan
+from ..core.spikes import BinarySpike, BurstSpike, check_reset
+from ..core.ssm import DISCRETISATIONS, DiscreteSSM
+from ..core.surrogates import Surrogate, get_surrogate
+from ..core.units import check_dt
+from .bounded import Bounded
+
+Shape = int | Sequence[int]
+
+
+def _shape(shape: Shape) -> tuple[int, ...]:
+    return (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
+
+
+class NeuronLayer(nn.Module):
+    """Shared machinery: threshold, reset, spike rule, discretisation and the call into ``scan``.
+
+    Subclasses implement ``ssm(dt=None) -> DiscreteSSM``.
+    """
+
+    def __init__(self, shape: Shape = (), *, dt: float = 1e-3, method: str = "zoh", threshold: float = 1.0,
+                 learn_threshold: bool = False, reset: str = "subtract", detach_reset: bool = False,
+                 surrogate: str | Surrogate = "fast_sigmoid", max_spikes: int = 1, strict: bool = False,
+                 backend: str = "auto"):
+        super().__init__()
+        if method not in DISCRETISATIONS:
+            raise ValueError(f"unknown discretisation {method!r}; choose one of {DISCRETISATIONS}")
+        self.shape = _shape(shape)
+        self.dt = check_dt(dt)
+        self.method = method
+        self.reset = check_reset(reset)
+        self.detach_reset = bool(detach_reset)
+        self.surrogate = get_surrogate(surrogate)
+        self.max_spikes = int(max_spikes)
+        self.strict = bool(strict)
+        self.backend = backend
+        if threshold <= 0:
+            raise ValueError(f"threshold must be > 0, got {threshold}")
+        self.threshold = Bounded(threshold, 1e-3, 1e3, self.shape, log=True, learnable=learn_threshold)
+
+    @property
+    def spike_fn(self):
+        if self.max_spikes > 1:
+            return BurstSpike(self.max_spikes, self.surrogate, self.strict)
+        return BinarySpike(self.surrogate, self.strict)
+
+    def ssm(self, dt: float | None = None) -> DiscreteSSM:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def run(self, current: torch.Tensor, state: NeuronState | None = None, return_states: bool = False,
+            ssm: DiscreteSSM | None = None, recurrent_weight: torch.Tensor | None = None) -> ScanOutput:
+        """Full scan output (spikes, optional state trace, final state)."""
+        return scan(current, ssm if ssm is not None else self.ssm(), reset=self.reset,
+                    detach_reset=self.detach_reset, spike_fn=self.spike_fn, state=state,
+                    recurrent_weight=recurrent_weight, return_states=return_states, backend=self.backend)
+
+    def forward(self, current: torch.Tensor, state: NeuronState | None = None, return_state: bool = False):
+        out = self.run(current, state)
+        return (out.spikes, out.final) if return_state else out.spikes
+
+    def extra_repr(self) -> str:
+        return (f"shape={self.shape}, dt={self.dt:g}s, method={self.method}, reset={self.reset}"
+                + (f", max_spikes={self.max_spikes}" if self.max_spikes > 1 else ""))
+
+
+class IF(NeuronLayer):
+    """Integrate-and-fire, dv/dt = gain·I; by default gain = 1/dt so one step adds I (the conversion IF)."""
+
+    def __init__(self, shape: Shape = (), *, gain: float | None = None, **kw):
+        super().__init__(shape, **kw)
+        self.register_buffer("gain", torch.full(self.shape, gain if gain is not None else 1.0 / self.dt))
+
+    def ssm(self, dt=None):
+        return IFParams(gain=self.gain, threshold=self.threshold()).discretise(dt or self.dt, self.method)
+
+
+class LIF(NeuronLayer):
+    """Leaky integrate-and-fire, τ dv/dt = −v + r·I, τ learnable in ``tau_range`` seconds.
+
+    Under ZOH the per-step decay is α = exp(−dt/τ) with gain r(1 − α); ``from_decay`` loads discrete models.
+    """
+
+    def __init__(self, shape: Shape = (), *, tau: float = 20e-3, tau_range=(1e-3, 1.0), learn_tau: bool = True,
+                 r: float = 1.0, **kw):
+        super().__init__(shape, **kw)
+        self.tau = Bounded(tau, *tau_range, shape=self.shape, log=True, learnable=learn_tau)
+        self.register_buffer("r", torch.full(self.shape, float(r)))
+
+    @classmethod
+    def from_decay(cls, alpha, dt: float, **kw) -> "LIF":
+        """A LIF whose ZOH decay at ``dt`` is ``alpha`` (loads discrete-time models)."""
+        alpha = torch.as_tensor(alpha, dtype=torch.float64)
+        tau = -dt / torch.log(alpha)
+        lo, hi = float(tau.min()) / 2, float(tau.max()) * 2
+        return cls(alpha.shape, tau=tau.float(), tau_range=(lo, hi), dt=dt, **kw)
+
+    def ssm(self, dt=None):
+        return LIFParams(tau=self.tau(), threshold=self.threshold(), r=self.r).discretise(dt or self.dt, self.method)
+
+
+class CubaLIF(NeuronLayer):
+    """Current-based LIF: τ_syn di/dt = −i + I; τ_mem dv/dt = −v + r·i (state [i, v])."""
+
+    def __init__(self, shape: Shape = (), *, tau_syn: float = 5e-3, tau_mem: float = 20e-3,
+                 tau_range=(1e-3, 1.0), learn_tau: bool = True, r: float = 1.0, **kw):
+        super().__init__(shape, **kw)
+        self.tau_syn = Bounded(tau_syn, *tau_range, shape=self.shape, log=True, learnable=learn_tau)
+        self.tau_mem = Bounded(tau_mem, *tau_range, shape=self.shape, log=True, learnable=learn_tau)
+        self.register_buffer("r", torch.full(self.shape, float(r)))
+
+    def ssm(self, dt=None):
+        params = CubaLIFParams(tau_syn=self.tau_syn(), tau_mem=self.tau_mem(), threshold=self.threshold(), r=self.r)
+        return params.discretise(dt or self.dt, self.method)
+
+
+class AdLIF(NeuronLayer):
+    """Adaptive LIF (Bittar & Garner): τ_u du/dt = −u + I − w; τ_w dw/dt = −w + a·u; spike: w += b.
+
+    ``parameterisation="discrete"`` learns (α, β, a, b) per step at ``dt`` within sparch's ranges instead.
+    """
+
+    def __init__(self, shape: Shape = (), *, tau_u: float = 20e-3, tau_w: float = 150e-3,
+                 tau_u_range=(5e-3, 25e-3), tau_w_range=(30e-3, 300e-3), a: float = 0.5, a_range=(-1.0, 1.0),
+                 b: float = 1.0, b_range=(0.0, 2.0), parameterisation: str = "continuous", **kw):
+        super().__init__(shape, **kw)
+        self.parameterisation = _check_param(parameterisation)
+        self.tau_u = Bounded(tau_u, *tau_u_range, shape=self.shape, log=True)
+        self.tau_w = Bounded(tau_w, *tau_w_range, shape=self.shape, log=True)
+        self.a = Bounded(a, *a_range, shape=self.shape)
+        self.b = Bounded(b, *b_range, shape=self.shape)
+
+    def ssm(self, dt=None):
+        if self.parameterisation == "discrete":
+            alpha, beta = torch.exp(-self.dt / self.tau_u()), torch.exp(-self.dt / self.tau_w())
+            return adlif_discrete(alpha, beta, self.a(), self.b(), self.threshold(), dt=self.dt)
+        params = AdLIFParams(tau_u=self.tau_u(), tau_w=self.tau_w(), a=self.a(), b=self.b(),
+                             threshold=self.threshold())
+        return params.discretise(dt or self.dt, self.method)
+
+
+class SSMNeuron(NeuronLayer):
+    """Generic per-step neuron holding (H, B, K_reset, K_spike, θ) as buffers: the home of retimed neurons."""
+
+    def __init__(self, ssm: DiscreteSSM, **kw):
+        shape = tuple(ssm.param_shape)
+        kw.setdefault("threshold", 1.0)
+        super().__init__(shape, dt=ssm.dt, **kw)
+        del self.threshold
+        self.mem_index = ssm.mem_index
+        self.origin = ssm.method
+        for name in ("H", "B", "kick_reset", "kick_spike", "threshold"):
+            self.register_buffer(name, getattr(ssm, name).detach().to(torch.float64).clone())
+
+    @classmethod
+    def from_layer(cls, layer: NeuronLayer, ssm: DiscreteSSM | None = None) -> "SSMNeuron":
+        """Freeze a layer's current per-step form, keeping its reset and spike options."""
+        return cls(ssm if ssm is not None else layer.ssm(), reset=layer.reset, detach_reset=layer.detach_reset,
+                   surrogate=layer.surrogate, max_spikes=layer.max_spikes, strict=layer.strict,
+                   backend=layer.backend)
+
+    def ssm(self, dt=None):
+        if dt is not None and dt != self.dt:
+            raise ValueError(f"SSMNeuron is fixed at dt = {self.dt:g}s; use adaspike.retime to move it to {dt:g}s")
+        return DiscreteSSM(H=self.H, B=self.B, kick_reset=self.kick_reset, kick_spike=self.kick_spike,
+                           threshold=self.threshold, mem_index=self.mem_index, dt=self.dt, method=self.origin)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", state_size={self.H.shape[-1]}, origin={self.origin}"
+
+
+def _check_param(parameterisation: str) -> str:
+    if parameterisation not in ("continuous", "discrete"):
+        raise ValueError(f"parameterisation must be 'continuous' or 'discrete', got {parameterisation!r}")
+    return parameterisation
+
+
+NEURONS = {"if": IF, "lif": LIF, "cuba": CubaLIF, "cubalif": CubaLIF, "adlif": AdLIF}
+
+
+def make_neuron(kind: str, shape: Shape, **kw) -> NeuronLayer:
+    """Build a neuron layer by name: ``if``, ``lif``, ``cuba``/``cubalif``, ``adlif``."""
+    try:
+        return NEURONS[kind.lower()](shape, **kw)
+    except KeyError:
+        raise ValueError(f"unknown neuron {kind!r}; choose one of {sorted(NEURONS)}") from None
