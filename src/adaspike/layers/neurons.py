@@ -67,8 +67,9 @@ class NeuronLayer(nn.Module):
                     detach_reset=self.detach_reset, spike_fn=self.spike_fn, state=state,
                     recurrent_weight=recurrent_weight, return_states=return_states, backend=self.backend)
 
-    def forward(self, current: torch.Tensor, state: NeuronState | None = None, return_state: bool = False):
-        out = self.run(current, state)
+    def forward(self, current: torch.Tensor, state: NeuronState | None = None, return_state: bool = False,
+                recurrent_weight: torch.Tensor | None = None):
+        out = self.run(current, state, recurrent_weight=recurrent_weight)
         return (out.spikes, out.final) if return_state else out.spikes
 
     def extra_repr(self) -> str:

@@ -51,8 +51,7 @@ class RecurrentSpikingLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, state: NeuronState | None = None, return_state: bool = False):
         check_time_major(x, name="recurrent layer input")
-        out = self.neuron.run(self.synapse(x), state=state, recurrent_weight=self.recurrent)
-        return (out.spikes, out.final) if return_state else out.spikes
+        return self.neuron(self.synapse(x), state=state, return_state=return_state, recurrent_weight=self.recurrent)
 
 
 def spiking_linear(in_features: int, out_features: int, neuron: NeuronLayer, bias: bool = True) -> SpikingLayer:
