@@ -7,6 +7,7 @@ must return the same spikes and gradients (checked by equivalence tests).
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -110,7 +111,32 @@ def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", de
     return _dispatch(request, backend)(request)
 
 
+def _load_fast_backends() -> None:
+    """Register the bundled fused backends on first use (they compile nothing until they run)."""
+    global _FAST_LOADED
+    if not _FAST_LOADED:
+        _FAST_LOADED = True
+        from .backends import register_default_backends
+
+        register_default_backends()
+
+
+_FAST_LOADED = False
+
+
 def _dispatch(request: ScanRequest, backend: str) -> Backend:
+    if backend == "auto":
+        # ADASPIKE_BACKEND=reference (or a backend name) overrides automatic selection, e.g. for debugging
+        forced = os.environ.get("ADASPIKE_BACKEND", "").strip()
+        if forced and forced != "auto":
+            if forced == "reference":
+                return reference_scan
+            _load_fast_backends()
+            entry = _BACKENDS.get(forced)
+            return entry[0] if entry is not None and entry[1](request) else reference_scan
+        _load_fast_backends()
+    elif backend != "reference":
+        _load_fast_backends()
     if backend == "reference":
         return reference_scan
     if backend != "auto":

@@ -1,0 +1,99 @@
+"""What the fused backends share: which requests they can run, and the neuron-innermost tensor layout.
+
+A fused kernel sees the neuron parameters broadcast to the flat feature axis N = prod(F) and laid out with N
+last (``H [TH, n, n, N]``, ``B [TH, n, N]``, kicks ``[n, N]``, ``θ [N]``), states ``[n, B, N]``. The layout
+change is made with ordinary torch ops *outside* the autograd Function, so autograd itself sums the parameter
+gradients back to the parameters' own (broadcast) shapes.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from ..spikes import BinarySpike, BurstSpike
+from ..surrogates import Arctan, FastSigmoid, Sigmoid, Triangle
+
+RESET_CODES = {"subtract": 0, "zero": 1, "none": 2}
+SURROGATE_CODES = {FastSigmoid: 0, Arctan: 1, Sigmoid: 2, Triangle: 3}
+MAX_BURST = 255  # counts are stored as uint8
+
+
+class SpikeRule(NamedTuple):
+    burst: int        # 0 = binary spikes, else the burst cap Γ
+    strict: bool
+    surrogate: int    # code of SURROGATE_CODES
+    slope: float
+
+
+def spike_rule(spike_fn) -> SpikeRule | None:
+    """The fused form of a spike rule, or None when a kernel cannot reproduce it exactly."""
+    if type(spike_fn) not in (BinarySpike, BurstSpike):
+        return None
+    code = SURROGATE_CODES.get(type(spike_fn.surrogate))
+    if code is None:
+        return None
+    if isinstance(spike_fn, BurstSpike):
+        if not 1 <= int(spike_fn.max_spikes) <= MAX_BURST:
+            return None
+        burst = int(spike_fn.max_spikes)
+    else:
+        if int(spike_fn.max_spikes) != 1:
+            return None
+        burst = 0
+    return SpikeRule(burst, bool(spike_fn.strict), code, float(spike_fn.surrogate.slope))
+
+
+def basic_support(req, device_type: str) -> bool:
+    """Checks every fused backend shares: state size 1 or 2, float32/64, known spike rule, no recurrence."""
+    cur = req.current
+    if cur.device.type != device_type or cur.dtype not in (torch.float32, torch.float64):
+        return False
+    if req.ssm.state_size not in (1, 2) or req.recurrent_weight is not None:
+        return False
+    if spike_rule(req.spike_fn) is None:
+        return False
+    if isinstance(req.spike_fn, BurstSpike) and bool((req.ssm.threshold.detach() <= 0).any()):
+        return False  # ⌊v/θ⌋ needs a positive threshold
+    return cur.numel() > 0
+
+
+class FlatInputs(NamedTuple):
+    current: torch.Tensor   # [T, B, N]
+    H: torch.Tensor         # [TH, n, n, N]
+    B: torch.Tensor         # [TH, n, N]
+    kick_reset: torch.Tensor  # [n, N]
+    kick_spike: torch.Tensor  # [n, N]
+    threshold: torch.Tensor   # [N]
+    x0: torch.Tensor        # [n, B, N]
+    s0: torch.Tensor        # [B, N]
+
+
+def flatten_request(req) -> FlatInputs:
+    """Broadcast the parameters to the features and move the neuron axis last (differentiable torch ops)."""
+    cur, ssm = req.current, req.ssm
+    T, batch, feat = cur.shape[0], cur.shape[1], tuple(cur.shape[2:])
+    N, n = max(1, int(torch.Size(feat).numel())), ssm.state_size
+    lead = (ssm.H.shape[0],) if ssm.time_varying else (1,)
+    H = ssm.H if ssm.time_varying else ssm.H.unsqueeze(0)
+    Bm = ssm.B if ssm.time_varying else ssm.B.unsqueeze(0)
+    H = H.expand(*lead, *feat, n, n).reshape(lead[0], N, n, n).permute(0, 2, 3, 1).contiguous()
+    Bm = Bm.expand(*lead, *feat, n).reshape(lead[0], N, n).permute(0, 2, 1).contiguous()
+    kr = ssm.kick_reset.expand(*feat, n).reshape(N, n).t().contiguous()
+    ks = ssm.kick_spike.expand(*feat, n).reshape(N, n).t().contiguous()
+    th = ssm.threshold.expand(feat).reshape(N).contiguous()
+    x0 = req.state.x.reshape(batch, N, n).permute(2, 0, 1).contiguous()
+    s0 = req.state.s.reshape(batch, N).contiguous()
+    return FlatInputs(cur.reshape(T, batch, N).contiguous(), H, Bm, kr, ks, th, x0, s0)
+
+
+def unflatten_outputs(req, spikes: torch.Tensor, states: torch.Tensor, final_x: torch.Tensor,
+                      final_s: torch.Tensor):
+    """Kernel layouts back to the scan's: spikes [T, B, *F], states [T, B, *F, n], final (x [B, *F, n], s)."""
+    from ..scan import NeuronState, ScanOutput
+
+    T, batch, feat = req.current.shape[0], req.current.shape[1], tuple(req.current.shape[2:])
+    n = req.ssm.state_size
+    out_states = states.permute(0, 2, 3, 1).reshape(T, batch, *feat, n) if req.return_states else None
+    final = NeuronState(final_x.permute(1, 2, 0).reshape(batch, *feat, n), final_s.reshape(batch, *feat))
+    return ScanOutput(spikes.reshape(T, batch, *feat), out_states, final)
