@@ -1,0 +1,96 @@
+"""Retiming one neuron layer: read its per-step form, map it, and hold the result.
+
+``zoh``/``euler``/``bilinear`` produce a generic :class:`~adaspike.layers.SSMNeuron` (an adapted adLIF is in
+general not an adLIF any more), or an :class:`SSMIntegrator` for a leaky readout. ``tau`` keeps the layer's
+own class and parameterisation and sets Δ ← ρΔ: α = exp(−Δ/τ) becomes α^ρ (β likewise), while a, b, θ and the
+form of the input gain (1 − α for LIF) stay as they are.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from ..core.ssm import DiscreteSSM
+from ..layers import IF, LeakyIntegrator, NeuronLayer, SSMNeuron
+from .maps import MAPS, RetimeError, adapt_ssm, check_ratio
+
+METHODS = ("none", "tau", *MAPS)
+
+
+class SSMIntegrator(LeakyIntegrator):
+    """A non-spiking leaky readout held as a fixed per-step (H, B): the home of a retimed ``LeakyIntegrator``.
+
+    It reuses ``LeakyIntegrator.forward`` (membrane trace [T, B, *F]); only the source of ``ssm()`` differs.
+    """
+
+    def __init__(self, ssm: DiscreteSSM):
+        nn.Module.__init__(self)
+        self.shape = tuple(ssm.param_shape)
+        self.dt, self.method, self.origin = float(ssm.dt), "zoh", ssm.method
+        self.mem_index = ssm.mem_index
+        for name in ("H", "B", "kick_reset", "kick_spike", "threshold"):
+            self.register_buffer(name, getattr(ssm, name).detach().to(torch.float64).clone())
+
+    def ssm(self, dt=None):
+        if dt is not None and dt != self.dt:
+            raise ValueError(f"SSMIntegrator is fixed at dt = {self.dt:g}s; use adaspike.retime to move it")
+        return DiscreteSSM(H=self.H, B=self.B, kick_reset=self.kick_reset, kick_spike=self.kick_spike,
+                           threshold=self.threshold, mem_index=self.mem_index, dt=self.dt, method=self.origin)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}, dt={self.dt:g}s, state_size={self.H.shape[-1]}, origin={self.origin}"
+
+
+def is_neuron(module: nn.Module) -> bool:
+    """Modules that retime maps: every spiking neuron layer and every leaky readout."""
+    return isinstance(module, (NeuronLayer, LeakyIntegrator))
+
+
+def to_ssm(layer: nn.Module) -> DiscreteSSM:
+    """The per-step form (H, B, kicks, θ) of a neuron layer or leaky readout at its own ``dt``, float64, detached."""
+    if not is_neuron(layer):
+        raise TypeError(f"to_ssm expects a NeuronLayer or LeakyIntegrator, got {type(layer).__name__}")
+    with torch.no_grad():
+        ssm = layer.ssm()
+    return ssm.to(dtype=torch.float64)
+
+
+def retime_layer(layer: nn.Module, rho: float, method: str, *, name: str = "neuron", unstable: str = "raise",
+                 structure_only: bool = False) -> nn.Module:
+    """A new module running ``layer`` at Δ_T = ρ·layer.dt by ``method`` (the input layer is never mutated).
+
+    ``structure_only`` builds the right module types without evaluating the map (used to rebuild a retimed
+    checkpoint, whose values are then loaded from the file).
+    """
+    rho = check_ratio(rho)
+    if method not in METHODS:
+        raise ValueError(f"unknown retime method {method!r}; choose one of {METHODS}")
+    if method == "none" or rho == 1.0:
+        return copy.deepcopy(layer)
+    if method == "tau":
+        return _scale_step(layer, rho, name)
+    source = to_ssm(layer)
+    if structure_only:
+        target = DiscreteSSM(H=source.H, B=source.B, kick_reset=source.kick_reset, kick_spike=source.kick_spike,
+                             threshold=source.threshold, mem_index=source.mem_index, dt=source.dt * rho,
+                             method=f"retime-{method}")
+    else:
+        target = adapt_ssm(source, rho, method, name=name, unstable=unstable)
+    if isinstance(layer, LeakyIntegrator):
+        return SSMIntegrator(target)
+    return SSMNeuron.from_layer(layer, target)
+
+
+def _scale_step(layer: nn.Module, rho: float, name: str) -> nn.Module:
+    """The ``tau`` reference: Δ ← ρΔ in the layer's native parameterisation (decays become α^ρ, β^ρ)."""
+    if isinstance(layer, (SSMNeuron, SSMIntegrator)):
+        raise RetimeError(f"{name}: method 'tau' scales native decay parameters, but this {type(layer).__name__} "
+                          "only holds a per-step (H, B); retime the original model instead")
+    new = copy.deepcopy(layer)
+    new.dt = layer.dt * rho
+    if isinstance(new, IF):
+        # an IF has no decay to scale: keep its per-step gain gain·Δ unchanged
+        new.gain = new.gain / rho
+    return new

@@ -1,0 +1,91 @@
+"""Input-side adjustments: BatchNorm folding and the 1/ρ scale of event-count drive.
+
+Binned counts (input events, spikes from other layers, recurrent spikes) grow with the bin width, by about ρ
+per step, while the neuron maps assume level inputs. So the synaptic drive of every count input is scaled:
+
+    I_t = W′ (x_t / ρ) + b′,   W′ = W γ/√(σ² + ε),   b′ = β_bn + γ (b − μ)/√(σ² + ε)
+
+The scale multiplies W·x only, never a bias or a BatchNorm shift (those are levels).
+
+Which inputs are counts: every weight module of a spiking model reads spikes, except the first one when the
+model declares ``model.input_kind = "analog"`` (the default is ``"counts"``). A model may also list the
+qualified names of weight modules that read analog signals in ``model.retime_analog_modules``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..layers import RecurrentSpikingLayer
+
+WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+INPUT_KINDS = ("counts", "analog")
+
+
+def fold_batchnorm(model: nn.Module) -> int:
+    """Fold every eval-mode BatchNorm that directly follows a Linear/Conv in an ``nn.Sequential`` into it.
+
+    The weight module gets W′ and b′ above and the BatchNorm becomes ``nn.Identity``. Returns how many were
+    folded. Works in place (call it on a copy).
+    """
+    folded = 0
+    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        keys = list(seq._modules)
+        for prev_key, key in zip(keys, keys[1:]):
+            prev, bn = seq._modules[prev_key], seq._modules[key]
+            if isinstance(prev, WEIGHTED) and isinstance(bn, _BN) and bn.track_running_stats:
+                _fold_into(prev, bn)
+                seq._modules[key] = nn.Identity()
+                folded += 1
+    return folded
+
+
+def _fold_into(layer: nn.Module, bn: nn.Module) -> None:
+    with torch.no_grad():
+        std = torch.sqrt(bn.running_var.to(torch.float64) + bn.eps)
+        gamma = bn.weight.to(torch.float64) if bn.weight is not None else torch.ones_like(std)
+        shift = bn.bias.to(torch.float64) if bn.bias is not None else torch.zeros_like(std)
+        scale = gamma / std
+        bias = layer.bias.to(torch.float64) if layer.bias is not None else torch.zeros_like(std)
+        shape = (-1,) + (1,) * (layer.weight.dim() - 1)
+        layer.weight.copy_((layer.weight.to(torch.float64) * scale.reshape(shape)).to(layer.weight.dtype))
+        new_bias = shift + scale * (bias - bn.running_mean.to(torch.float64))
+        if layer.bias is None:
+            layer.bias = nn.Parameter(new_bias.to(layer.weight.dtype))
+        else:
+            layer.bias.copy_(new_bias.to(layer.bias.dtype))
+
+
+def count_synapses(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """(name, weight) of every synaptic weight whose input is an event count, in registration order."""
+    kind = getattr(model, "input_kind", "counts")
+    if kind not in INPUT_KINDS:
+        raise ValueError(f"model.input_kind must be one of {INPUT_KINDS}, got {kind!r}")
+    analog = set(getattr(model, "retime_analog_modules", ()))
+    weights: list[tuple[str, nn.Parameter]] = []
+    first_seen = False
+    for name, module in model.named_modules():
+        if isinstance(module, WEIGHTED):
+            is_first = not first_seen
+            first_seen = True
+            if name in analog or (kind == "analog" and is_first and not analog):
+                continue
+            weights.append((f"{name}.weight", module.weight))
+        elif isinstance(module, RecurrentSpikingLayer):
+            weights.append((f"{name}.recurrent", module.recurrent))
+    return weights
+
+
+def scale_count_inputs(model: nn.Module, scale: float) -> list[str]:
+    """Multiply the weights of count inputs by ``scale`` in place; returns the names scaled.
+
+    BatchNorm must be folded first (see :func:`fold_batchnorm`); an eval-mode BatchNorm left after a weight is
+    affine, so scaling W before it is equivalent, but a training-mode one would undo the scale.
+    """
+    names = []
+    with torch.no_grad():
+        for name, weight in count_synapses(model):
+            weight.mul_(scale)
+            names.append(name)
+    return names
