@@ -41,7 +41,8 @@ class Bounded(nn.Module):
     def forward(self) -> torch.Tensor:
         lo, hi = self._span()
         v = lo + (hi - lo) * torch.sigmoid(self.raw)
-        return torch.exp(v) if self.log else v
+        v = torch.exp(v) if self.log else v
+        return v.clamp(self.low, self.high)  # float rounding of exp(log(low)) may step just outside
 
     def extra_repr(self) -> str:
         return f"range=[{self.low:g}, {self.high:g}], log={self.log}, shape={tuple(self.raw.shape)}"

@@ -1,0 +1,65 @@
+"""Bad input gets a clear error."""
+import math
+
+import pytest
+import torch
+
+from adaspike.core import LIFParams, lif_discrete, parse_time, scan
+from adaspike.layers import LIF, AdLIF, SSMNeuron
+
+
+@pytest.mark.parametrize("dt", [0.0, -1e-3, float("nan"), float("inf")])
+def test_bad_dt_rejected(dt):
+    with pytest.raises(ValueError, match="dt"):
+        LIFParams(tau=0.01).discretise(dt)
+    with pytest.raises(ValueError, match="dt"):
+        LIF(4, dt=dt)
+
+
+@pytest.mark.parametrize("text,seconds", [("4ms", 4e-3), ("250us", 250e-6), ("0.004", 0.004), ("1s", 1.0),
+                                          (0.002, 0.002)])
+def test_parse_time(text, seconds):
+    assert math.isclose(parse_time(text), seconds)
+
+
+@pytest.mark.parametrize("text", ["-4ms", "four ms", "0ms", ""])
+def test_parse_time_rejects(text):
+    with pytest.raises(ValueError):
+        parse_time(text)
+
+
+def test_nonfinite_parameters_rejected():
+    with pytest.raises(ValueError, match="NaN"):
+        LIFParams(tau=float("nan"))
+    with pytest.raises(ValueError, match="tau"):
+        LIFParams(tau=-0.01)
+
+
+def test_wrong_layout_names_expected_layout():
+    layer = LIF(8, dt=1e-3)
+    with pytest.raises(ValueError, match=r"\[T, B"):
+        layer(torch.zeros(4, 8))
+    with pytest.raises(ValueError, match=r"\[T, B, \*features\]"):
+        layer(torch.zeros(10, 4, 7))
+
+
+def test_nonfinite_input_rejected():
+    x = torch.zeros(3, 2, 4)
+    x[1, 0, 2] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        scan(x, lif_discrete(torch.full((4,), 0.9)))
+
+
+def test_bad_reset_and_state_shape():
+    ssm = lif_discrete(torch.full((4,), 0.9))
+    with pytest.raises(ValueError, match="reset"):
+        scan(torch.zeros(3, 2, 4), ssm, reset="bogus")
+    from adaspike.core import NeuronState
+    with pytest.raises(ValueError, match="state"):
+        scan(torch.zeros(3, 2, 4), ssm, state=NeuronState(torch.zeros(2, 4, 2), torch.zeros(2, 4)))
+
+
+def test_ssm_neuron_refuses_other_dt():
+    n = SSMNeuron.from_layer(AdLIF(3, dt=1e-3))
+    with pytest.raises(ValueError, match="retime"):
+        n.ssm(dt=2e-3)
