@@ -94,9 +94,10 @@ class AdaptiveLIF(NeuronLayer):
     def ssm(self, dt: float | None = None, T: int | None = None, feature_dims: int = 1) -> DiscreteSSM:
         """Time-varying SSM: H [T, *P, 1, 1] = λ_t, B [T, *P, 1] = a_t, with P = (C, 1, …) for channels."""
         lam, gain = self.per_step(T)
-        if self.channels is not None:
-            tail = (1,) * (feature_dims - 1)
-            lam, gain = lam.reshape(*lam.shape, *tail), gain.reshape(*gain.shape, *tail)
+        # give the parameters one axis per feature axis, so backends that broadcast [T, *P] against
+        # [T, *features] line them up from the left
+        tail = (1,) * (feature_dims - (1 if self.channels is not None else 0))
+        lam, gain = lam.reshape(*lam.shape, *tail), gain.reshape(*gain.shape, *tail)
         base = lif_discrete(alpha=0.5, gain=0.5, threshold=self.threshold(), dt=dt or self.dt)
         return base.with_time_steps(lam[..., None, None], gain[..., None])
 
