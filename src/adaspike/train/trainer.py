@@ -117,7 +117,7 @@ class Trainer:
                 self.scheduler.step()
             n = logits.shape[0]
             total += n
-            total_loss += float(loss) * n
+            total_loss += float(loss.detach()) * n
             total_correct += accuracy(logits, y) * n
             bar.set_postfix(loss=f"{total_loss / total:.3f}", acc=f"{total_correct / total:.3f}")
         return total_loss / max(1, total), total_correct / max(1, total)

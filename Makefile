@@ -1,0 +1,30 @@
+# Two commands: `make demo` (set up everything, run the main job) and `make test` (run the test suite).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.adaspike-installed
+
+.PHONY: setup demo test bench docs clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@bash scripts/system-packages.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/adaspike demo
+
+test: setup
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: setup
+	$(BIN)/pip install --quiet torch==2.13.0 -e ".[bench]"
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

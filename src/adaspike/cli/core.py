@@ -1,0 +1,120 @@
+"""Core commands: train, eval, info, demo."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .options import add_config_option, apply_config, int_list, str_list, time_arg
+
+
+def register(commands, studies) -> None:
+    train = commands.add_parser("train", help="train an SNN on a dataset", description="Train an SNN; the run "
+                                "resumes from OUT/last.safetensors if interrupted.")
+    _data_options(train)
+    train.add_argument("--neuron", default="adlif", choices=["if", "lif", "cuba", "adlif"])
+    train.add_argument("--hidden", type=int_list, default=[128], help="hidden layer widths, e.g. 128,128")
+    train.add_argument("--recurrent", action=argparse.BooleanOptionalAction, default=True)
+    train.add_argument("--readout", default="li-mean", help="li-mean, li-max, li-softmax, mean or sum")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--lr", type=float, default=2e-3)
+    train.add_argument("--nproc", type=int, default=1, help="data-parallel processes (torch.distributed, gloo)")
+    train.add_argument("-o", "--out", type=Path, default=Path("runs/train"))
+    add_config_option(train)
+    train.set_defaults(func=lambda args: _train(apply_config(train, args)))
+
+    evaluate = commands.add_parser("eval", help="evaluate a checkpoint on a dataset")
+    evaluate.add_argument("checkpoint", type=Path)
+    _data_options(evaluate, dataset_required=False)
+    evaluate.add_argument("-o", "--out", type=Path, help="write the metrics as JSON here")
+    evaluate.set_defaults(func=_eval)
+
+    info = commands.add_parser("info", help="show a checkpoint's metadata, or what this install provides")
+    info.add_argument("checkpoint", type=Path, nargs="?")
+    info.set_defaults(func=_info)
+
+    demo = commands.add_parser("demo", help="the main job: short studies on the embedded data, "
+                               "results under runs/demo")
+    demo.add_argument("-o", "--out", type=Path, default=Path("runs/demo"))
+    demo.add_argument("--skip", type=str_list, default=[], help="parts to skip: retime,convert,coding")
+    demo.add_argument("--epochs", type=int, default=None, help="override the core training epochs")
+    demo.add_argument("--no-progress", dest="progress", action="store_false")
+    demo.set_defaults(func=_demo)
+
+
+def _data_options(parser, dataset_required: bool = True) -> None:
+    parser.add_argument("--dataset", default="event-digits" if dataset_required else None,
+                        help="event-digits, event-fashion-mnist, nmnist, shd, ssc, wav-folder, digits, ...")
+    parser.add_argument("--root", help="dataset folder (for datasets read from disk)")
+    parser.add_argument("--dt", type=time_arg, default=None, help="time step, e.g. 4ms (event data)")
+    parser.add_argument("--pool", type=int, default=None, help="sum pxp pixel blocks or channel groups")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N samples")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def _dataset_options(args) -> dict:
+    return {k: v for k, v in (("pool", args.pool), ("limit", args.limit)) if v is not None}
+
+
+def _train(args) -> int:
+    from ..studies.train_run import train_run
+
+    result = train_run(dataset=args.dataset, root=args.root, dt=args.dt, neuron=args.neuron, hidden=args.hidden,
+                       recurrent=args.recurrent, readout=args.readout, epochs=args.epochs, lr=args.lr,
+                       batch_size=args.batch_size, seed=args.seed, out=args.out, progress=args.progress,
+                       nproc=args.nproc, **_dataset_options(args))
+    print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
+    return 0
+
+
+def _eval(args) -> int:
+    from ..report import write_json
+    from ..studies.experiment import make_loaders
+    from ..train import evaluate, load_model, read_checkpoint
+
+    _, _, meta = read_checkpoint(args.checkpoint)
+    data = meta.get("data", {})
+    dataset = args.dataset or data.get("dataset")
+    if dataset is None:
+        raise ValueError("the checkpoint does not name its dataset; pass --dataset")
+    dt = args.dt or data.get("dt")
+    options = {**data.get("options", {}), **_dataset_options(args)}
+    model = load_model(args.checkpoint)
+    if dt is not None and getattr(model, "config", {}).get("kwargs", {}).get("dt") not in (None, dt):
+        print(f"note: evaluating at dt = {dt:g}s, but the model was built for "
+              f"{model.config['kwargs']['dt']:g}s; use `adaspike retime` to adapt it")
+    loaders = make_loaders(dataset, dt=dt, batch_size=args.batch_size, root=args.root or data.get("root"),
+                           **options)
+    metrics = evaluate(model, loaders.test, progress=args.progress)
+    print(json.dumps(metrics, indent=2))
+    if args.out:
+        write_json(args.out, metrics)
+    return 0
+
+
+def _info(args) -> int:
+    from .. import __version__
+    from ..core import available_backends
+    from ..data import DATASETS
+    from ..models import registered_models
+    from ..train import read_checkpoint
+
+    if args.checkpoint is None:
+        print(f"adaspike {__version__}")
+        print("scan backends:", ", ".join(available_backends()))
+        print("datasets:", ", ".join(DATASETS))
+        print("models:", ", ".join(registered_models()))
+        return 0
+    state, _, meta = read_checkpoint(args.checkpoint)
+    n_params = sum(t.numel() for t in state.values())
+    meta = {k: v for k, v in meta.items() if k not in ("param_groups", "scheduler")}
+    print(json.dumps({**meta, "tensors": len(state), "values": n_params}, indent=2, default=str))
+    return 0
+
+
+def _demo(args) -> int:
+    from ..studies.demo import run_demo
+
+    return run_demo(args.out, skip=set(args.skip), epochs=args.epochs, progress=args.progress)

@@ -1,0 +1,1 @@
+"""Experiment runners behind ``adaspike study ...`` and ``adaspike demo``."""
