@@ -1,0 +1,214 @@
+"""Export adaspike models to NIR with the true continuous-time parameters.
+
+Neurons are written as the ODE they integrate — τ in seconds and R exactly as in τ dv/dt = −v + R·I (IF:
+dv/dt = R·I with R = the layer's gain in 1/s) — never as per-step factors. What NIR cannot say goes into each
+node's ``metadata`` as hints (NIR readers may ignore them): ``dt`` (s), ``discretisation``, ``reset``,
+``input_convention`` (``step_current``: I is held constant over each step), ``spike_condition`` and
+``max_spikes``. A time reduction at the end of the model is recorded in the graph metadata.
+
+Supported: ``nn.Sequential`` (or any module with ``nir_modules()`` returning its modules in order) of
+Linear (→ Affine, bias kept, or Linear), Conv2d, Flatten, AvgPool2d, SumPool2d, ``TimeFolded``,
+``SpikingLayer``, ``RecurrentSpikingLayer`` (a neuron → Linear → neuron loop), IF, LIF, CubaLIF, one-state
+``SSMNeuron`` (as LIF/IF), ``LeakyIntegrator`` (→ LI) and a final ``TimeReduce``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+import nir
+import numpy as np
+import torch
+from torch import nn
+
+from ..layers.neurons import IF, LIF, CubaLIF, NeuronLayer, SSMNeuron
+from ..layers.readout import LeakyIntegrator, TimeReduce
+from ..layers.synapse import RecurrentSpikingLayer, SpikingLayer, TimeFolded
+from .graph_module import SumPool2d
+
+_SKIP = (nn.Identity, nn.Dropout)
+
+
+def _np(t: torch.Tensor, shape: Sequence[int] | None = None) -> np.ndarray:
+    a = t.detach().cpu().to(torch.float32).numpy()
+    return np.ascontiguousarray(np.broadcast_to(a, shape) if shape is not None else a, dtype=np.float32)
+
+
+def _pair(v) -> np.ndarray:
+    return np.array(v if isinstance(v, (tuple, list)) else (v, v), dtype=np.int64)
+
+
+class _Builder:
+    """Accumulates nodes and edges while walking a model, tracking the per-sample shape."""
+
+    def __init__(self, input_shape: Sequence[int], dt: float | None):
+        self.shape = tuple(int(s) for s in input_shape)
+        self.dt = dt
+        self.nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type=np.array(self.shape))}
+        self.edges: list[tuple[str, str]] = []
+        self.last = "input"
+        self.time_reduce: str | None = None
+
+    def add(self, name: str, node: nir.NIRNode, shape: Sequence[int] | None = None) -> str:
+        if self.time_reduce is not None:
+            raise ValueError(f"module {name!r} follows the time reduction; only the last module may reduce time")
+        name = name.replace(".", "_") or "node"
+        while name in self.nodes:
+            name += "_"
+        self.nodes[name] = node
+        self.edges.append((self.last, name))
+        self.last = name
+        if shape is not None:
+            self.shape = tuple(int(s) for s in shape)
+        return name
+
+    def out_shape(self, module: nn.Module) -> tuple[int, ...]:
+        with torch.no_grad():
+            probe = next((p for p in module.parameters()), None)
+            x = torch.zeros((1, *self.shape), dtype=probe.dtype if probe is not None else torch.float32)
+            return tuple(module(x).shape[1:])
+
+    def finish(self) -> nir.NIRGraph:
+        self.nodes["output"] = nir.Output(output_type=np.array(self.shape))
+        self.edges.append((self.last, "output"))
+        meta = {"exporter": "adaspike", "time_unit": "s"}
+        if self.time_reduce:
+            meta["time_reduce"] = self.time_reduce
+        return nir.NIRGraph(nodes=self.nodes, edges=self.edges, metadata=meta)
+
+
+def _neuron_metadata(layer: NeuronLayer | LeakyIntegrator, dt: float | None) -> dict:
+    meta = {"dt": float(dt if dt is not None else layer.dt), "time_unit": "s",
+            "discretisation": str(layer.method), "input_convention": "step_current",
+            "adaspike_layer": type(layer).__name__}
+    if isinstance(layer, NeuronLayer):
+        meta.update(reset=layer.reset, spike_condition="v > threshold" if layer.strict else "v >= threshold",
+                    max_spikes=int(layer.max_spikes))
+    return meta
+
+
+def neuron_node(layer: nn.Module, shape: Sequence[int], dt: float | None = None) -> nir.NIRNode:
+    """The NIR node of one adaspike neuron layer, with continuous parameters in seconds."""
+    if isinstance(layer, SSMNeuron):
+        return _ssm_neuron_node(layer, shape, dt)
+    zeros = np.zeros(shape, dtype=np.float32)
+    if isinstance(layer, LeakyIntegrator):
+        return nir.LI(tau=_np(layer.tau(), shape), r=np.ones_like(zeros), v_leak=zeros,
+                      metadata=_neuron_metadata(layer, dt))
+    if not isinstance(layer, NeuronLayer):
+        raise ValueError(f"{type(layer).__name__} is not a neuron layer NIR can express")
+    meta = _neuron_metadata(layer, dt)
+    theta = _np(layer.threshold(), shape)
+    if isinstance(layer, LIF):
+        return nir.LIF(tau=_np(layer.tau(), shape), r=_np(layer.r, shape), v_leak=zeros, v_threshold=theta,
+                       v_reset=zeros, metadata=meta)
+    if isinstance(layer, IF):
+        return nir.IF(r=_np(layer.gain, shape), v_threshold=theta, v_reset=zeros, metadata=meta)
+    if isinstance(layer, CubaLIF):
+        return nir.CubaLIF(tau_syn=_np(layer.tau_syn(), shape), tau_mem=_np(layer.tau_mem(), shape),
+                           r=_np(layer.r, shape), v_leak=zeros, v_threshold=theta, v_reset=zeros,
+                           w_in=np.ones_like(zeros), metadata=meta)
+    raise ValueError(f"{type(layer).__name__} has no NIR primitive (NIR has IF, LIF, CubaLIF, LI); "
+                     "adaptive neurons cannot be exported")
+
+
+def _ssm_neuron_node(layer: SSMNeuron, shape: Sequence[int], dt: float | None) -> nir.NIRNode:
+    """A one-state per-step neuron v_t = α v + b I back to its ODE: τ = −dt/ln α, R = b/(1−α) (ZOH), or IF."""
+    if layer.H.shape[-1] != 1 or bool((layer.kick_spike != 0).any()) or bool((layer.kick_reset != -1).any()):
+        raise ValueError("only one-state SSMNeurons with plain reset (LIF/IF forms) can be exported to NIR")
+    alpha = layer.H[..., 0, 0].to(torch.float64)
+    b = layer.B[..., 0].to(torch.float64)
+    meta = _neuron_metadata(layer, dt) | {"discretisation": "zoh", "adaspike_layer": "SSMNeuron"}
+    theta, zeros = _np(layer.threshold, shape), np.zeros(shape, dtype=np.float32)
+    if bool((alpha == 1).all()):
+        return nir.IF(r=_np(b / layer.dt, shape), v_threshold=theta, v_reset=zeros, metadata=meta)
+    if bool(((alpha <= 0) | (alpha >= 1)).any()):
+        raise ValueError("SSMNeuron decay outside (0, 1) has no LIF time constant")
+    tau = -layer.dt / torch.log(alpha)
+    return nir.LIF(tau=_np(tau, shape), r=_np(b / (1 - alpha), shape), v_leak=zeros, v_threshold=theta,
+                   v_reset=zeros, metadata=meta)
+
+
+def _stateless_node(module: nn.Module, b: _Builder) -> tuple[nir.NIRNode, tuple[int, ...]] | None:
+    out = b.out_shape(module)
+    if isinstance(module, nn.Linear):
+        w = _np(module.weight)
+        if module.bias is None:
+            return nir.Linear(weight=w), out
+        return nir.Affine(weight=w, bias=_np(module.bias)), out
+    if isinstance(module, nn.Conv2d):
+        if module.padding_mode != "zeros" or isinstance(module.padding, str):
+            raise ValueError("Conv2d export needs numeric zero padding")
+        bias = _np(module.bias) if module.bias is not None else np.zeros(module.out_channels, dtype=np.float32)
+        return nir.Conv2d(input_shape=tuple(b.shape[-2:]), weight=_np(module.weight), stride=module.stride,
+                          padding=module.padding, dilation=module.dilation, groups=module.groups, bias=bias), out
+    if isinstance(module, nn.Flatten):
+        # NIR shapes have no batch axis; our modules see [T·B, ...]
+        start = module.start_dim - 1 if module.start_dim > 0 else module.start_dim
+        end = module.end_dim - 1 if module.end_dim > 0 else module.end_dim
+        return nir.Flatten(input_type={"input": np.array(b.shape)}, start_dim=start, end_dim=end), out
+    if isinstance(module, nn.AvgPool2d):
+        if module.ceil_mode or module.divisor_override is not None:
+            raise ValueError("AvgPool2d with ceil_mode or divisor_override has no NIR form")
+        return nir.AvgPool2d(kernel_size=_pair(module.kernel_size), stride=_pair(module.stride),
+                             padding=_pair(module.padding)), out
+    if isinstance(module, SumPool2d):
+        return nir.SumPool2d(kernel_size=_pair(module.kernel_size), stride=_pair(module.stride),
+                             padding=_pair(module.padding)), out
+    return None
+
+
+def _sequence(model: nn.Module) -> Iterable[tuple[str, nn.Module]]:
+    if hasattr(model, "nir_modules"):
+        return list(model.nir_modules())
+    if isinstance(model, nn.Sequential):
+        return list(model.named_children())
+    return [("", model)]
+
+
+def _walk(model: nn.Module, b: _Builder, prefix: str = "") -> None:
+    for name, module in _sequence(model):
+        path = f"{prefix}{name}" if name else prefix.rstrip(".") or type(module).__name__.lower()
+        if isinstance(module, _SKIP):
+            continue
+        if isinstance(module, nn.Sequential) or (hasattr(module, "nir_modules") and module is not model):
+            _walk(module, b, path + ".")
+        elif isinstance(module, TimeFolded):
+            _walk(module.module, b, path)
+        elif isinstance(module, SpikingLayer):
+            _walk(module.synapse.module, b, path + ".synapse")
+            b.add(path + ".neuron", neuron_node(module.neuron, b.shape, b.dt))
+        elif isinstance(module, RecurrentSpikingLayer):
+            _walk(module.synapse.module, b, path + ".synapse")
+            neuron = b.add(path + ".neuron", neuron_node(module.neuron, b.shape, b.dt))
+            rec = path.replace(".", "_") + "_recurrent"
+            b.nodes[rec] = nir.Linear(weight=_np(module.recurrent))
+            b.edges += [(neuron, rec), (rec, neuron)]
+        elif isinstance(module, (NeuronLayer, LeakyIntegrator)):
+            b.add(path, neuron_node(module, b.shape, b.dt))
+        elif isinstance(module, TimeReduce):
+            b.time_reduce = module.mode
+        else:
+            node = _stateless_node(module, b)
+            if node is None:
+                raise ValueError(f"cannot export module {path!r} ({type(module).__name__}) to NIR; supported: "
+                                 "Linear, Conv2d, Flatten, AvgPool2d, SumPool2d, IF, LIF, CubaLIF, LeakyIntegrator, "
+                                 "SpikingLayer, RecurrentSpikingLayer, TimeReduce (fold BatchNorm first)")
+            b.add(path, *node)
+
+
+def export_nir(model: nn.Module, input_shape: Sequence[int], dt: float | None = None) -> nir.NIRGraph:
+    """NIR graph of ``model`` for per-sample input shape ``input_shape`` (no T, B axes).
+
+    ``dt`` (seconds) overrides the step written to the metadata hints; by default each neuron's own ``dt``.
+    """
+    if dt is not None and (not math.isfinite(dt) or dt <= 0):
+        raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
+    builder = _Builder(input_shape, dt)
+    was_training = model.training
+    model.eval()
+    try:
+        _walk(model, builder)
+    finally:
+        model.train(was_training)
+    return builder.finish()
