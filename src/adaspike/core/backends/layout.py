@@ -69,14 +69,22 @@ class FlatInputs(NamedTuple):
     s0: torch.Tensor        # [B, N]
 
 
+def _lead_time(p: torch.Tensor, trailing: int, n_feat: int, time_varying: bool) -> torch.Tensor:
+    """View [T?, *P, *trailing] as [T or 1, 1.., *P, *trailing] so it broadcasts against [T, *F, *trailing]."""
+    if not time_varying:
+        p = p.unsqueeze(0)
+    n_param = p.dim() - 1 - trailing
+    return p.reshape(p.shape[0], *([1] * (n_feat - n_param)), *p.shape[1:])
+
+
 def flatten_request(req) -> FlatInputs:
     """Broadcast the parameters to the features and move the neuron axis last (differentiable torch ops)."""
     cur, ssm = req.current, req.ssm
     T, batch, feat = cur.shape[0], cur.shape[1], tuple(cur.shape[2:])
     N, n = max(1, int(torch.Size(feat).numel())), ssm.state_size
     lead = (ssm.H.shape[0],) if ssm.time_varying else (1,)
-    H = ssm.H if ssm.time_varying else ssm.H.unsqueeze(0)
-    Bm = ssm.B if ssm.time_varying else ssm.B.unsqueeze(0)
+    H = _lead_time(ssm.H, 2, len(feat), ssm.time_varying)
+    Bm = _lead_time(ssm.B, 1, len(feat), ssm.time_varying)
     H = H.expand(*lead, *feat, n, n).reshape(lead[0], N, n, n).permute(0, 2, 3, 1).contiguous()
     Bm = Bm.expand(*lead, *feat, n).reshape(lead[0], N, n).permute(0, 2, 1).contiguous()
     kr = ssm.kick_reset.expand(*feat, n).reshape(N, n).t().contiguous()

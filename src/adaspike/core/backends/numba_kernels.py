@@ -74,7 +74,7 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
                 elif reset == RESET_ZERO:
                     r = xm * (sp if sp < one else one)
                 else:
-                    r = sp * 0
+                    r = sp - sp  # stays in the input dtype (an int literal would promote to float64)
                 drive = I[t, b, j]
                 if n == 1:
                     y0 = x0[0, b, j] if t == 0 else states[t - 1, 0, b, j]

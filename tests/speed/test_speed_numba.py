@@ -1,0 +1,107 @@
+"""The numba CPU backend against the reference scan: identical spikes, gradients within float tolerance."""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from hypothesis import given, settings
+
+pytest.importorskip("numba")
+
+from speed_scan_cases import assert_equivalent, problems  # noqa: E402
+
+from adaspike.core import BinarySpike, Surrogate, if_discrete, lif_discrete, scan  # noqa: E402
+import importlib  # noqa: E402
+
+scan_module = importlib.import_module("adaspike.core.scan")
+from adaspike.layers import LIF, AdLIF, CubaLIF  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems())
+def test_numba_matches_reference_float64(p):
+    assert_equivalent(p, torch.float64)
+
+
+@settings(max_examples=30, deadline=None)
+@given(problems())
+def test_numba_matches_reference_float32(p):
+    assert_equivalent(p, torch.float32)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_exact_threshold_ties_follow_strictness(strict):
+    # IF with gain 1 and unit steps lands exactly on θ = 1: only the non-strict rule fires there
+    ssm = if_discrete(gain=1.0, threshold=1.0)
+    current = torch.full((6, 2, 3), 0.5)
+    outs = [scan(current, ssm, spike_fn=BinarySpike(strict=strict), backend=b).spikes for b in ("reference", "numba")]
+    assert torch.equal(outs[0], outs[1])
+    assert bool(outs[1][1].eq(0 if strict else 1).all())
+
+
+@pytest.mark.parametrize("layer_cls", [LIF, CubaLIF, AdLIF])
+def test_layer_parameter_gradients_match(layer_cls):
+    torch.manual_seed(0)
+    layers = {b: layer_cls((7,), backend=b, learn_threshold=True) for b in ("reference", "numba")}
+    layers["numba"].load_state_dict(layers["reference"].state_dict())
+    x = 3 * torch.rand(25, 4, 7)
+    grads = {}
+    for b, layer in layers.items():
+        out = layer(x)
+        (out * torch.linspace(0, 1, 7)).sum().backward()
+        grads[b] = (out, {k: p.grad.clone() for k, p in layer.named_parameters()})
+    assert torch.equal(grads["reference"][0], grads["numba"][0])
+    assert grads["reference"][0].sum() > 0
+    for k, g in grads["reference"][1].items():
+        torch.testing.assert_close(grads["numba"][1][k], g, rtol=1e-4, atol=1e-5)
+
+
+def test_auto_picks_numba_and_env_forces_reference(monkeypatch):
+    ssm = lif_discrete(0.9)
+    seen = []
+    monkeypatch.setattr(scan_module, "reference_scan", lambda req: seen.append("ref") or scan_module.ScanOutput(None, None, None))
+    scan(torch.rand(3, 2, 4), ssm)
+    assert seen == []
+    monkeypatch.setenv("ADASPIKE_BACKEND", "reference")
+    scan(torch.rand(3, 2, 4), ssm)
+    assert seen == ["ref"]
+
+
+def test_unsupported_options_fall_back_to_reference():
+    class Box(Surrogate):
+        slope = 1.0
+
+        def grad(self, x):
+            return (x.abs() < 0.5).to(x.dtype)
+
+    ssm = lif_discrete(0.8)
+    req_current = torch.rand(4, 2, 3)
+    with pytest.raises(ValueError, match="does not support"):
+        scan(req_current, ssm, spike_fn=BinarySpike(Box()), backend="numba")
+    out = scan(req_current, ssm, spike_fn=BinarySpike(Box()))  # auto: reference handles it
+    assert out.spikes.shape == (4, 2, 3)
+    recurrent = scan(req_current, ssm, recurrent_weight=torch.eye(3))  # recurrence stays on the reference
+    assert recurrent.spikes.shape == (4, 2, 3)
+
+
+def test_import_compiles_nothing():
+    code = ("import sys, adaspike, adaspike.core, adaspike.layers; "
+            "print('numba' in sys.modules, 'adaspike.core.backends.numba_kernels' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_missing_numba_logs_once_and_falls_back(caplog):
+    from adaspike.core.backends import LazyBackend
+
+    backend = LazyBackend("fake", "numba_backend", "numba_scan", "cpu", "not_a_real_module_xyz", "hint")
+    req = scan_module.ScanRequest(torch.rand(2, 1, 3), lif_discrete(0.9), "subtract", False, BinarySpike(),
+                                  scan_module.NeuronState(torch.zeros(1, 3, 1), torch.zeros(1, 3)), None, False)
+    with caplog.at_level(logging.WARNING, logger="adaspike"):
+        assert backend.supports(req) is False
+        assert backend.supports(req) is False
+    assert len([r for r in caplog.records if "fake backend unavailable" in r.getMessage()]) == 1
