@@ -105,6 +105,12 @@ def euler_map(H: torch.Tensor, B: torch.Tensor, rho: float, name: str = "neuron"
     eye = torch.eye(H.shape[-1], dtype=torch.float64)
     H_T = eye + rho * (H - eye)
     _check_stability(H, H_T, rho, name, "euler", unstable)
+    lams = eigvals(H_T)
+    flipped = (lams.imag.abs() <= _REAL_TOL * lams.abs().clamp_min(1e-300)) & (lams.real < 0)
+    if unstable != "ignore" and bool(flipped.any()):
+        # past ρ = 1/(1 − λ) a real mode changes sign every step: stable maybe, but no longer a decay
+        warnings.warn(f"{name}: method 'euler' at ρ = {rho:g} gives negative real eigenvalues "
+                      f"({_describe(lams, flipped)}): the state oscillates in sign", RuntimeWarning, stacklevel=3)
     return H_T, rho * B.to(torch.float64)
 
 
