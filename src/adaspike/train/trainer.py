@@ -172,7 +172,7 @@ def _plain(state):
     """Scheduler state without callables (the LR lambda is rebuilt from the trainer's settings)."""
     if state is None:
         return None
-    return {k: v for k, v in state.items() if k != "lr_lambdas"}
+    return {k: ([None] * len(v) if k == "lr_lambdas" else v) for k, v in state.items()}
 
 
 @torch.no_grad()
