@@ -158,10 +158,24 @@ def _stateless_node(module: nn.Module, b: _Builder) -> tuple[nir.NIRNode, tuple[
     return None
 
 
+_READOUT_REDUCTIONS = {"li-mean": "mean", "li-max": "max", "mean": "mean", "sum": "sum"}
+
+
+def _spiking_mlp_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The registered ``snn`` model (``SpikingMLP``) as a sequence: flatten, hidden layers, head, readout."""
+    mode = model.readout_mode
+    if mode not in _READOUT_REDUCTIONS:
+        raise ValueError(f"SpikingMLP readout {mode!r} has no NIR form (use li-mean, li-max, mean or sum)")
+    return [("flatten", TimeFolded(nn.Flatten())), *((f"hidden.{i}", m) for i, m in enumerate(model.hidden)),
+            ("head", model.head), ("readout", model.readout), ("reduce", TimeReduce(_READOUT_REDUCTIONS[mode]))]
+
+
 def _sequence(model: nn.Module) -> Iterable[tuple[str, nn.Module]]:
     if hasattr(model, "nir_modules"):
         return list(model.nir_modules())
-    if isinstance(model, nn.Sequential):
+    if type(model).__name__ == "SpikingMLP" and hasattr(model, "hidden") and hasattr(model, "readout_mode"):
+        return _spiking_mlp_modules(model)
+    if isinstance(model, (nn.Sequential, nn.ModuleList)):
         return list(model.named_children())
     return [("", model)]
 
@@ -171,7 +185,8 @@ def _walk(model: nn.Module, b: _Builder, prefix: str = "") -> None:
         path = f"{prefix}{name}" if name else prefix.rstrip(".") or type(module).__name__.lower()
         if isinstance(module, _SKIP):
             continue
-        if isinstance(module, nn.Sequential) or (hasattr(module, "nir_modules") and module is not model):
+        if isinstance(module, (nn.Sequential, nn.ModuleList)) or (hasattr(module, "nir_modules")
+                                                                  and module is not model):
             _walk(module, b, path + ".")
         elif isinstance(module, TimeFolded):
             _walk(module.module, b, path)

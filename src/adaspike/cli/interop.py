@@ -1,0 +1,72 @@
+"""NIR commands: ``adaspike export-nir`` and ``adaspike import-nir``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .options import int_list, time_arg
+
+
+def register(commands, studies) -> None:
+    export = commands.add_parser("export-nir", help="write a checkpoint as a NIR graph (τ in seconds)",
+                                 description="Export a trained model to NIR with its true continuous time "
+                                 "constants; dt, discretisation and reset mode go into node metadata as hints.")
+    export.add_argument("checkpoint", type=Path)
+    export.add_argument("-o", "--out", type=Path, required=True, help="the .nir file to write")
+    export.add_argument("--dt", type=time_arg, default=None, help="step recorded in the metadata hints "
+                        "(default: each layer's own dt)")
+    export.add_argument("--input-shape", type=int_list, default=None,
+                        help="per-step input shape, e.g. 2,34,34 (default: from the checkpoint's model config)")
+    export.set_defaults(func=_export)
+
+    imp = commands.add_parser("import-nir", help="turn a NIR graph into an adaspike checkpoint",
+                              description="Import a NIR graph. NIR stores no time step, so --dt is required; "
+                              "--convention says which exporter wrote the file.")
+    imp.add_argument("nir_file", type=Path)
+    imp.add_argument("--dt", type=time_arg, required=True, help="the step to run at, e.g. 1ms")
+    imp.add_argument("--convention", default="adaspike", choices=["adaspike", "snntorch", "spikingjelly", "sinabs"])
+    imp.add_argument("--method", choices=["zoh", "euler", "bilinear"], default=None,
+                     help="discretisation (default: the file's metadata hint, else zoh)")
+    imp.add_argument("--reset", choices=["subtract", "zero", "none"], default=None)
+    imp.add_argument("--time-reduce", choices=["mean", "sum", "last", "max"], default=None,
+                     help="reduce the output over time into logits")
+    imp.add_argument("-o", "--out", type=Path, required=True, help="checkpoint (.safetensors) to write")
+    imp.set_defaults(func=_import)
+
+
+def _input_shape(args, model) -> list[int]:
+    if args.input_shape:
+        return args.input_shape
+    kwargs = (getattr(model, "config", None) or {}).get("kwargs", {})
+    shape = kwargs.get("input_shape") or getattr(model, "input_shape", None)
+    if shape is None:
+        raise ValueError("cannot tell the model's input shape; pass --input-shape, e.g. --input-shape 2,34,34")
+    return [int(s) for s in shape]
+
+
+def _export(args) -> int:
+    from ..interop import export_nir, write_nir
+    from ..train import load_model
+
+    model = load_model(args.checkpoint)
+    graph = export_nir(model, _input_shape(args, model), dt=args.dt)
+    write_nir(args.out, graph)
+    kinds = sorted({type(n).__name__ for n in graph.nodes.values()})
+    print(json.dumps({"nir": str(args.out), "nodes": len(graph.nodes), "types": kinds}, indent=2))
+    return 0
+
+
+def _import(args) -> int:
+    from ..interop import read_nir
+    from ..interop.checkpoint import imported_model
+    from ..train import save_checkpoint
+
+    options = {k: v for k, v in (("method", args.method), ("reset", args.reset),
+                                 ("time_reduce", args.time_reduce)) if v is not None}
+    model = imported_model(read_nir(args.nir_file), dt=args.dt, convention=args.convention, **options)
+    save_checkpoint(args.out, model, {"nir": {"source": str(args.nir_file), "dt": args.dt,
+                                              "convention": args.convention, **options}})
+    neurons = sum(1 for m in model.modules() if hasattr(m, "dt"))
+    print(json.dumps({"checkpoint": str(args.out), "dt": args.dt, "convention": args.convention,
+                      "neuron_layers": neurons}, indent=2))
+    return 0

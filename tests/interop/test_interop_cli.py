@@ -1,0 +1,48 @@
+"""`adaspike export-nir` / `import-nir` from the command line, through checkpoints."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from adaspike.cli import main
+
+
+@pytest.fixture()
+def snn_checkpoint(tmp_path):
+    from adaspike.models import build_model
+    from adaspike.train import save_checkpoint
+    torch.manual_seed(0)
+    model = build_model("snn", input_shape=[2, 3], classes=3, hidden=[8], neuron="lif", recurrent=True,
+                        readout="li-mean", dt=1e-3, input_gain=4.0)
+    return model, save_checkpoint(tmp_path / "snn.safetensors", model)
+
+
+def test_export_then_import_from_cli(tmp_path, snn_checkpoint, capsys):
+    import adaspike.interop.checkpoint  # noqa: F401  registers the "nir_graph" builder
+    from adaspike.train import load_model
+    model, ckpt = snn_checkpoint
+    assert main(["export-nir", str(ckpt), "-o", str(tmp_path / "m.nir")]) == 0
+    assert (tmp_path / "m.nir").is_file()
+    assert main(["import-nir", str(tmp_path / "m.nir"), "--dt", "1ms", "--convention", "adaspike",
+                 "-o", str(tmp_path / "imported.safetensors")]) == 0
+    imported = load_model(tmp_path / "imported.safetensors")
+    x = (torch.rand(25, 4, 2, 3, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    with torch.no_grad():
+        torch.testing.assert_close(imported(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_import_needs_dt(tmp_path, snn_checkpoint, capsys):
+    _, ckpt = snn_checkpoint
+    main(["export-nir", str(ckpt), "-o", str(tmp_path / "m.nir")])
+    with pytest.raises(SystemExit):
+        main(["import-nir", str(tmp_path / "m.nir"), "-o", str(tmp_path / "x.safetensors")])
+    assert "--dt" in capsys.readouterr().err
+
+
+def test_export_of_adaptive_neurons_fails_clearly(tmp_path, capsys):
+    from adaspike.models import build_model
+    from adaspike.train import save_checkpoint
+    model = build_model("snn", input_shape=[4], classes=2, hidden=[4], neuron="adlif", dt=1e-3)
+    ckpt = save_checkpoint(tmp_path / "a.safetensors", model)
+    assert main(["export-nir", str(ckpt), "-o", str(tmp_path / "a.nir")]) == 1
+    assert "no NIR primitive" in capsys.readouterr().err
