@@ -3,7 +3,7 @@
 Labels come from the sub-folder name (``root/<label>/*.wav``) or from a file-name ``pattern`` such as
 ``"{label}_{speaker}_{take}.wav"`` (fields in braces match any text without '/'; the pattern is matched against
 the path relative to ``root`` when it contains '/', else against the file name). Encoded events are cached
-(keyed by the file listing, sizes, modification times and the front-end settings).
+(keyed by the files' names and bytes and the front-end settings).
 
 ``split="train"|"test"`` keeps a deterministic part of the files: whole speakers when the pattern has a
 ``{speaker}`` field (so test voices are unseen), else whole files; ``test_fraction`` of them go to test.
@@ -11,7 +11,6 @@ the path relative to ``root`` when it contains '/', else against the file name).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Sequence
@@ -108,9 +107,11 @@ class WavFolderDataset(EventDataset):
         super().__init__(everything.subset(keep), dt, t_max, (config.channels,), pool, names)
 
     def _encode(self, files, names: list[str], config: AudioConfig) -> EventSet:
-        listing = [(rel, (self.root / rel).stat().st_size, (self.root / rel).stat().st_mtime_ns) for rel, _, _ in files]
-        digest = hashlib.sha256(json.dumps(listing).encode()).hexdigest()
-        params = {"root": str(self.root.resolve()), "files": digest, "labels": [lab for _, lab, _ in files],
+        # keyed by content (names and bytes), so a copied or moved folder reuses its cache
+        digest = hashlib.sha256()
+        for rel, _, _ in files:
+            digest.update(rel.encode() + b"\0" + hashlib.sha256((self.root / rel).read_bytes()).digest())
+        params = {"files": digest.hexdigest(), "labels": [lab for _, lab, _ in files],
                   "classes": names, "audio": config.as_dict()}
         labels = np.array([names.index(lab) for _, lab, _ in files], dtype=np.int64)
 
