@@ -13,7 +13,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..core.neurons import lif_discrete
 from ..core.ssm import DiscreteSSM
 from ..core.surrogates import Sigmoid, Surrogate
 from .neurons import NeuronLayer
@@ -98,8 +97,11 @@ class AdaptiveLIF(NeuronLayer):
         # [T, *features] line them up from the left
         tail = (1,) * (feature_dims - (1 if self.channels is not None else 0))
         lam, gain = lam.reshape(*lam.shape, *tail), gain.reshape(*gain.shape, *tail)
-        base = lif_discrete(alpha=0.5, gain=0.5, threshold=self.threshold(), dt=dt or self.dt)
-        return base.with_time_steps(lam[..., None, None], gain[..., None])
+        threshold = self.threshold()
+        one = threshold.new_ones(1)
+        # u_t = λ_t (v_{t−1} − θ o_{t−1}) + a_t I_t: kick_reset −1 applies the soft reset before the leak
+        return DiscreteSSM(H=lam[..., None, None], B=gain[..., None], kick_reset=-one, kick_spike=one * 0,
+                           threshold=threshold, dt=dt or self.dt, method="discrete", time_varying=True)
 
     def forward(self, current: torch.Tensor, state=None, return_state: bool = False):
         if current.dim() < 3:
