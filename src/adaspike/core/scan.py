@@ -78,7 +78,9 @@ def check_time_major(current: torch.Tensor, feature_shape: torch.Size | tuple | 
         if not ok:
             raise ValueError(f"{name} must be laid out as [T, B, *features] with features matching "
                              f"{tuple(feature_shape)}, got shape {tuple(current.shape)}")
-    if not bool(torch.isfinite(current.detach()).all()):
+    # one reduction pass instead of a full boolean mask: a NaN/Inf anywhere makes the sum non-finite; only then
+    # (or on overflow of huge finite values) is the exact element-wise check run
+    if not bool(torch.isfinite(current.detach().sum())) and not bool(torch.isfinite(current.detach()).all()):
         raise ValueError(f"{name} contains NaN or Inf")
 
 

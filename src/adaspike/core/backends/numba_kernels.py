@@ -60,15 +60,14 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
     tv = 1 if H.shape[0] > 1 else 0
     one = table[1]
     for b in nb.prange(nb_):
+        # the running state of this batch row, in the input dtype (no branches on t inside the neuron loop)
+        x = x0[:, b, :].copy()
+        s = s0[b, :].copy()
         for t in range(T):
             tt = t * tv
             for j in range(N):
-                if t == 0:
-                    xm = x0[mem, b, j]
-                    sp = s0[b, j]
-                else:
-                    xm = states[t - 1, mem, b, j]
-                    sp = table[counts[t - 1, b, j]]
+                sp = s[j]
+                xm = x[mem, j]
                 if reset == RESET_SUBTRACT:
                     r = th[j] * sp
                 elif reset == RESET_ZERO:
@@ -76,28 +75,30 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
                 else:
                     r = sp - sp  # stays in the input dtype (an int literal would promote to float64)
                 drive = I[t, b, j]
+                y0 = x[0, j]
+                if reset != RESET_NONE:
+                    y0 = y0 + kr[0, j] * r
+                y0 = y0 + ks[0, j] * sp
                 if n == 1:
-                    y0 = x0[0, b, j] if t == 0 else states[t - 1, 0, b, j]
-                    if reset != RESET_NONE:
-                        y0 = y0 + kr[0, j] * r
-                    y0 = y0 + ks[0, j] * sp
                     # the reference sums 0 + H·y (an exact no-op) then adds B·I
                     v = H[tt, 0, 0, j] * y0 + Bm[tt, 0, j] * drive
+                    x[0, j] = v
                     states[t, 0, b, j] = v
                 else:
-                    y0 = x0[0, b, j] if t == 0 else states[t - 1, 0, b, j]
-                    y1 = x0[1, b, j] if t == 0 else states[t - 1, 1, b, j]
+                    y1 = x[1, j]
                     if reset != RESET_NONE:
-                        y0 = y0 + kr[0, j] * r
                         y1 = y1 + kr[1, j] * r
-                    y0 = y0 + ks[0, j] * sp
                     y1 = y1 + ks[1, j] * sp
                     a0 = H[tt, 0, 0, j] * y0 + H[tt, 0, 1, j] * y1 + Bm[tt, 0, j] * drive
                     a1 = H[tt, 1, 0, j] * y0 + H[tt, 1, 1, j] * y1 + Bm[tt, 1, j] * drive
+                    x[0, j] = a0
+                    x[1, j] = a1
                     states[t, 0, b, j] = a0
                     states[t, 1, b, j] = a1
                     v = a0 if mem == 0 else a1
-                counts[t, b, j] = _count(v, th[j], burst, strict)
+                c = _count(v, th[j], burst, strict)
+                counts[t, b, j] = c
+                s[j] = table[c]
 
 
 @nb.njit(parallel=True, cache=True)
