@@ -62,9 +62,11 @@ def _natural(name: str):
     return (0, int(name), name) if name.isdigit() else (1, 0, name)
 
 
-def _is_test(group: str, fraction: float, seed: int) -> bool:
-    digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2 ** 64 < fraction
+def _test_groups(groups: list[str], fraction: float, seed: int) -> set[str]:
+    """round(fraction · #groups) groups (at least one), ranked by a seeded hash: stable as files are added."""
+    unique = sorted(set(groups), key=lambda g: hashlib.sha256(f"{seed}:{g}".encode()).hexdigest())
+    count = min(len(unique) - 1, max(1, round(fraction * len(unique)))) if len(unique) > 1 else 0
+    return set(unique[:count])
 
 
 class WavFolderDataset(EventDataset):
@@ -98,7 +100,8 @@ class WavFolderDataset(EventDataset):
             t_max = -(-latest // 10_000) * 10_000 / 1e6
         keep = np.arange(len(files))
         if split in ("train", "test"):
-            test = np.array([_is_test(group, test_fraction, split_seed) for _, _, group in files])
+            test_groups = _test_groups([group for _, _, group in files], test_fraction, split_seed)
+            test = np.array([group in test_groups for _, _, group in files])
             keep = np.flatnonzero(test if split == "test" else ~test)
             if keep.size == 0:
                 raise ValueError(f"split {split!r} of {self.root} is empty; change test_fraction or split_seed")
