@@ -17,7 +17,7 @@ def register(commands, studies) -> None:
     train.add_argument("--recurrent", action=argparse.BooleanOptionalAction, default=True)
     train.add_argument("--readout", default="li-mean", help="li-mean, li-max, li-softmax, mean or sum")
     train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--lr", type=float, default=2e-3)
+    train.add_argument("--lr", type=float, default=5e-3)
     train.add_argument("--nproc", type=int, default=1, help="data-parallel processes (torch.distributed, gloo)")
     train.add_argument("-o", "--out", type=Path, default=Path("runs/train"))
     add_config_option(train)

@@ -20,8 +20,8 @@ from .train_run import train_run
 
 log = logging.getLogger("adaspike")
 CAPABILITIES = ("retime", "convert", "coding")
-CORE = dict(dataset="event-digits", dt=4e-3, neuron="adlif", hidden=[128], recurrent=True, pool=2, epochs=8,
-            lr=3e-3, batch_size=32, seed=0)
+CORE = dict(dataset="event-digits", dt=4e-3, neuron="adlif", hidden=[128], recurrent=True, pool=2, epochs=10,
+            lr=5e-3, batch_size=32, seed=0)
 
 
 def run_demo(out: Path | str = "runs/demo", skip: set[str] = frozenset(), epochs: int | None = None,
