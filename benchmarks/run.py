@@ -23,6 +23,14 @@ from .networks import conv_networks, shd_networks
 from .neurons import NOTES, available_impls
 
 
+DEVICE = torch.device("cpu")
+
+
+def _sync():
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
 @dataclass
 class Workload:
     name: str
@@ -51,10 +59,10 @@ def _inference(net: nn.Module, x: torch.Tensor) -> Callable[[], float]:
 
 def lif_layer(T=100, B=32, N=2048) -> dict[str, Callable[[], float]]:
     g = torch.Generator().manual_seed(0)
-    current = 0.12 + 0.1 * torch.randn(T, B, N, generator=g)
+    current = (0.12 + 0.1 * torch.randn(T, B, N, generator=g)).to(DEVICE)
     calls = {}
     for name, make in {**available_impls(), "floor": None}.items():
-        module = make(N) if make else None
+        module = make(N).to(DEVICE) if make else None
 
         def call(module=module):
             x = current.clone().requires_grad_(True)
@@ -67,17 +75,17 @@ def lif_layer(T=100, B=32, N=2048) -> dict[str, Callable[[], float]]:
 
 def shd(recurrent: bool, train: bool, T=100, B=64):
     g = torch.Generator().manual_seed(1)
-    x = (torch.rand(T, B, 700, generator=g) < 0.05).float()
-    y = torch.randint(0, 20, (B,), generator=g)
-    nets = shd_networks(recurrent)
+    x = (torch.rand(T, B, 700, generator=g) < 0.05).float().to(DEVICE)
+    y = torch.randint(0, 20, (B,), generator=g).to(DEVICE)
+    nets = {name: net.to(DEVICE) for name, net in shd_networks(recurrent).items()}
     return {name: (_train_step(net, x, y) if train else _inference(net, x)) for name, net in nets.items()}
 
 
 def conv(T=8, B=32):
     g = torch.Generator().manual_seed(2)
-    x = torch.rand(T, B, 3, 32, 32, generator=g)
-    y = torch.randint(0, 10, (B,), generator=g)
-    return {name: _train_step(net, x, y) for name, net in conv_networks().items()}
+    x = torch.rand(T, B, 3, 32, 32, generator=g).to(DEVICE)
+    y = torch.randint(0, 10, (B,), generator=g).to(DEVICE)
+    return {name: _train_step(net.to(DEVICE), x, y) for name, net in conv_networks().items()}
 
 
 def workloads(quick: bool) -> list[Workload]:
@@ -98,33 +106,46 @@ def workloads(quick: bool) -> list[Workload]:
 
 def time_alternating(calls: dict[str, Callable[[], float]], repeats: int, skip: set[str]) -> dict:
     """Warm each implementation up once, then run rounds in rotating order; per-implementation medians (ms)."""
-    names = [n for n in calls if n not in skip]
-    proxy = {n: calls[n]() for n in names}  # warm-up (numba loads its cache or compiles here)
+    names, proxy, failed = [], {}, {}
+    for n in calls:
+        if n in skip:
+            continue
+        try:  # warm-up (numba loads its cache or compiles here); a peer that breaks is reported, not fatal
+            proxy[n] = calls[n]()
+            names.append(n)
+        except Exception as err:  # noqa: BLE001
+            failed[n] = f"{type(err).__name__}: {err}"[:300]
+            print(f"   {n}: failed ({failed[n]})", flush=True)
     times = {n: [] for n in names}
     for r in range(repeats):
         order = names[r % len(names):] + names[:r % len(names)]
         for n in order:
+            _sync()
             t0 = time.perf_counter()
             calls[n]()
+            _sync()
             times[n].append((time.perf_counter() - t0) * 1e3)
-    return {n: {"median_ms": statistics.median(ts), "min_ms": min(ts), "runs_ms": [round(t, 2) for t in ts],
-                "output_proxy": proxy[n]} for n, ts in times.items()}
+    out = {n: {"median_ms": statistics.median(ts), "min_ms": min(ts), "runs_ms": [round(t, 2) for t in ts],
+               "output_proxy": proxy[n]} for n, ts in times.items()}
+    out.update({n: {"error": e} for n, e in failed.items()})
+    return out
 
 
 def summarise(results: dict) -> dict:
     """Ratios: each peer's median over adaspike's, adaspike over the floor."""
-    ada = results.get("adaspike", {}).get("median_ms")
-    peers = {n: r["median_ms"] for n, r in results.items() if n not in ("adaspike", "adaspike-ref", "floor")}
+    ok = {n: r for n, r in results.items() if "median_ms" in r}
+    ada = ok.get("adaspike", {}).get("median_ms")
+    peers = {n: r["median_ms"] for n, r in ok.items() if n not in ("adaspike", "adaspike-ref", "floor")}
     out = {}
     if ada:
         out["speedup_vs_peer"] = {n: round(t / ada, 2) for n, t in peers.items()}
         if peers:
             fastest = min(peers, key=peers.get)
             out["fastest_peer"], out["speedup_vs_fastest_peer"] = fastest, round(peers[fastest] / ada, 2)
-        if "floor" in results:
-            out["x_floor"] = round(ada / results["floor"]["median_ms"], 2)
-        if "adaspike-ref" in results:
-            out["speedup_vs_reference"] = round(results["adaspike-ref"]["median_ms"] / ada, 2)
+        if "floor" in ok:
+            out["x_floor"] = round(ada / ok["floor"]["median_ms"], 2)
+        if "adaspike-ref" in ok:
+            out["speedup_vs_reference"] = round(ok["adaspike-ref"]["median_ms"] / ada, 2)
     return out
 
 
@@ -134,7 +155,7 @@ def markdown(report: dict) -> str:
     lines = [head, "|" + "---|" * (len(names) + 3)]
     for w in report["workloads"]:
         res, summ = w["results"], w["summary"]
-        cells = [f"{res[n]['median_ms']:.1f}" if n in res else "–" for n in names]
+        cells = [f"{res[n]['median_ms']:.1f}" if "median_ms" in res.get(n, {}) else "–" for n in names]
         lines.append(f"| {w['description']} | " + " | ".join(cells)
                      + f" | {summ.get('speedup_vs_fastest_peer', '–')} ({summ.get('fastest_peer', '–')}) "
                      + f"| {summ.get('x_floor', '–')} |")
@@ -151,7 +172,7 @@ def environment() -> dict:
         except md.PackageNotFoundError:
             pass
     return {"platform": platform.platform(), "processor": platform.processor(), "torch_threads": torch.get_num_threads(),
-            "versions": versions, "cuda": torch.cuda.is_available()}
+            "versions": versions, "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
 def main(argv=None) -> int:
@@ -161,12 +182,15 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", default=None, help="workload names to run")
     ap.add_argument("--skip-impl", nargs="*", default=[], help="implementations to leave out")
     ap.add_argument("--threads", type=int, default=None, help="torch/numba threads (default: torch's)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--out", default="benchmarks/results.json")
     args = ap.parse_args(argv)
+    global DEVICE
+    DEVICE = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = args.repeats or (3 if args.quick else 7)
-    report = {"environment": environment(), "repeats": repeats, "notes": NOTES, "workloads": []}
+    report = {"environment": environment(), "device": str(DEVICE), "repeats": repeats, "notes": NOTES, "workloads": []}
     for w in workloads(args.quick):
         if args.only and w.name not in args.only:
             continue
@@ -174,7 +198,8 @@ def main(argv=None) -> int:
         results = time_alternating(w.build(), repeats, set(args.skip_impl))
         summary = summarise(results)
         for n, r in results.items():
-            print(f"   {n:13s} {r['median_ms']:9.1f} ms  (min {r['min_ms']:.1f})", flush=True)
+            if "median_ms" in r:
+                print(f"   {n:13s} {r['median_ms']:9.1f} ms  (min {r['min_ms']:.1f})", flush=True)
         print(f"   {summary}", flush=True)
         report["workloads"].append({"name": w.name, "description": w.description, "results": results,
                                     "summary": summary})
