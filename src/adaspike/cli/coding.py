@@ -26,6 +26,8 @@ def register(commands, studies) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--width", type=int, default=8, help="ResNet base width; Spikformer dim = 4·width")
+    parser.add_argument("--bn-mode", default="shared", choices=["shared", "per_step", "flat"],
+                        help="BatchNorm over time (evaluation always in eval mode)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per cell")
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = CodingStudyConfig(dataset=args.dataset, models=args.model, encodings=args.encodings,
                             adaptive=args.adaptive, steps=args.steps, train_limit=args.train_limit or None,
                             test_limit=args.test_limit or None, epochs=args.epochs, batch_size=args.batch_size,
-                            lr=args.lr, width=args.width, seed=args.seed, device=args.device, threads=args.threads,
+                            lr=args.lr, width=args.width, bn_mode=args.bn_mode, seed=args.seed, device=args.device, threads=args.threads,
                             isolate=not args.no_isolate and args.device == "cpu", root=args.root)
     rows = run_coding_study(cfg, args.out)
     print(write_results(cfg, rows, args.out))

@@ -43,6 +43,7 @@ class CodingStudyConfig:
     batch_size: int = 64
     lr: float = 5e-3
     width: int = 8
+    bn_mode: str = "shared"
     seed: int = 0
     device: str = "cpu"
     threads: int = 1
@@ -53,7 +54,7 @@ class CodingStudyConfig:
 def _model_kwargs(cfg: CodingStudyConfig, model: str, encoding: str, adaptive: str, T: int, shape, classes) -> dict:
     name = MODEL_NAMES[model]
     kwargs = dict(T=T, encoding=encoding, adaptive=adaptive, in_channels=shape[0], num_classes=classes,
-                  seed=cfg.seed)
+                  bn_mode=cfg.bn_mode, seed=cfg.seed)
     if encoding == "direct" and cfg.dataset == "fashion-mnist":
         kwargs["normalize"] = FASHION_MNIST_STATS
     if name == "spikformer":
@@ -186,7 +187,7 @@ def write_results(cfg: CodingStudyConfig, rows: list[dict], out_dir: Path) -> st
     write_json(out_dir / "coding_study.json", {"config": asdict(cfg), "rows": rows})
     notes = (f"Dataset {cfg.dataset}: first {cfg.train_limit or 'all'} training images, "
              f"{cfg.epochs} epoch(s), Adam lr {cfg.lr} with cosine schedule, batch {cfg.batch_size}, "
-             f"width {cfg.width}, seed {cfg.seed}; accuracy on {cfg.test_limit or 'the full'} test set "
+             f"width {cfg.width}, BN mode {cfg.bn_mode}, seed {cfg.seed}; accuracy on {cfg.test_limit or 'the full'} test set "
              f"in eval mode. Memory: {rows[0].get('memory_measure', '') if rows else ''}.\n\n")
     write_text(out_dir / "coding_study.md", "# Coding study\n\n" + notes + table)
     if rows:
