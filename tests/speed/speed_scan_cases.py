@@ -28,6 +28,7 @@ def problems(draw):
         burst=draw(st.sampled_from([1, 1, 2, 3])),
         with_state=draw(st.booleans()),
         return_states=draw(st.booleans()),
+        recurrent=draw(st.booleans()),
         seed=draw(st.integers(0, 2**16)),
     )
 
@@ -45,6 +46,8 @@ def build(p: dict, dtype=torch.float64, device="cpu"):
                   kick_spike=0.3 * rand(*pshape, n), threshold=0.5 + rand(*pshape))
     leaves = {k: v.requires_grad_(True) for k, v in leaves.items()}
     batch = p["batch"]
+    if p["recurrent"] and len(feat) == 1:
+        leaves["V"] = (0.6 * torch.randn(feat[0], feat[0], generator=g, dtype=torch.float64)).requires_grad_(True)
     leaves["current"] = (1.5 * torch.randn(T, batch, *feat, generator=g, dtype=torch.float64)).to(dtype).requires_grad_(True)
     if p["with_state"]:
         leaves["x0"] = (0.5 * torch.randn(batch, *feat, n, generator=g, dtype=torch.float64)).to(dtype).requires_grad_(True)
@@ -54,6 +57,8 @@ def build(p: dict, dtype=torch.float64, device="cpu"):
                torch.randn(batch, *feat, n, generator=g, dtype=torch.float64).to(dtype),
                torch.randn(batch, *feat, generator=g, dtype=torch.float64).to(dtype)]
     leaves = {k: v.to(device).detach().requires_grad_(True) for k, v in leaves.items()}
+    if "V" in leaves:  # the recurrent weight lives in the current's dtype, like a layer's parameter
+        leaves["V"] = leaves["V"].detach().to(dtype).requires_grad_(True)
     return leaves, [w.to(device) for w in weights]
 
 
@@ -66,7 +71,7 @@ def run(p: dict, leaves: dict, weights: list, backend: str):
                 else BinarySpike(p["surrogate"], p["strict"]))
     state = NeuronState(leaves["x0"], leaves["s0"]) if p["with_state"] else None
     out = scan(leaves["current"], ssm, reset=p["reset"], detach_reset=p["detach"], spike_fn=spike_fn, state=state,
-               return_states=p["return_states"], backend=backend)
+               return_states=p["return_states"], recurrent_weight=leaves.get("V"), backend=backend)
     loss = (out.spikes * weights[0]).sum() + (out.final.x * weights[2]).sum() + (out.final.s * weights[3]).sum()
     if p["return_states"]:
         loss = loss + 0.1 * (out.states * weights[1]).sum()

@@ -73,6 +73,11 @@ class FusedScan(torch.autograd.Function):
 def fused_scan(req, kernels: Kernels):
     """Run a request through ``kernels``: flatten, apply the fused Function, restore the scan's layouts."""
     flat = flatten_request(req)
-    spikes, states, final_x, final_s = FusedScan.apply(kernels, *flat, req.ssm.mem_index, RESET_CODES[req.reset],
-                                                       bool(req.detach_reset), spike_rule(req.spike_fn))
+    options = (req.ssm.mem_index, RESET_CODES[req.reset], bool(req.detach_reset), spike_rule(req.spike_fn))
+    if req.recurrent_weight is not None:
+        from .recurrent import RecurrentFusedScan
+
+        spikes, states, final_x, final_s = RecurrentFusedScan.apply(kernels, *flat, req.recurrent_weight, *options)
+    else:
+        spikes, states, final_x, final_s = FusedScan.apply(kernels, *flat, *options)
     return unflatten_outputs(req, spikes, states, final_x, final_s)

@@ -45,11 +45,14 @@ def spike_rule(spike_fn) -> SpikeRule | None:
 
 
 def basic_support(req, device_type: str) -> bool:
-    """Checks every fused backend shares: state size 1 or 2, float32/64, known spike rule, no recurrence."""
+    """Checks every fused backend shares: state size 1 or 2, float32/64, known spike rule."""
     cur = req.current
     if cur.device.type != device_type or cur.dtype not in (torch.float32, torch.float64):
         return False
-    if req.ssm.state_size not in (1, 2) or req.recurrent_weight is not None:
+    if req.ssm.state_size not in (1, 2):
+        return False
+    V = req.recurrent_weight
+    if V is not None and (V.dtype != cur.dtype or V.device != cur.device):
         return False
     if spike_rule(req.spike_fn) is None:
         return False
