@@ -45,7 +45,7 @@ class AdaFireNeuron(nn.Module):
         self.v: torch.Tensor | None = None
         self.activation: torch.Tensor | None = None
         self.output_sum: torch.Tensor | None = None
-        self.spike_total = 0.0               # Σ n over steps and batch (a burst of k counts k)
+        self.spike_total: torch.Tensor | float = 0.0   # Σ n over steps and batch (a burst of k counts k)
         self.last_mean_count: torch.Tensor | None = None   # [B] mean spike count per element, last step
 
     def keep(self, index: torch.Tensor) -> None:
@@ -74,7 +74,7 @@ class AdaFireNeuron(nn.Module):
         n = torch.clamp(torch.floor(v / theta), 0, self.gamma)
         out = n * theta
         self.v = v - out
-        self.spike_total += float(n.sum())
+        self.spike_total = self.spike_total + n.sum()      # stays on the device: no sync per step
         self.last_count = n
         self.last_mean_count = n.flatten(1).mean(1)
         if self.track_output:

@@ -19,7 +19,7 @@ Setter = Callable[[AdaFireNeuron, object], Callable[[], None]]   # apply value, 
 
 def _run(snn: ConvertedSNN, x: torch.Tensor, ann_logits: torch.Tensor, T: int) -> tuple[float, list[float]]:
     logits = snn.run(x, T).logits
-    return symmetric_kl(ann_logits, logits), [n.spike_total for n in snn.neurons]
+    return symmetric_kl(ann_logits, logits), [float(n.spike_total) for n in snn.neurons]
 
 
 @torch.no_grad()

@@ -185,6 +185,7 @@ def spiking_graph(ann: nn.Module, spiking_linear: bool = True) -> tuple[fx.Graph
         gm.graph.erase_node(node)
         neurons.append(neuron)
     gm.graph.lint()
+    gm.delete_all_unused_submodules()      # folded BNs, dropouts and replaced ReLUs
     gm.recompile()
     for m in gm.modules():      # in-place ReLUs left analog must not overwrite shared inputs
         if isinstance(m, nn.ReLU):

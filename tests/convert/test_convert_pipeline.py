@@ -1,0 +1,88 @@
+"""Tracing, BN folding, unsupported ops and a small end-to-end conversion."""
+import pytest
+import torch
+from torch import nn
+
+from adaspike.convert import ConvertedSNN, UnsupportedOperationError, convert, evaluate_snn
+from adaspike.models.ann import build_ann
+
+
+def _randomise_bn(model: nn.Module) -> nn.Module:
+    torch.manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            m.running_mean.uniform_(-0.3, 0.3)
+            m.running_var.uniform_(0.3, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+@pytest.mark.parametrize("arch", ["vgg", "resnet"])
+def test_bn_folding_keeps_the_ann_function(arch):
+    ann = _randomise_bn(build_ann(arch, widths=(8, 8, "M") if arch == "vgg" else (4, 8), **(
+        {"hidden": 16} if arch == "vgg" else {})))
+    snn = ConvertedSNN(ann)
+    names = [type(m).__name__ for m in snn.graph_module.modules()]
+    assert "BatchNorm2d" not in names and "BatchNorm1d" not in names and "Dropout" not in names
+    x = torch.rand(5, 1, 28, 28)
+    folded, _ = snn.ann_forward(x)
+    assert torch.allclose(folded, ann(x), atol=1e-5)
+
+
+def test_resnet_residual_enters_membrane_and_shortcut_conv_is_hidden():
+    snn = ConvertedSNN(build_ann("resnet", widths=(4, 8)).eval())
+    # stem + 2 blocks × 2 ReLUs = 5 neurons; the downsample conv is a hidden (spiking-input) synapse
+    assert len(snn.neurons) == 5
+    kinds = {s.name: s.kind for s in snn.synapses}
+    assert kinds["stem.0"] == "first" and kinds["fc"] == "readout"
+    assert kinds["stages.1.shortcut.0"] == "hidden"
+
+
+class _Sigmoidal(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.sigmoid(self.fc(x))
+
+
+class _BadModule(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc, self.act = nn.Linear(4, 4), nn.GELU()
+
+    def forward(self, x):
+        return self.act(self.fc(x))
+
+
+def test_unsupported_operation_names_op_and_node():
+    with pytest.raises(UnsupportedOperationError, match=r"sigmoid.*node 'sigmoid'"):
+        ConvertedSNN(_Sigmoidal())
+    with pytest.raises(UnsupportedOperationError, match=r"GELU.*node 'act'"):
+        ConvertedSNN(_BadModule())
+    with pytest.raises(UnsupportedOperationError, match="BatchNorm"):
+        ConvertedSNN(nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.BatchNorm1d(4)))
+
+
+def test_maxpool_warns():
+    ann = build_ann("vgg", widths=(4, "M"), hidden=8, pool="max").eval()
+    with pytest.warns(UserWarning, match="max-pool"):
+        convert(ann, torch.rand(16, 1, 28, 28), T=2, adafire=False, threshold_batches=1)
+
+
+def test_small_conversion_approaches_the_ann_and_burst_helps_at_low_T():
+    torch.manual_seed(0)
+    ann = _randomise_bn(build_ann("vgg", widths=(6, "M", 8, "M"), hidden=16))
+    x = torch.rand(96, 1, 28, 28)
+    ann_pred = ann(x).argmax(1)
+    data = (x[:64], ann_pred[:64])
+    test = [(x[64:], ann_pred[64:])]
+    base, _ = convert(ann, data, T=2, adafire=False, threshold_batches=2, batch_size=32)
+    fire, report = convert(ann, data, T=2, adafire=True, gammas=(1, 2, 4), threshold_batches=2, batch_size=32)
+    agree_base = evaluate_snn(base, test)["accuracy"]
+    agree_fire = evaluate_snn(fire, test)["accuracy"]
+    assert len(report.gammas) == len(fire.neurons) and set(report.gammas) <= {1, 2, 4}
+    assert agree_fire >= agree_base
+    assert agree_fire >= 0.8
