@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
 from ..layers.adaptive import AdaptiveLIF
 from ..models import build_model
@@ -75,6 +75,14 @@ def load_tensors(dataset: str, split: str, limit: int | None, root: str | None =
     return images, torch.from_numpy(data.labels).long(), data.num_classes
 
 
+def batch_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = False, seed: int = 0):
+    """Whole batches by one index op (per-sample indexing would dominate the timings of small models)."""
+    data = TensorDataset(x, y)
+    order = (RandomSampler(data, generator=torch.Generator().manual_seed(seed)) if shuffle
+             else SequentialSampler(data))
+    return DataLoader(data, batch_size=None, sampler=BatchSampler(order, batch_size, drop_last=False))
+
+
 def _rss_mb() -> float:
     try:
         with open("/proc/self/statm") as handle:
@@ -118,10 +126,8 @@ def run_cell(cfg: CodingStudyConfig, model: str, encoding: str, adaptive: str, T
     device = torch.device(cfg.device)
     x_train, y_train, classes = load_tensors(cfg.dataset, "train", cfg.train_limit, cfg.root)
     x_test, y_test, _ = load_tensors(cfg.dataset, "test", cfg.test_limit, cfg.root)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    train = DataLoader(TensorDataset(x_train.to(device), y_train.to(device)), batch_size=cfg.batch_size,
-                       shuffle=True, generator=generator)
-    test = DataLoader(TensorDataset(x_test, y_test), batch_size=256)
+    train = batch_loader(x_train.to(device), y_train.to(device), cfg.batch_size, shuffle=True, seed=cfg.seed)
+    test = batch_loader(x_test.to(device), y_test.to(device), 256)
     net = build_model(MODEL_NAMES[model], **_model_kwargs(cfg, model, encoding, adaptive, T,
                                                            x_train.shape[1:], classes)).to(device)
     trainer = Trainer(net, lr=cfg.lr, epochs=cfg.epochs, optimizer="adam", scheduler="cosine",
