@@ -127,3 +127,15 @@ def test_spikingjelly_export_imports_and_matches(tmp_path):
     ours = import_nir(tmp_path / "sj.nir", dt="2ms", convention="spikingjelly")
     with torch.no_grad():
         _assert_spikes_match(ours(x), net(x))
+
+
+def test_the_convention_matters(tmp_path):
+    """The snnTorch file read as true seconds (adaspike convention) is a different network: spikes differ."""
+    snn = pytest.importorskip("snntorch")
+    from snntorch.export_nir import export_to_nir
+    graph = export_to_nir(_snntorch_net(snn, "zero", False), torch.zeros(1, N_IN), ignore_dims=[0])
+    x = _inputs()
+    with torch.no_grad():
+        right = import_nir(graph, dt="1ms", convention="snntorch")(x)
+        wrong = import_nir(graph, dt="1ms", convention="adaspike")(x)
+    assert (right != wrong).float().mean() > 0.01

@@ -1,0 +1,34 @@
+"""Plot helpers return figures that save as PNG (Agg) and reject bad input."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from adaspike.report import save_figure
+from adaspike.report.plots import (accuracy_vs_ratio, accuracy_vs_steps, firing_rate_histogram, firing_rates,
+                                   membrane_trace, spike_raster)
+
+
+def test_plots_save(tmp_path):
+    spikes = (torch.rand(50, 2, 10) < 0.2).float()
+    figs = {"raster": spike_raster(spikes, dt=1e-3),
+            "rates": firing_rate_histogram({"a": spikes, "b": spikes * 0}, dt=1e-3),
+            "trace": membrane_trace(torch.randn(50, 3).cumsum(0), threshold=1.0, spikes=spikes[:, 0, :3]),
+            "T": accuracy_vs_steps([1, 2, 4], [0.5, 0.7, 0.8]),
+            "rho": accuracy_vs_ratio([1, 2, 4], {"zoh": [1, 0.9, 0.8], "none": [1, 0.5, 0.2]})}
+    for name, fig in figs.items():
+        path = save_figure(fig, tmp_path / f"{name}.png")
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_firing_rates_in_hz():
+    spikes = torch.zeros(10, 1, 2)
+    spikes[::2, 0, 0] = 1
+    assert firing_rates(spikes, dt=1e-3).tolist() == pytest.approx([500.0, 0.0])
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError):
+        spike_raster(torch.zeros(5))
+    with pytest.raises(ValueError):
+        firing_rate_histogram({})
