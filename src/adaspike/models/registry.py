@@ -40,9 +40,6 @@ def _load_builtin_models() -> None:
     # importing the model modules registers their builders; optional ones may still be in development
     import importlib
 
-    for module in ("snn", "ann", "resnet", "spikformer", "lenet"):
-        try:
-            importlib.import_module(f"adaspike.models.{module}")
-        except ModuleNotFoundError as err:
-            if err.name != f"adaspike.models.{module}":
-                raise
+    for module in ("models.snn", "models.ann", "models.resnet", "models.spikformer", "models.lenet",
+                   "interop.checkpoint"):
+        importlib.import_module(f"adaspike.{module}")

@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from ..report import write_json
-from ..train import Trainer, save_checkpoint
+from ..train import Trainer, distributed, save_checkpoint
 from .experiment import event_model, make_loaders
 
 
@@ -37,7 +37,8 @@ def train_run(*, dataset: str = "event-digits", root: str | None = None, dt: flo
               "epochs": epochs, "test_accuracy": final["accuracy"], "test_loss": final["loss"],
               "spike_rates": final["spike_rates"], "train_time_s": time.perf_counter() - tic,
               "history": history}
-    save_checkpoint(out / "model.safetensors", model, {"data": data_meta, "result": {
-        k: v for k, v in result.items() if k != "history"}})
-    write_json(out / "metrics.json", result)
+    if distributed.is_main_process():  # one writer in multi-process runs
+        save_checkpoint(out / "model.safetensors", model, {"data": data_meta, "result": {
+            k: v for k, v in result.items() if k != "history"}})
+        write_json(out / "metrics.json", result)
     return result

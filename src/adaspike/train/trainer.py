@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import distributed as dist
 from .checkpoint import load_state, read_checkpoint, save_checkpoint
 from .metrics import SpikeRateMonitor, accuracy
 
@@ -60,7 +61,9 @@ class Trainer:
         self.batch_transform = batch_transform
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.metadata = dict(metadata or {})
-        self.distributed = distributed
+        self.distributed = distributed or dist.is_distributed()
+        # DDP wrapper for the forward pass; self.model stays unwrapped for checkpoints and evaluation
+        self._train_model = dist.wrap_model(model) if self.distributed else model
         self.history: list[dict] = []
         self.scheduler = None
 
@@ -83,6 +86,8 @@ class Trainer:
             generator.manual_seed(self.seed * 100_003 + epoch)
 
     def fit(self, train_loader, val_loader=None, resume: bool = True) -> list[dict]:
+        if self.distributed:
+            train_loader = dist.shard_loader(train_loader, shuffle=True, seed=self.seed)
         self.scheduler = self._make_scheduler(len(train_loader))
         start = self._resume() if resume else 0
         for epoch in range(start, self.epochs):
@@ -97,6 +102,7 @@ class Trainer:
             self.history.append(record)
             log.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in record.items()})
             self._checkpoint(epoch + 1)
+            dist.barrier()
         return self.history
 
     def _train_epoch(self, loader, epoch: int) -> tuple[float, float]:
@@ -106,7 +112,7 @@ class Trainer:
         for x, y in bar:
             if self.batch_transform is not None:
                 x, y = self.batch_transform(x, y)
-            logits = self.model(x)
+            logits = self._train_model(x)
             loss = self.loss_fn(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -162,10 +168,7 @@ class Trainer:
         return done
 
     def _is_main(self) -> bool:
-        if not self.distributed:
-            return True
-        import torch.distributed as dist
-        return not dist.is_initialized() or dist.get_rank() == 0
+        return dist.is_main_process()
 
 
 def _plain(state):
