@@ -11,9 +11,10 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@bash scripts/system-packages.sh
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet torch==2.13.0 -e ".[all]"
+	@# norse/spikingjelly pull torchvision/torchaudio builds that do not load beside this torch; nothing uses them
+	$(BIN)/pip uninstall --quiet -y torchvision torchaudio || true
 	@touch $(STAMP)
 
 demo: setup
@@ -23,8 +24,10 @@ test: setup
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: setup
-	$(BIN)/pip install --quiet torch==2.13.0 -e ".[bench]"
 	$(BIN)/python benchmarks/run.py
+
+docs: setup
+	$(BIN)/python docs/build.py --site site
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
