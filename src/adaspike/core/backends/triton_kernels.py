@@ -20,7 +20,10 @@ def _spike_count(v, th, BURST: tl.constexpr, STRICT: tl.constexpr):
         else:
             c = tl.where(z >= 0, 1.0, 0.0)
     else:
-        q = tl.math.div_rn(v, th)
+        if v.dtype == tl.float64:
+            q = v / th  # fp64 division is IEEE-rounded already
+        else:
+            q = tl.math.div_rn(v, th)  # '/' on fp32 would be an approximate division
         c = tl.minimum(tl.maximum(tl.floor(q), 0.0), BURST * 1.0)
     return c
 
