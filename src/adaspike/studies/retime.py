@@ -201,6 +201,19 @@ def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
+def write_outputs(rows: list[dict], training: list[dict], cfg: RetimeStudyConfig, out_dir: Path) -> dict:
+    """Write JSON, Markdown and PNG for the rows so far (called after every source model)."""
+    table = accuracy_tables(rows, cfg)
+    comparison = markdown_table(paper_comparison(rows))
+    text = (f"# Retime study: {cfg.dataset}\n\n{table}\n\n## Ratio 1/2 (coarse to fine) against the seed "
+            f"paper\n\n{comparison}\n")
+    write_text(out_dir / "retime_study.md", text)
+    result = {"config": asdict(cfg), "training": training, "rows": rows}
+    write_json(out_dir / "retime_study.json", result)
+    plot(rows, cfg, out_dir / "retime_study.png")
+    return {**result, "table": table, "comparison": comparison}
+
+
 def run_study(cfg: RetimeStudyConfig, out_dir: str | Path) -> dict:
     """Train (or load) each source model, evaluate the grid, and write JSON, Markdown and PNG."""
     out_dir = Path(out_dir)
@@ -211,20 +224,14 @@ def run_study(cfg: RetimeStudyConfig, out_dir: str | Path) -> dict:
 
         model = load_model(cfg.checkpoint)
         rows += evaluate_grid(model, cfg, Path(cfg.checkpoint).stem)
-    else:
-        for neuron in cfg.neurons:
-            model, record = train_source(cfg, neuron, out_dir)
-            training.append(record)
-            rows += evaluate_grid(model, cfg, neuron)
-    table = accuracy_tables(rows, cfg)
-    comparison = markdown_table(paper_comparison(rows))
-    text = (f"# Retime study: {cfg.dataset}\n\n{table}\n\n## Ratio 1/2 (coarse to fine) against the seed "
-            f"paper\n\n{comparison}\n")
-    write_text(out_dir / "retime_study.md", text)
-    result = {"config": asdict(cfg), "training": training, "rows": rows}
-    write_json(out_dir / "retime_study.json", result)
-    plot(rows, cfg, out_dir / "retime_study.png")
-    return {**result, "table": table, "comparison": comparison}
+        return write_outputs(rows, training, cfg, out_dir)
+    result = {}
+    for neuron in cfg.neurons:
+        model, record = train_source(cfg, neuron, out_dir)
+        training.append(record)
+        rows += evaluate_grid(model, cfg, neuron)
+        result = write_outputs(rows, training, cfg, out_dir)
+    return result
 
 
 def demo(out_dir: Path, quick: bool = True) -> dict:
