@@ -1,0 +1,107 @@
+"""Training recipe pieces for static images: mixup before encoding, image augmentation, label smoothing,
+cosine schedule with warm-up. Each is a ``batch_transform(x, y) -> (x, y)`` or a plain function, so the
+Trainer composes them: ``Trainer(..., batch_transform=compose(ImageAugment(), Mixup(10)))``.
+
+Mixup acts on the static images [B, C, H, W] *before* the model's encoder, so temporal and hybrid codes
+see a mixed image, not a mix of two spike trains (spec §3).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def smooth_targets(y: torch.Tensor, classes: int, smoothing: float = 0.0) -> torch.Tensor:
+    """Class indices (or soft targets [B, K]) → probabilities with ``smoothing`` spread uniformly."""
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"label smoothing must be in [0, 1), got {smoothing}")
+    probs = y.float() if y.dim() == 2 else F.one_hot(y.long(), classes).float()
+    return probs * (1.0 - smoothing) + smoothing / classes
+
+
+class Mixup:
+    """x̃ = λ x + (1 − λ) x[perm], ỹ = λ y + (1 − λ) y[perm] with one λ per batch.
+
+    ``alpha=None`` draws λ ~ U(0, 1) (the authors' code); otherwise λ ~ Beta(α, α). ``stop_epoch`` switches
+    mixup off from that epoch (call ``set_epoch``). Returns soft targets [B, K], which
+    ``nn.CrossEntropyLoss`` accepts (with label smoothing too).
+    """
+
+    def __init__(self, classes: int, alpha: float | None = None, prob: float = 1.0, stop_epoch: int | None = None,
+                 seed: int | None = None):
+        if classes < 2:
+            raise ValueError(f"Mixup needs at least 2 classes, got {classes}")
+        self.classes, self.alpha, self.prob, self.stop_epoch = int(classes), alpha, float(prob), stop_epoch
+        self.epoch = 0
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _lam(self) -> float:
+        if self.alpha is None:
+            return float(torch.rand((), generator=self.generator))
+        beta = torch.distributions.Beta(self.alpha, self.alpha)
+        return float(beta.sample())
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        targets = smooth_targets(y, self.classes)
+        active = self.stop_epoch is None or self.epoch < self.stop_epoch
+        if not active or float(torch.rand((), generator=self.generator)) >= self.prob:
+            return x, targets
+        lam = self._lam()
+        perm = torch.randperm(x.shape[0], generator=self.generator).to(x.device)
+        mixed = lam * x.float() + (1.0 - lam) * x[perm].float()
+        return mixed, lam * targets + (1.0 - lam) * targets[perm]
+
+
+class ImageAugment:
+    """Random horizontal flip, rotation in [rot_min, rot_max] degrees and random crop with zero padding,
+    one draw per image, on a static batch [B, C, H, W] (the demo's CIFAR recipe; rotation is one-sided there).
+    """
+
+    def __init__(self, hflip: bool = True, rotation: tuple[float, float] = (0.0, 0.0), crop_padding: int = 0,
+                 seed: int | None = None):
+        self.hflip, self.rotation, self.padding = bool(hflip), tuple(map(float, rotation)), int(crop_padding)
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.dim() != 4:
+            raise ValueError(f"ImageAugment expects a static batch [B, C, H, W], got shape {tuple(x.shape)}")
+        B, _, H, W = x.shape
+        x = x.float()
+        if self.hflip:
+            flip = torch.rand(B, generator=self.generator) < 0.5
+            x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
+        if self.rotation != (0.0, 0.0) or self.padding:
+            low, high = self.rotation
+            angle = (low + (high - low) * torch.rand(B, generator=self.generator)) * math.pi / 180
+            shift = torch.randint(-self.padding, self.padding + 1, (B, 2), generator=self.generator).float()
+            cos, sin = torch.cos(angle), torch.sin(angle)
+            theta = torch.stack([torch.stack([cos, -sin, 2 * shift[:, 0] / W], 1),
+                                 torch.stack([sin, cos, 2 * shift[:, 1] / H], 1)], 1).to(x)
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+            x = F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+        return x, y
+
+
+def compose(*transforms: BatchTransform) -> BatchTransform:
+    """Apply batch transforms left to right (augment first, then mixup)."""
+    def apply(x, y):
+        for transform in transforms:
+            x, y = transform(x, y)
+        return x, y
+    return apply
+
+
+def cosine_warmup_factor(step: int, total_steps: int, warmup_steps: int = 0, min_ratio: float = 0.0) -> float:
+    """LR multiplier: linear warm-up to 1 over ``warmup_steps``, then cosine to ``min_ratio`` at ``total_steps``."""
+    if warmup_steps and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
