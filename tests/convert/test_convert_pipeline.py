@@ -69,7 +69,7 @@ def test_unsupported_operation_names_op_and_node():
 def test_maxpool_warns():
     ann = build_ann("vgg", widths=(4, "M"), hidden=8, pool="max").eval()
     with pytest.warns(UserWarning, match="max-pool"):
-        convert(ann, torch.rand(16, 1, 28, 28), T=2, adafire=False, threshold_batches=1)
+        convert(ann, torch.rand(16, 1, 28, 28), T=2, adafire=False, bias_correct=False, threshold_batches=1)
 
 
 def test_small_conversion_approaches_the_ann_and_burst_helps_at_low_T():
@@ -86,3 +86,14 @@ def test_small_conversion_approaches_the_ann_and_burst_helps_at_low_T():
     assert len(report.gammas) == len(fire.neurons) and set(report.gammas) <= {1, 2, 4}
     assert agree_fire >= agree_base
     assert agree_fire >= 0.8
+
+
+def test_cli_parses_convert_and_train_ann():
+    from adaspike.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["convert", "--ann", "x.safetensors", "--arch", "vgg", "--T", "1,2,4", "--adafire", "--iat"])
+    from adaspike.cli.convert import _methods
+    assert args.T == [1, 2, 4] and _methods(args) == ("baseline", "+adafire", "+ssc", "+iat")
+    args = parser.parse_args(["train-ann", "--arch", "resnet", "--epochs", "1"])
+    assert args.arch == "resnet" and args.epochs == 1
