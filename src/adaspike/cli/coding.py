@@ -26,7 +26,7 @@ def register(commands, studies) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--width", type=int, default=8, help="ResNet base width; Spikformer dim = 4·width")
-    parser.add_argument("--bn-mode", default="shared", choices=["shared", "per_step", "flat"],
+    parser.add_argument("--bn-mode", default="flat", choices=["shared", "per_step", "flat"],
                         help="BatchNorm over time (evaluation always in eval mode)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")

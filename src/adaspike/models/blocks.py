@@ -40,7 +40,7 @@ class SpikingOptions:
     adaptive: str = "off"
     granularity: str = "layer"
     constrain: str | None = None
-    bn_mode: str = "shared"
+    bn_mode: str = "flat"
 
     def neuron(self, channels: int, threshold: float = 1.0) -> AdaptiveLIF:
         return AdaptiveLIF(self.T, channels=channels, granularity=self.granularity, constrain=self.constrain,

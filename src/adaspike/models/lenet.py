@@ -18,7 +18,7 @@ from .registry import register_model
 class SpikingLeNet(EncodedSNN):
     def __init__(self, *, T: int = 4, encoding: str | None = "direct", adaptive: bool | str = False,
                  in_channels: int = 1, num_classes: int = 10, input_size: Sequence[int] = (28, 28),
-                 width: int = 16, convs: int = 2, hidden: int = 128, bn_mode: str = "shared",
+                 width: int = 16, convs: int = 2, hidden: int = 128, bn_mode: str = "flat",
                  granularity: str = "layer", constrain: str | None = None, normalize=None, seed: int | None = 0):
         super().__init__()
         if convs < 1:

@@ -43,7 +43,7 @@ class SpikingResNet(EncodedSNN):
 
     def __init__(self, *, T: int = 4, encoding: str | None = "direct", adaptive: bool | str = False,
                  in_channels: int = 1, num_classes: int = 10, width: int = 16, depth: int = 1, stages: int = 3,
-                 sew: bool = False, bn_mode: str = "shared", granularity: str = "layer",
+                 sew: bool = False, bn_mode: str = "flat", granularity: str = "layer",
                  constrain: str | None = None, normalize=None, seed: int | None = 0):
         super().__init__()
         if depth < 1 or stages < 1 or width < 1:

@@ -84,7 +84,7 @@ class SpikingPatchEmbedding(nn.Module):
 class Spikformer(EncodedSNN):
     def __init__(self, *, T: int = 4, encoding: str | None = "direct", adaptive: bool | str = False,
                  in_channels: int = 1, num_classes: int = 10, dim: int = 64, blocks: int = 1, heads: int = 4,
-                 mlp_ratio: float = 2.0, bn_mode: str = "shared", granularity: str = "layer",
+                 mlp_ratio: float = 2.0, bn_mode: str = "flat", granularity: str = "layer",
                  constrain: str | None = None, normalize=None, seed: int | None = 0):
         super().__init__()
         if dim < 2 or dim % 2:

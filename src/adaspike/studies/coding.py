@@ -43,7 +43,7 @@ class CodingStudyConfig:
     batch_size: int = 64
     lr: float = 5e-3
     width: int = 8
-    bn_mode: str = "shared"
+    bn_mode: str = "flat"
     seed: int = 0
     device: str = "cpu"
     threads: int = 1
