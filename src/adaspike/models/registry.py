@@ -41,5 +41,5 @@ def _load_builtin_models() -> None:
     import importlib
 
     for module in ("models.snn", "models.ann", "models.resnet", "models.spikformer", "models.lenet",
-                   "interop.checkpoint"):
+                   "interop.checkpoint", "retime.checkpoint"):
         importlib.import_module(f"adaspike.{module}")

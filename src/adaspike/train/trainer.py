@@ -6,8 +6,8 @@ the global RNG state (dropout, stochastic encoders) is saved with every checkpoi
 from __future__ import annotations
 
 import logging
-import math
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import distributed as dist
+from .recipes import cosine_warmup_factor
 from .checkpoint import load_state, read_checkpoint, save_checkpoint
 from .metrics import SpikeRateMonitor, accuracy
 
@@ -31,16 +32,6 @@ def _optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}; choose adam, adamw or sgd")
-
-
-def cosine_with_warmup(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
-    """LR multiplier: linear warm-up, then cosine decay to 0 over the remaining steps."""
-    def factor(step: int) -> float:
-        if warmup_steps and step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return factor
 
 
 class Trainer:
@@ -73,8 +64,9 @@ class Trainer:
             return None
         if self.scheduler_name != "cosine":
             raise ValueError(f"unknown scheduler {self.scheduler_name!r}; use 'cosine' or None")
-        factor = cosine_with_warmup(self.epochs * steps_per_epoch, self.warmup_epochs * steps_per_epoch)
-        return torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        total, warmup = self.epochs * steps_per_epoch, self.warmup_epochs * steps_per_epoch
+        return torch.optim.lr_scheduler.LambdaLR(self.optimizer, partial(cosine_warmup_factor, total_steps=total,
+                                                                         warmup_steps=warmup))
 
     def _epoch_order(self, loader, epoch: int) -> None:
         """Seed the loader's shuffling for this epoch so a resumed run sees the same order."""
