@@ -1,16 +1,36 @@
-"""CPU backend: the numba kernels of ``numba_kernels`` behind the shared fused autograd Function."""
+"""CPU backend: the numba kernels of ``numba_kernels`` behind the shared fused autograd Function.
+
+The kernels are serial and release the GIL; batch rows are split over ``torch.get_num_threads()`` Python threads.
+"""
 from __future__ import annotations
 
-import numba
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 
 from . import numba_kernels as K
 from .fused import fused_scan
 
+_POOL: dict[int, ThreadPoolExecutor] = {}
 
-def _threads() -> None:
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+_MIN_PARALLEL_WORK = 1 << 17  # below ~130k neuron-steps a thread hand-off costs more than it saves
+
+
+def _over_rows(kernel, batch: int, work: int, *args) -> None:
+    """Run ``kernel(*args, b0, b1)`` on row ranges covering the batch, one per thread."""
+    workers = max(1, min(torch.get_num_threads(), batch)) if work >= _MIN_PARALLEL_WORK else 1
+    if workers == 1:
+        kernel(*args, 0, batch)
+        return
+    pool = _POOL.get(workers)
+    if pool is None:
+        pool = _POOL[workers] = ThreadPoolExecutor(workers, thread_name_prefix="adaspike-scan")
+    bounds = [batch * i // workers for i in range(workers + 1)]
+    futures = [pool.submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    for f in futures:
+        f.result()
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -19,20 +39,18 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 class NumbaKernels:
     def forward(self, current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts):
-        _threads()
-        K.scan_forward(_np(current), _np(H), _np(Bm), _np(kr), _np(ks), _np(th), _np(x0), _np(s0), _np(table),
-                       mem, reset, rule.burst, rule.strict, states.numpy(), counts.numpy())
+        _over_rows(K.scan_forward, current.shape[1], current.numel(), _np(current), _np(H), _np(Bm), _np(kr), _np(ks), _np(th),
+                   _np(x0), _np(s0), _np(table), mem, reset, rule.burst, rule.strict, states.numpy(), counts.numpy())
 
     def backward(self, g_spikes, g_states, g_final_x, g_final_s, drive, H, Bm, kr, ks, th, x0, s0, states,
                  counts, table, mem, reset, detach, rule, with_params, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th):
         dummy = torch.zeros((1, 1, 1, 1), dtype=states.dtype)
-        _threads()
-        K.scan_backward(_np(g_spikes), _np(dummy if g_states is None else g_states), _np(g_final_x),
-                        _np(g_final_s), _np(dummy[0] if drive is None else drive), _np(H), _np(Bm), _np(kr),
-                        _np(ks), _np(th), _np(x0), _np(s0), _np(states), _np(counts), _np(table), mem, reset,
-                        detach, rule.surrogate, rule.slope, g_states is not None, with_params, drive is not None,
-                        g_I.numpy(), g_x0.numpy(), g_s0.numpy(), g_H.numpy(), g_B.numpy(), g_kr.numpy(),
-                        g_ks.numpy(), g_th.numpy())
+        _over_rows(K.scan_backward, g_I.shape[1], g_I.numel(), _np(g_spikes), _np(dummy if g_states is None else g_states),
+                   _np(g_final_x), _np(g_final_s), _np(dummy[0] if drive is None else drive), _np(H), _np(Bm),
+                   _np(kr), _np(ks), _np(th), _np(x0), _np(s0), _np(states), _np(counts), _np(table), mem, reset,
+                   detach, rule.surrogate, rule.slope, g_states is not None, with_params, drive is not None,
+                   g_I.numpy(), g_x0.numpy(), g_s0.numpy(), g_H.numpy(), g_B.numpy(), g_kr.numpy(),
+                   g_ks.numpy(), g_th.numpy())
 
 
 KERNELS = NumbaKernels()

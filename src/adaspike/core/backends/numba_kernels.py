@@ -1,4 +1,4 @@
-"""Numba kernels of the neuron scan: forward and one reverse (adjoint) recursion, parallel over the batch.
+"""Numba kernels of the neuron scan: forward and one reverse (adjoint) recursion over a range of batch rows.
 
 Imported lazily (only when the numba backend is first used): nothing here is compiled at import of ``adaspike``.
 Layouts keep the neuron axis N innermost so the per-step loop runs over contiguous memory:
@@ -10,7 +10,8 @@ Per step (the reference's "pre" convention, r = reset amount of the previous spi
     y = x_{t-1} + K_reset·r + K_spike·s_{t-1};   x_t = H_t y + B_t I_t;   s_t = spike(x_t[m], θ)
 The forward repeats the reference's floating-point operations in the same order, so spikes are bit-identical.
 The backward walks t = T−1 … 0 once, carrying the adjoints (ḡx, ḡs) of (x_{t−1}, s_{t−1}).
-Only two specialisations are compiled (float32 and float64); modes are plain integer arguments. Each step of a
+Only two specialisations are compiled (float32 and float64), serial and GIL-free (``parallel=True`` made the
+first compilation several times slower); modes are plain integer arguments. Each step of a
 batch row is a few simple loops over the contiguous neuron axis (mode branches outside the loops, arithmetic
 masks inside), which LLVM vectorises; one loop with every branch inside ran about 3× slower.
 """
@@ -76,15 +77,16 @@ def _reset_row(reset, s, xm, th, one, r):
             r[j] = s[j] - s[j]
 
 
-@nb.njit(parallel=True, cache=True)
-def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts):
-    """Fill ``states`` [T, n, B, N] (post-propagation, pre-reset) and spike ``counts`` [T, B, N]."""
-    T, nb_, N = I.shape
+@nb.njit(nogil=True, cache=True)
+def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts, b0, b1):
+    """Fill ``states`` [T, n, B, N] (post-propagation, pre-reset) and spike ``counts`` [T, B, N] for batch rows
+    b0 ≤ b < b1 (the caller runs row ranges on several threads; the GIL is released)."""
+    T, _, N = I.shape
     n = H.shape[1]
     tv = 1 if H.shape[0] > 1 else 0
     one = table[1]
     kick = reset != RESET_NONE  # the reference skips the reset kick entirely for reset "none"
-    for b in nb.prange(nb_):
+    for b in range(b0, b1):
         x = x0[:, b, :].copy()   # running state of this batch row, in the input dtype
         s = s0[b, :].copy()
         r = np.empty_like(s)
@@ -133,16 +135,16 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
                     s[j] = table[c]
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(nogil=True, cache=True)
 def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th, x0, s0, states, counts, table,
                   mem, reset, detach, surrogate, slope, with_states, with_params, with_drive,
-                  g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th):
+                  g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, b0, b1):
     """Exact adjoint of ``scan_forward``; parameter gradients are kept per batch row ([B, ...]) and summed later.
 
     ``I`` is read only when ``with_drive`` (B needs its gradient); otherwise it may be a dummy [1, 1, 1].
     Reset paths are arithmetic masks: c_sub/c_zero select the mode, c_grad = 0 detaches the spikes in r.
     """
-    T, nb_, N = g_I.shape
+    T, _, N = g_I.shape
     n = H.shape[1]
     tv = 1 if H.shape[0] > 1 else 0
     one = table[1]
@@ -151,7 +153,7 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
     c_grad = 0.0 if detach else 1.0
     m0 = 1.0 if mem == 0 else 0.0
     m1 = 1.0 - m0
-    for b in nb.prange(nb_):
+    for b in range(b0, b1):
         gx = np.zeros((2, N), dtype=g_I.dtype)   # adjoint of x_t, carried backwards
         gs = g_final_s[b, :].copy()                # adjoint of s_t
         for i in range(n):
