@@ -13,7 +13,15 @@ from adaspike.core import (AdLIFParams, CubaLIFParams, IFParams, LIFParams, adli
 from adaspike.core.spikes import BinarySpike
 from adaspike.core.surrogates import FastSigmoid
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def float64_default():
+    # these comparisons are at 1e-12: float64 here only, restored so other test modules are unaffected
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 def plain_adlif(I, alpha, beta, a, b, theta=1.0):
