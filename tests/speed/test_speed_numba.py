@@ -21,13 +21,13 @@ scan_module = importlib.import_module("adaspike.core.scan")
 from adaspike.layers import LIF, AdLIF, CubaLIF  # noqa: E402
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(problems())
 def test_numba_matches_reference_float64(p):
     assert_equivalent(p, torch.float64)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(problems())
 def test_numba_matches_reference_float32(p):
     assert_equivalent(p, torch.float32)
