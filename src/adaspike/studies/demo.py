@@ -47,8 +47,10 @@ def run_demo(out: Path | str = "runs/demo", skip: set[str] = frozenset(), epochs
             continue
         print(f"[demo] {name} study -> {out / name}")
         part_tic = time.perf_counter()
+        # the retime study adapts the core model instead of training its own
+        extra = {"checkpoint": out / "core" / "model.safetensors"} if name == "retime" else {}
         try:
-            result = module.demo(out / name, quick=True)
+            result = module.demo(out / name, quick=True, **extra)
         except Exception:  # keep going: one failing study must not hide the others' results
             failed.append(name)
             log.error("%s study failed:\n%s", name, traceback.format_exc())
