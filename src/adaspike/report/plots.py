@@ -120,3 +120,19 @@ def accuracy_vs_steps(steps: Sequence[int], accuracy: Sequence[float], label: st
 def accuracy_vs_ratio(ratios: Sequence[float], accuracy: Mapping[str, Sequence[float]]):
     """Accuracy vs ρ = Δ_T/Δ_S, one line per retime method."""
     return metric_curve({m: (ratios, a) for m, a in accuracy.items()}, xlabel="ρ = Δ_T / Δ_S", logx=True)
+
+
+def learning_curve(history: list[dict]):
+    """Loss and accuracy per epoch (train, and validation when present)."""
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(8, 3.2))
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
+    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], "o-", label="train")
+    if history and "val_loss" in history[0]:
+        ax_loss.plot(epochs, [h["val_loss"] for h in history], "s-", label="test")
+        ax_acc.plot(epochs, [h["val_accuracy"] for h in history], "s-", label="test")
+    ax_loss.set(xlabel="epoch", ylabel="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1))
+    ax_acc.legend()
+    fig.tight_layout()
+    return fig

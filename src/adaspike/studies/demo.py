@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from ..report import markdown_table, write_json, write_text
-from ..report.figures import learning_curve_figure, raster_figure
 from ..report import save_figure
+from ..report.plots import firing_rate_histogram, learning_curve, spike_raster
 from .train_run import train_run
 
 log = logging.getLogger("adaspike")
@@ -77,9 +77,10 @@ def _core_figures(folder: Path, core: dict) -> None:
     x, y = next(iter(loaders.test))
     with torch.no_grad():
         spikes = model.hidden[0](x.flatten(2))
-    save_figure(raster_figure(spikes[:, 0], title=f"hidden-layer spikes, test sample (label {int(y[0])})",
-                              dt=CORE["dt"]), folder / "spike_raster.png")
-    save_figure(learning_curve_figure(core["history"]), folder / "learning_curve.png")
+    save_figure(spike_raster(spikes[:, 0], dt=CORE["dt"], title=f"hidden-layer spikes, test sample "
+                             f"(label {int(y[0])})"), folder / "spike_raster.png")
+    save_figure(firing_rate_histogram({"input": x, "hidden": spikes}, dt=CORE["dt"]), folder / "firing_rates.png")
+    save_figure(learning_curve(core["history"]), folder / "learning_curve.png")
 
 
 def _report(out: Path, core: dict, rows: list[dict], summary: dict) -> str:
