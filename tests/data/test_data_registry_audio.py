@@ -29,3 +29,12 @@ def test_wav_folder_through_load_dataset(tmp_path, monkeypatch):
     assert x.shape[1:] == (32,) and x.sum() > 0 and data.num_classes == 2
     with pytest.raises(ValueError, match="root"):
         load_dataset("wav-folder", "train")
+
+
+def test_unknown_and_bad_options_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown option"):
+        load_dataset("digits", "train", foo=1)
+    with pytest.raises(ValueError, match="pool"):
+        load_dataset("event-digits", "train", pool=2.5)
+    with pytest.raises(ValueError, match="t_max"):
+        load_dataset("event-digits", "train", t_max=0)

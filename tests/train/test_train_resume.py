@@ -99,3 +99,14 @@ def test_truncated_checkpoint_is_refused(tmp_path):
         read_checkpoint(path)
     with pytest.raises(CheckpointError, match="does not exist"):
         read_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_resume_refuses_a_run_with_other_settings(tmp_path):
+    model, loader = _setup()
+    Trainer(model, epochs=1, progress=False, out_dir=tmp_path, metadata={"data": {"dt": 0.02}}).fit(loader)
+    model, loader = _setup()
+    with pytest.raises(CheckpointError, match="different data"):
+        Trainer(model, epochs=2, progress=False, out_dir=tmp_path, metadata={"data": {"dt": 0.04}}).fit(loader)
+    other = build_model("snn", input_shape=[6], classes=2, hidden=[8], neuron="adlif", dt=4e-3)
+    with pytest.raises(CheckpointError, match="different model"):
+        Trainer(other, epochs=2, progress=False, out_dir=tmp_path, metadata={"data": {"dt": 0.02}}).fit(loader)

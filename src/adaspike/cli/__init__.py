@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, NotImplementedError) as err:
+    except (ValueError, OSError, NotImplementedError) as err:
         # user errors: one clear line, no traceback (use -v for the traceback)
         if args.verbose:
             raise

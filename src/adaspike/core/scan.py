@@ -59,6 +59,7 @@ def register_backend(name: str, fn: Backend, supports: Callable[[ScanRequest], b
 
 
 def available_backends() -> list[str]:
+    _load_fast_backends()
     return ["reference", *_BACKENDS]
 
 
@@ -70,6 +71,8 @@ def check_time_major(current: torch.Tensor, feature_shape: torch.Size | tuple | 
     if current.dim() < 3:
         raise ValueError(f"{name} must be laid out as [T, B, *features] (time first, then batch), "
                          f"got shape {tuple(current.shape)}")
+    if current.shape[0] == 0:
+        raise ValueError(f"{name} has no time steps (T = 0)")
     if feature_shape is not None:
         try:
             ok = torch.broadcast_shapes(tuple(feature_shape), current.shape[2:]) == current.shape[2:]
@@ -93,6 +96,8 @@ def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", de
     ``recurrent_weight`` [F, F] (flat features only) adds V·s_{t-1} to the current of step t.
     """
     check_reset(reset)
+    if not current.is_floating_point():  # binned event counts arrive as integers or booleans
+        current = current.to(torch.get_default_dtype())
     check_time_major(current, ssm.param_shape, "current")
     T, batch, feat = current.shape[0], current.shape[1], current.shape[2:]
     if ssm.time_varying and ssm.H.shape[0] != T:
@@ -107,6 +112,10 @@ def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", de
     elif tuple(state.x.shape) != (batch, *feat, n) or tuple(state.s.shape) != (batch, *feat):
         raise ValueError(f"state shapes {tuple(state.x.shape)}, {tuple(state.s.shape)} do not match "
                          f"batch {batch}, features {tuple(feat)}, state size {n}")
+    else:
+        state = NeuronState(state.x.to(current), state.s.to(current))
+    if recurrent_weight is not None:
+        recurrent_weight = recurrent_weight.to(current)
     request = ScanRequest(current=current, ssm=ssm.to(dtype=current.dtype, device=current.device), reset=reset,
                           detach_reset=detach_reset, spike_fn=spike_fn or BinarySpike(), state=state,
                           recurrent_weight=recurrent_weight, return_states=return_states)

@@ -6,13 +6,15 @@ so one stored event set serves every time resolution.
 
 from __future__ import annotations
 
+import inspect
+
 from typing import Protocol, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..core.units import parse_time
+from ..core.units import check_dt, parse_time
 from .event_camera import CameraConfig
 from .event_sets import digits_split, event_digits, event_fashion_mnist
 from .events import bin_events, dt_to_us, feature_shape, is_camera, num_bins
@@ -160,7 +162,18 @@ def load_dataset(
     if limit is not None and (isinstance(limit, bool) or int(limit) != limit or limit < 1):
         raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
     seconds = None if dt is None else parse_time(dt)
-    return _BUILDERS[key](split=split, dt=seconds, root=root, **options)
+    builder = _BUILDERS[key]
+    accepted = inspect.signature(builder).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            valid = sorted(set(accepted) - {"split", "dt", "root"})
+            raise ValueError(f"unknown option(s) {unknown} for dataset {key}; valid: {valid}")
+    if "pool" in options and (not isinstance(options["pool"], int) or options["pool"] < 1):
+        raise ValueError(f"pool must be a positive integer, got {options['pool']!r}")
+    if options.get("t_max") is not None:
+        check_dt(options["t_max"], "t_max")
+    return builder(split=split, dt=seconds, root=root, **options)
 
 
 def _digits(split: str, dt: None, root: None, limit: int | None = None) -> StaticImageDataset:

@@ -30,6 +30,7 @@ class SpikingMLP(nn.Module):
         if readout not in READOUTS:
             raise ValueError(f"unknown readout {readout!r}; choose one of {READOUTS}")
         self.input_kind = "counts"  # binned event counts: retime rescales their drive
+        self.input_size = int(input_size)
         self.readout_mode = readout
         options = dict(neuron_options or {})
         layers, size = [], input_size
@@ -51,6 +52,9 @@ class SpikingMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_time_major(x, name="SpikingMLP input")
         h = x.flatten(2)
+        if h.shape[-1] != self.input_size:
+            raise ValueError(f"SpikingMLP expects {self.input_size} features per step, got {tuple(x.shape[2:])} "
+                             f"(= {h.shape[-1]}); was the data binned or pooled differently from training?")
         for layer in self.hidden:
             h = self.dropout(layer(h))
         out = self.readout(self.head(h))

@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import torch
+
 from ..report import write_json
 from ..train import Trainer, distributed, save_checkpoint
 from .experiment import event_model, make_loaders
@@ -26,6 +28,7 @@ def train_run(*, dataset: str = "event-digits", root: str | None = None, dt: flo
         raise ValueError(f"{dataset} is static image data: use `adaspike study coding` (encoders) or "
                          "`adaspike train-ann` for it")
     dt = float(loaders.train_set.dt)
+    torch.manual_seed(seed)  # the initial weights are part of the run: same seed, same model
     model = event_model(loaders.train_set, neuron=neuron, hidden=hidden, recurrent=recurrent, readout=readout, dt=dt)
     data_meta = {"dataset": dataset, "dt": dt, "root": root, "options": options}
     trainer = Trainer(model, lr=lr, epochs=epochs, seed=seed, out_dir=out, progress=progress,

@@ -78,6 +78,9 @@ def load_model(path, **override_kwargs) -> nn.Module:
 
 
 def load_state(model: nn.Module, state: dict[str, torch.Tensor], origin: str = "checkpoint") -> None:
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # size mismatches
+        raise CheckpointError(f"{origin} does not match the model: {str(err).splitlines()[-1].strip()}") from None
     if missing or unexpected:
         raise CheckpointError(f"{origin} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")

@@ -5,6 +5,7 @@ the global RNG state (dropout, stochastic encoders) is saved with every checkpoi
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from functools import partial
@@ -17,7 +18,7 @@ from tqdm.auto import tqdm
 
 from . import distributed as dist
 from .recipes import cosine_warmup_factor
-from .checkpoint import load_state, read_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_state, read_checkpoint, save_checkpoint
 from .metrics import SpikeRateMonitor, accuracy
 
 log = logging.getLogger("adaspike")
@@ -144,6 +145,7 @@ class Trainer:
         if path is None or not path.exists():
             return 0
         state, extra, meta = read_checkpoint(path)
+        self._check_same_run(meta, path)
         load_state(self.model, state, str(path))
         optim_state = {"state": {}, "param_groups": meta["param_groups"]}
         for key, value in extra.items():
@@ -158,6 +160,15 @@ class Trainer:
         done = int(meta.get("epochs_done", 0))
         log.info("resumed from %s after epoch %d", path, done)
         return done
+
+    def _check_same_run(self, meta: dict, path: Path) -> None:
+        """Refuse to resume a run whose model or data settings differ from this one."""
+        ours = {"model": getattr(self.model, "config", None), "data": self.metadata.get("data")}
+        for key, value in ours.items():
+            saved = meta.get(key)
+            if value is not None and saved is not None and json.loads(json.dumps(value, default=str)) != saved:
+                raise CheckpointError(f"{path} belongs to a run with different {key} settings ({saved}); "
+                                      f"choose another output folder or delete it to start afresh")
 
     def _is_main(self) -> bool:
         return dist.is_main_process()
