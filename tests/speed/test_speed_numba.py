@@ -84,8 +84,10 @@ def test_unsupported_options_fall_back_to_reference():
         scan(req_current, ssm, spike_fn=BinarySpike(Box()), backend="numba")
     out = scan(req_current, ssm, spike_fn=BinarySpike(Box()))  # auto: reference handles it
     assert out.spikes.shape == (4, 2, 3)
-    with pytest.raises(ValueError, match="does not support"):  # a weight of another dtype is left to the reference
-        scan(req_current, ssm, recurrent_weight=torch.eye(3, dtype=torch.float64), backend="numba")
+    # a recurrent weight of another dtype is cast to the input's, so the fused path still applies
+    weight = torch.eye(3, dtype=torch.float64)
+    fused = scan(req_current, ssm, recurrent_weight=weight, backend="numba")
+    assert torch.equal(fused.spikes, scan(req_current, ssm, recurrent_weight=weight, backend="reference").spikes)
 
 
 def test_import_compiles_nothing():
