@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, nargs="*", default=[100, 400])
     ap.add_argument("--workloads", nargs="*", default=["lif_layer", "shd_ff_train"])
     ap.add_argument("--impls", nargs="*", default=None)
-    ap.add_argument("--out", default="benchmarks/memory.json")
+    ap.add_argument("--out", default="benchmarks/results/memory.json")
     ap.add_argument("--child", nargs=4, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
