@@ -33,8 +33,13 @@ class FusedScan(torch.autograd.Function):
         table = torch.arange(max(rule.burst, 1) + 1, dtype=current.dtype, device=current.device)
         states = current.new_empty((T, n, batch, N))
         counts = torch.empty((T, batch, N), dtype=torch.uint8, device=current.device)
-        kernels.forward(current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts)
-        spikes = table[counts.long()] if rule.burst > 1 else counts.to(current.dtype)
+        if getattr(kernels, "fills_spikes", False):  # the kernel writes the spikes itself: no conversion pass
+            spikes = current.new_empty((T, batch, N))
+            kernels.forward(current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts,
+                            spikes=spikes)
+        else:
+            kernels.forward(current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts)
+            spikes = table[counts.long()] if rule.burst > 1 else counts.to(current.dtype)
         keep_current = ctx.needs_input_grad[3]  # B's gradient needs the drive at every step
         ctx.save_for_backward(current if keep_current else None, H, Bm, kr, ks, th, x0, s0, states, counts,
                               table)

@@ -38,9 +38,13 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 
 class NumbaKernels:
-    def forward(self, current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts):
+    fills_spikes = True  # forward(..., spikes=) also writes the spikes in the input dtype (no extra pass)
+
+    def forward(self, current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes=None):
+        out = np.empty(counts.shape, dtype=states.numpy().dtype) if spikes is None else spikes.numpy()
         _over_rows(K.scan_forward, current.shape[1], current.numel(), _np(current), _np(H), _np(Bm), _np(kr), _np(ks), _np(th),
-                   _np(x0), _np(s0), _np(table), mem, reset, rule.burst, rule.strict, states.numpy(), counts.numpy())
+                   _np(x0), _np(s0), _np(table), mem, reset, rule.burst, rule.strict, states.numpy(), counts.numpy(),
+                   out)
 
     def backward(self, g_spikes, g_states, g_final_x, g_final_s, drive, H, Bm, kr, ks, th, x0, s0, states,
                  counts, table, mem, reset, detach, rule, with_params, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th):

@@ -78,13 +78,15 @@ def _reset_row(reset, s, xm, th, one, r):
 
 
 @nb.njit(nogil=True, cache=True)
-def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts, b0, b1):
-    """Fill ``states`` [T, n, B, N] (post-propagation, pre-reset) and spike ``counts`` [T, B, N] for batch rows
-    b0 ≤ b < b1 (the caller runs row ranges on several threads; the GIL is released)."""
+def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts, spikes, b0, b1):
+    """Fill ``states`` [T, n, B, N] (post-propagation, pre-reset), spike ``counts`` [T, B, N] and the spikes
+    themselves ``spikes`` [T, B, N] (= table[counts], in the input dtype) for batch rows b0 ≤ b < b1 (the caller
+    runs row ranges on several threads; the GIL is released)."""
     T, _, N = I.shape
     n = H.shape[1]
     tv = 1 if H.shape[0] > 1 else 0
     one = table[1]
+    zero = table[0]
     kick = reset != RESET_NONE  # the reference skips the reset kick entirely for reset "none"
     for b in range(b0, b1):
         x = x0[:, b, :].copy()   # running state of this batch row, in the input dtype
@@ -93,6 +95,37 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
         for t in range(T):
             tt = t * tv
             drive = I[t, b]
+            c_out, s_out = counts[t, b], spikes[t, b]
+            if n == 1 and burst == 0 and reset == RESET_SUBTRACT:
+                # the common LIF step in one pass: reset amount, propagation and spike per neuron
+                h, g, k0, q0, x_0, out = H[tt, 0, 0], Bm[tt, 0], kr[0], ks[0], x[0], states[t, 0, b]
+                if strict:
+                    for j in range(N):
+                        sj = s[j]
+                        y = x_0[j] + k0[j] * (th[j] * sj)
+                        y = y + q0[j] * sj
+                        v = h[j] * y + g[j] * drive[j]
+                        x_0[j] = v
+                        out[j] = v
+                        fire = v - th[j] > 0
+                        c_out[j] = 1 if fire else 0
+                        sn = one if fire else zero
+                        s[j] = sn
+                        s_out[j] = sn
+                else:
+                    for j in range(N):
+                        sj = s[j]
+                        y = x_0[j] + k0[j] * (th[j] * sj)
+                        y = y + q0[j] * sj
+                        v = h[j] * y + g[j] * drive[j]
+                        x_0[j] = v
+                        out[j] = v
+                        fire = v - th[j] >= 0
+                        c_out[j] = 1 if fire else 0
+                        sn = one if fire else zero
+                        s[j] = sn
+                        s_out[j] = sn
+                continue
             _reset_row(reset, s, x[mem], th, one, r)
             if n == 1:
                 h, g, k0, q0, x_0, out = H[tt, 0, 0], Bm[tt, 0], kr[0], ks[0], x[0], states[t, 0, b]
@@ -117,22 +150,27 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
                     x_1[j] = a1
                     out0[j] = a0
                     out1[j] = a1
-            xm, c_out = x[mem], counts[t, b]
+            xm = x[mem]
             if burst == 0 and not strict:
                 for j in range(N):
-                    c = 1 if xm[j] - th[j] >= 0 else 0
-                    c_out[j] = c
-                    s[j] = table[c]
+                    fire = xm[j] - th[j] >= 0
+                    c_out[j] = 1 if fire else 0
+                    sn = one if fire else zero
+                    s[j] = sn
+                    s_out[j] = sn
             elif burst == 0:
                 for j in range(N):
-                    c = 1 if xm[j] - th[j] > 0 else 0
-                    c_out[j] = c
-                    s[j] = table[c]
+                    fire = xm[j] - th[j] > 0
+                    c_out[j] = 1 if fire else 0
+                    sn = one if fire else zero
+                    s[j] = sn
+                    s_out[j] = sn
             else:
                 for j in range(N):
                     c = _count(xm[j], th[j], burst, strict)
                     c_out[j] = c
                     s[j] = table[c]
+                    s_out[j] = table[c]
 
 
 @nb.njit(nogil=True, cache=True)
@@ -185,19 +223,24 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
                 for j in range(N):
                     gth[j] -= sg[j]
             # previous state and spikes
+            # the previous spikes enter only the parameter gradients and the zero-reset terms
+            need_sp = with_params or reset == RESET_ZERO
             if t == 0:
                 p_0 = x0[0, b]
                 p_1 = x0[n - 1, b]
-                for j in range(N):
-                    sp[j] = s0[b, j]
+                if need_sp:
+                    for j in range(N):
+                        sp[j] = s0[b, j]
             else:
                 p_0 = states[t - 1, 0, b]
                 p_1 = states[t - 1, n - 1, b]
                 c_prev = counts[t - 1, b]
-                for j in range(N):
-                    sp[j] = table[c_prev[j]]
+                if need_sp:
+                    for j in range(N):
+                        sp[j] = table[c_prev[j]]
             p_m = p_0 if mem == 0 else p_1
-            _reset_row(reset, sp, p_m, th, one, r)
+            if with_params:  # r enters only the parameter gradients
+                _reset_row(reset, sp, p_m, th, one, r)
             drive = I[t, b] if with_drive else I[0, 0]
             gI = g_I[t, b]
             if n == 1:
@@ -212,6 +255,14 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
                         gkr[j] += gy0 * r[j]
                         gks[j] += gy0 * sp[j]
                         gth[j] += c_sub * (k0[j] * gy0) * sp[j]
+                if not need_sp:
+                    # reset subtract/none: the zero-reset terms (exact zeros) are left out
+                    for j in range(N):
+                        gy0 = h[j] * g_0[j]
+                        gI[j] = g[j] * g_0[j]
+                        gs[j] = q0[j] * gy0 + c_grad * c_sub * (k0[j] * gy0) * th[j]
+                        g_0[j] = gy0
+                    continue
                 for j in range(N):
                     gy0 = h[j] * g_0[j]
                     gI[j] = g[j] * g_0[j]
