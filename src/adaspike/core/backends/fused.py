@@ -23,6 +23,14 @@ class Kernels(Protocol):
                  g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th) -> None: ...
 
 
+def _empty_for(kernels):
+    """The backend's allocator for outputs its kernels fill completely (``kernels.empty``), else torch.empty."""
+    empty = getattr(kernels, "empty", None)
+    if empty is not None:
+        return empty
+    return lambda shape, dtype, device: torch.empty(shape, dtype=dtype, device=device)
+
+
 class FusedScan(torch.autograd.Function):
     """(I, H, B, K_reset, K_spike, θ, x0, s0) → (spikes, states, final x, final s) in kernel layouts."""
 
@@ -31,10 +39,11 @@ class FusedScan(torch.autograd.Function):
         T, batch, N = current.shape
         n = H.shape[1]
         table = torch.arange(max(rule.burst, 1) + 1, dtype=current.dtype, device=current.device)
-        states = current.new_empty((T, n, batch, N))
-        counts = torch.empty((T, batch, N), dtype=torch.uint8, device=current.device)
+        empty = _empty_for(kernels)
+        states = empty((T, n, batch, N), current.dtype, current.device)
+        counts = empty((T, batch, N), torch.uint8, current.device)
         if getattr(kernels, "fills_spikes", False):  # the kernel writes the spikes itself: no conversion pass
-            spikes = current.new_empty((T, batch, N))
+            spikes = empty((T, batch, N), current.dtype, current.device)
             kernels.forward(current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts,
                             spikes=spikes)
         else:
@@ -59,7 +68,7 @@ class FusedScan(torch.autograd.Function):
         g_states = None if g_states is None else g_states.to(states.dtype).contiguous()
         with_params = any(ctx.needs_input_grad[2:7])
         TH, pb = H.shape[0], batch if with_params else 1
-        g_I = torch.empty((T, batch, N), **like)
+        g_I = _empty_for(ctx.kernels)((T, batch, N), states.dtype, states.device)
         g_x0, g_s0 = torch.empty((n, batch, N), **like), torch.empty((batch, N), **like)
         g_H, g_B = zeros(pb, TH, n, n, N), zeros(pb, TH, n, N)
         g_kr, g_ks, g_th = zeros(pb, n, N), zeros(pb, n, N), zeros(pb, N)

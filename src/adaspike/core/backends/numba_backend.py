@@ -4,6 +4,8 @@ The kernels are serial and release the GIL; batch rows are split over ``torch.ge
 """
 from __future__ import annotations
 
+import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -33,11 +35,60 @@ def _over_rows(kernel, batch: int, work: int, *args) -> None:
         f.result()
 
 
+class _BufferPool:
+    """Reuses the large output buffers of earlier calls once nothing refers to them any more.
+
+    A fresh multi-megabyte tensor costs a page fault per 4 KiB page on first touch (about as long as the
+    forward kernel itself for workload (1)). Buffers are numpy arrays shared with torch through
+    ``torch.from_numpy``, whose tensors keep a reference to the array: an array referenced by the pool alone is
+    free. Only buffers of at least ``MIN_BYTES`` are pooled, and at most ``MAX_BYTES`` are kept in all (oldest
+    dropped first), so the memory held between calls stays bounded.
+    """
+
+    MIN_BYTES = 1 << 20
+    MAX_BYTES = 256 << 20
+
+    def __init__(self):
+        self._arrays: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def empty(self, shape, dtype: torch.dtype) -> torch.Tensor:
+        np_dtype = torch.empty((), dtype=dtype).numpy().dtype
+        nbytes = int(np.prod(shape)) * np_dtype.itemsize
+        if nbytes < self.MIN_BYTES:
+            return torch.empty(shape, dtype=dtype)
+        shape = tuple(int(s) for s in shape)
+        with self._lock:
+            for i in range(len(self._arrays)):
+                arr = self._arrays[i]
+                # references: the pool's list, ``arr`` and getrefcount's argument; more means a tensor uses it
+                # (no enumerate(): its reused result tuple would hold one more)
+                if arr.shape == shape and arr.dtype == np_dtype and sys.getrefcount(arr) <= 3:
+                    self._arrays.append(self._arrays.pop(i))  # most recently used last
+                    return torch.from_numpy(arr)
+                del arr
+            arr = np.empty(shape, dtype=np_dtype)
+            self._arrays.append(arr)
+            total = sum(a.nbytes for a in self._arrays)
+            while total > self.MAX_BYTES and len(self._arrays) > 1:
+                total -= self._arrays.pop(0).nbytes
+            return torch.from_numpy(arr)
+
+
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
 class NumbaKernels:
+    def __init__(self):
+        self._pool = _BufferPool()
+
+    def empty(self, shape, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """An uninitialised output buffer (every element is written by a kernel), pooled when large."""
+        if device.type != "cpu":
+            return torch.empty(shape, dtype=dtype, device=device)
+        return self._pool.empty(shape, dtype)
+
     fills_spikes = True  # forward(..., spikes=) also writes the spikes in the input dtype (no extra pass)
 
     def forward(self, current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes=None):

@@ -14,6 +14,10 @@ Only two specialisations are compiled (float32 and float64), serial and GIL-free
 first compilation several times slower); modes are plain integer arguments. Each step of a
 batch row is a few simple loops over the contiguous neuron axis (mode branches outside the loops, arithmetic
 masks inside), which LLVM vectorises; one loop with every branch inside ran about 3× slower.
+``error_model="numpy"``: a float division by zero gives inf/NaN instead of raising, which removes a branch per
+division that kept the surrogate loops scalar (every divisor here is ≥ 1, or θ > 0, so results are unchanged;
+this is not fastmath: no reassociation or contraction). The common LIF step (one state, binary spikes, reset
+by subtraction) runs forward in a single pass per step that also writes the spikes themselves.
 """
 from __future__ import annotations
 
@@ -63,6 +67,27 @@ def _surrogate_row(z, kind, slope, out):
 
 
 @nb.njit(inline="always")
+def _spike_grad_row(v, th, gs, gsp, kind, slope, out):
+    """out[j] = (gs[j] + gsp[j])·σ'(v[j] − θ[j]): ``_surrogate_row`` fused with its inputs (one loop per kind)."""
+    N = v.shape[0]
+    if kind == SURR_FAST_SIGMOID:
+        for j in range(N):
+            d = slope * abs(v[j] - th[j]) + 1.0
+            out[j] = (gs[j] + gsp[j]) / (d * d)
+    elif kind == SURR_ARCTAN:
+        for j in range(N):
+            u = math.pi / 2.0 * slope * (v[j] - th[j])
+            out[j] = (gs[j] + gsp[j]) * (slope / 2.0) / (1.0 + u * u)
+    elif kind == SURR_SIGMOID:
+        for j in range(N):
+            sig = 1.0 / (1.0 + math.exp(-slope * (v[j] - th[j])))
+            out[j] = (gs[j] + gsp[j]) * slope * sig * (1.0 - sig)
+    else:
+        for j in range(N):
+            out[j] = (gs[j] + gsp[j]) * slope * max(0.0, 1.0 - slope * abs(v[j] - th[j]))
+
+
+@nb.njit(inline="always")
 def _reset_row(reset, s, xm, th, one, r):
     """r = θ·s (subtract), x_mem·min(s, 1) (zero) or 0 (none), in the input dtype like the reference."""
     N = s.shape[0]
@@ -77,7 +102,7 @@ def _reset_row(reset, s, xm, th, one, r):
             r[j] = s[j] - s[j]
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts, spikes, b0, b1):
     """Fill ``states`` [T, n, B, N] (post-propagation, pre-reset), spike ``counts`` [T, B, N] and the spikes
     themselves ``spikes`` [T, B, N] (= table[counts], in the input dtype) for batch rows b0 ≤ b < b1 (the caller
@@ -173,7 +198,7 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
                     s_out[j] = table[c]
 
 
-@nb.njit(nogil=True, cache=True)
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th, x0, s0, states, counts, table,
                   mem, reset, detach, surrogate, slope, with_states, with_params, with_drive,
                   g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, b0, b1):
@@ -206,18 +231,17 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
             pt = tt if tv == 1 else 0
             # spike: s_t = spike(x_t[m] − θ) with the surrogate derivative
             v, gsp_t = states[t, mem, b], g_spikes[t, b]
-            for j in range(N):
-                z[j] = v[j] - th[j]
-                sg[j] = gs[j] + gsp_t[j]
-            _surrogate_row(z, surrogate, slope, sg)
+            _spike_grad_row(v, th, gs, gsp_t, surrogate, slope, sg)
             if with_states:
                 for i in range(n):
                     gxi, gst = gx[i], g_states[t, i, b]
                     for j in range(N):
                         gxi[j] += gst[j]
             gm = gx[mem]
-            for j in range(N):
-                gm[j] += sg[j]
+            fold_sg = n == 1 and not with_params and not (reset == RESET_ZERO)  # added in the step loop below
+            if not fold_sg:
+                for j in range(N):
+                    gm[j] += sg[j]
             if with_params:
                 gth = g_th[b]
                 for j in range(N):
@@ -258,8 +282,9 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
                 if not need_sp:
                     # reset subtract/none: the zero-reset terms (exact zeros) are left out
                     for j in range(N):
-                        gy0 = h[j] * g_0[j]
-                        gI[j] = g[j] * g_0[j]
+                        g0 = g_0[j] + sg[j]
+                        gy0 = h[j] * g0
+                        gI[j] = g[j] * g0
                         gs[j] = q0[j] * gy0 + c_grad * c_sub * (k0[j] * gy0) * th[j]
                         g_0[j] = gy0
                     continue
