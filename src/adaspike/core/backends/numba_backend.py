@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -35,6 +36,15 @@ def _over_rows(kernel, batch: int, work: int, *args) -> None:
         f.result()
 
 
+_ALL_POOLS: "weakref.WeakSet[_BufferPool]" = weakref.WeakSet()
+
+
+def release_buffers() -> None:
+    """Drop every pooled output buffer (memory measurements, or to give memory back)."""
+    for pool in list(_ALL_POOLS):
+        pool.clear()
+
+
 class _BufferPool:
     """Reuses the large output buffers of earlier calls once nothing refers to them any more.
 
@@ -51,6 +61,11 @@ class _BufferPool:
     def __init__(self):
         self._arrays: list[np.ndarray] = []
         self._lock = threading.Lock()
+        _ALL_POOLS.add(self)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._arrays.clear()
 
     def empty(self, shape, dtype: torch.dtype) -> torch.Tensor:
         np_dtype = torch.empty((), dtype=dtype).numpy().dtype
