@@ -56,8 +56,8 @@ def run_demo(out: Path | str = "runs/demo", skip: set[str] = frozenset(), epochs
             log.error("%s study failed:\n%s", name, traceback.format_exc())
             continue
         summary[name] = result
-        rows.append({"part": name, "what": result.get("headline", ""), "test accuracy": result.get("accuracy", ""),
-                     "time (s)": time.perf_counter() - part_tic})
+        rows.append({"part": name, "what": result.get("headline") or _headline(name, result),
+                     "test accuracy": result.get("accuracy", ""), "time (s)": time.perf_counter() - part_tic})
     summary["total_time_s"] = time.perf_counter() - tic
     table = _report(out, core, rows, summary)
     print(table)
@@ -66,6 +66,23 @@ def run_demo(out: Path | str = "runs/demo", skip: set[str] = frozenset(), epochs
         return 1
     print(f"[demo] done in {summary['total_time_s']:.0f} s; results in {out}/")
     return 0
+
+
+def _headline(name: str, result: dict) -> str:
+    """One line for the summary table from a study's rows (best row by accuracy)."""
+    rows = [r for r in result.get("rows", []) if isinstance(r.get("accuracy"), (int, float))]
+    if not rows:
+        return ""
+    best = max(rows, key=lambda r: r["accuracy"])
+    keys = [k for k in ("model", "encoding", "adaptive", "method", "T") if k in best]
+    label = ", ".join(f"{k} {best[k]}" for k in keys)
+    extra = f" (ANN {_fraction(result['ann_accuracy']):.1%})" if "ann_accuracy" in result else ""
+    return f"best: {label}: {_fraction(best['accuracy']):.1%}{extra}"
+
+
+def _fraction(accuracy: float) -> float:
+    # studies report accuracy either as a fraction or in percent
+    return accuracy / 100 if accuracy > 1 else accuracy
 
 
 def _core_figures(folder: Path, core: dict) -> None:
