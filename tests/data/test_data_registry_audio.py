@@ -38,3 +38,13 @@ def test_unknown_and_bad_options_are_clear_errors():
         load_dataset("event-digits", "train", pool=2.5)
     with pytest.raises(ValueError, match="t_max"):
         load_dataset("event-digits", "train", t_max=0)
+
+
+def test_wav_folder_limit(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADASPIKE_CACHE", str(tmp_path / "cache"))
+    for label, freq in (("low", 300.0), ("high", 3000.0)):
+        for take in range(3):
+            _write_tone(tmp_path / f"{label}_spk{take}_0.wav", freq)
+    data = load_dataset("wav-folder", "train", dt="5ms", root=str(tmp_path), channels=16, limit=2,
+                        pattern="{label}_{speaker}_{take}.wav")
+    assert len(data) == 2 and data.num_classes == 2 and data.input_shape == (16,)

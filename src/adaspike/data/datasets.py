@@ -234,22 +234,32 @@ def _audio(kind: str):
     return build
 
 
-def _wav_folder(split: str, dt: float | None, root: str | None, **options) -> Dataset:
+def _wav_folder(split: str, dt: float | None, root: str | None, limit: int | None = None, **options) -> Dataset:
     from .wav_folder import WavFolderDataset  # audio front end: imported only when used
 
     if root is None:
         raise ValueError("wav-folder needs root=<folder of labelled .wav files> (labels from sub-folders or "
                          "a pattern such as pattern='{label}_{speaker}_{take}.wav')")
-    return WavFolderDataset(root, split=split, dt=dt or 4e-3, **options)
+    return _first(WavFolderDataset(root, split=split, dt=dt or 4e-3, **options), limit)
+
+
+def _first(data: Dataset, limit: int | None) -> Dataset:
+    """The first ``limit`` samples, keeping the dataset attributes training code reads."""
+    if limit is None or limit >= len(data):
+        return data
+    subset = torch.utils.data.Subset(data, range(int(limit)))
+    for name in ("dt", "input_shape", "num_classes", "is_event_data", "labels"):
+        setattr(subset, name, getattr(data, name))
+    return subset
 
 
 def _spoken_digits(split: str, dt: float | None, root: str | None, generator: dict | None = None,
-                   **options) -> Dataset:
+                   limit: int | None = None, **options) -> Dataset:
     from .spoken_digits import SPOKEN_DIGITS_PATTERN, spoken_digits
 
     folder = spoken_digits(root, **(generator or {}))  # synthesised with espeak-ng once, then cached
     options.setdefault("pattern", SPOKEN_DIGITS_PATTERN)
-    return _wav_folder(split, dt, str(folder), **options)
+    return _wav_folder(split, dt, str(folder), limit=limit, **options)
 
 
 _BUILDERS = {

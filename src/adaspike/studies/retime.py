@@ -20,7 +20,6 @@ from ..report import markdown_table, save_figure, write_json, write_text
 from ..retime import METHODS, RetimeError, retime
 
 log = logging.getLogger("adaspike")
-AUDIO_FOLDERS = ("wav-folder", "spoken-digits")
 
 
 @dataclass
@@ -46,36 +45,14 @@ class RetimeStudyConfig:
 
 
 def load_split(cfg: RetimeStudyConfig, split: str, dt: float):
-    """A dataset split at step ``dt``; ``wav-folder`` and ``spoken-digits`` go through the audio front end."""
-    options = dict(cfg.dataset_options)
-    limit = cfg.limit_train if split == "train" else cfg.limit_test
-    if cfg.dataset in AUDIO_FOLDERS:
-        from ..data.spoken_digits import SPOKEN_DIGITS_PATTERN, spoken_digits
-        from ..data.wav_folder import WavFolderDataset
-
-        if cfg.dataset == "spoken-digits":
-            root = spoken_digits(cfg.root, **options.pop("generator", {}))
-            options.setdefault("pattern", SPOKEN_DIGITS_PATTERN)
-        else:
-            if cfg.root is None:
-                raise ValueError("dataset 'wav-folder' needs a root folder (--root)")
-            root = cfg.root
-        data = WavFolderDataset(root, split=split, dt=dt, **options)
-        return _limited(data, limit)
+    """A dataset split at step ``dt`` (any ``load_dataset`` name, the audio folders included)."""
     from ..data import load_dataset
 
+    options = dict(cfg.dataset_options)
+    limit = cfg.limit_train if split == "train" else cfg.limit_test
     if limit is not None:
         options["limit"] = limit
     return load_dataset(cfg.dataset, split, dt=dt, root=cfg.root, **options)
-
-
-def _limited(data, limit: int | None):
-    if limit is None or limit >= len(data):
-        return data
-    subset = torch.utils.data.Subset(data, range(limit))
-    for name in ("dt", "input_shape", "num_classes", "is_event_data", "labels"):
-        setattr(subset, name, getattr(data, name))
-    return subset
 
 
 def _loader(data, cfg: RetimeStudyConfig, shuffle: bool) -> DataLoader:
