@@ -63,3 +63,23 @@ def test_ssm_neuron_refuses_other_dt():
     n = SSMNeuron.from_layer(AdLIF(3, dt=1e-3))
     with pytest.raises(ValueError, match="retime"):
         n.ssm(dt=2e-3)
+
+
+@pytest.mark.parametrize("backend", ["reference", "numba"])
+@pytest.mark.parametrize("spike_fn", ["binary", "burst"])
+@pytest.mark.parametrize("neuron", ["lif", "adlif"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("where", [(0, 0, 0), (3, 1, 2), (5, 1, 3)])
+def test_nonfinite_input_rejected_by_every_backend(backend, spike_fn, neuron, bad, where):
+    """The CPU path checks values from the final state; a NaN/Inf at any step must still be caught."""
+    pytest.importorskip("numba") if backend == "numba" else None
+    from adaspike.core import BurstSpike, BinarySpike, adlif_discrete
+
+    ssm = (lif_discrete(torch.full((4,), 0.9)) if neuron == "lif"
+           else adlif_discrete(torch.full((4,), 0.9), torch.full((4,), 0.8), a=0.5, b=0.3))
+    x = torch.rand(6, 2, 4)
+    x[where] = bad
+    fn = BurstSpike(3) if spike_fn == "burst" else BinarySpike()
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        scan(x, ssm, spike_fn=fn, backend=backend)
+    scan(torch.rand(6, 2, 4), ssm, spike_fn=fn, backend=backend)  # finite input still runs

@@ -64,8 +64,8 @@ def available_backends() -> list[str]:
 
 
 def check_time_major(current: torch.Tensor, feature_shape: torch.Size | tuple | None = None,
-                     name: str = "input") -> None:
-    """Raise a clear error unless ``current`` is a [T, B, *features] tensor with finite values."""
+                     name: str = "input", check_finite: bool = True) -> None:
+    """Raise a clear error unless ``current`` is a [T, B, *features] tensor (with finite values, by default)."""
     if not isinstance(current, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor laid out as [T, B, *features], got {type(current).__name__}")
     if current.dim() < 3:
@@ -81,6 +81,12 @@ def check_time_major(current: torch.Tensor, feature_shape: torch.Size | tuple | 
         if not ok:
             raise ValueError(f"{name} must be laid out as [T, B, *features] with features matching "
                              f"{tuple(feature_shape)}, got shape {tuple(current.shape)}")
+    if check_finite:
+        check_finite_values(current, name)
+
+
+def check_finite_values(current: torch.Tensor, name: str = "input") -> None:
+    """Raise ValueError if ``current`` holds a NaN or Inf."""
     # one reduction pass instead of a full boolean mask: a NaN/Inf anywhere makes the sum non-finite; only then
     # (or on overflow of huge finite values) is the exact element-wise check run
     if not bool(torch.isfinite(current.detach().sum())) and not bool(torch.isfinite(current.detach()).all()):
@@ -98,7 +104,12 @@ def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", de
     check_reset(reset)
     if not current.is_floating_point():  # binned event counts arrive as integers or booleans
         current = current.to(torch.get_default_dtype())
-    check_time_major(current, ssm.param_shape, "current")
+    # On CPU the values are checked after the scan, from its final state: a NaN/Inf drive makes that step's state
+    # non-finite, and IEEE arithmetic keeps it so (x·0 and x + finite stay non-finite) through every later step,
+    # so a finite final state proves a finite input without a separate pass over it. Fused kernels are safe on
+    # non-finite input (no index is derived from a NaN). Elsewhere a reduction costs little: check first.
+    check_after = current.device.type == "cpu"
+    check_time_major(current, ssm.param_shape, "current", check_finite=not check_after)
     T, batch, feat = current.shape[0], current.shape[1], current.shape[2:]
     if ssm.time_varying and ssm.H.shape[0] != T:
         raise ValueError(f"time-varying neuron has {ssm.H.shape[0]} steps of parameters, input has T = {T}")
@@ -119,7 +130,10 @@ def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", de
     request = ScanRequest(current=current, ssm=ssm.to(dtype=current.dtype, device=current.device), reset=reset,
                           detach_reset=detach_reset, spike_fn=spike_fn or BinarySpike(), state=state,
                           recurrent_weight=recurrent_weight, return_states=return_states)
-    return _dispatch(request, backend)(request)
+    out = _dispatch(request, backend)(request)
+    if check_after and not bool(torch.isfinite(out.final.x.detach()).all()):
+        check_finite_values(current, "current")
+    return out
 
 
 def _load_fast_backends() -> None:

@@ -120,6 +120,10 @@ class DiscreteSSM:
         return spectral_radius(self.H.detach().to(torch.float64))
 
     def to(self, dtype: torch.dtype | None = None, device=None) -> "DiscreteSSM":
+        tensors = (self.H, self.B, self.kick_reset, self.kick_spike, self.threshold)
+        if all((dtype is None or t.dtype == dtype) and (device is None or t.device == torch.device(device))
+               for t in tensors):
+            return self  # already there: skip the copy and the re-validation
         conv = lambda t: t.to(device=device, dtype=dtype)
         return replace(self, H=conv(self.H), B=conv(self.B), kick_reset=conv(self.kick_reset),
                        kick_spike=conv(self.kick_spike), threshold=conv(self.threshold))

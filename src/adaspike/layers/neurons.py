@@ -17,6 +17,7 @@ from ..core.ssm import DISCRETISATIONS, DiscreteSSM
 from ..core.surrogates import Surrogate, get_surrogate
 from ..core.units import check_dt
 from .bounded import Bounded
+from .discretisation_cache import layer_ssm
 
 Shape = int | Sequence[int]
 
@@ -63,7 +64,7 @@ class NeuronLayer(nn.Module):
     def run(self, current: torch.Tensor, state: NeuronState | None = None, return_states: bool = False,
             ssm: DiscreteSSM | None = None, recurrent_weight: torch.Tensor | None = None) -> ScanOutput:
         """Full scan output (spikes, optional state trace, final state)."""
-        return scan(current, ssm if ssm is not None else self.ssm(), reset=self.reset,
+        return scan(current, ssm if ssm is not None else layer_ssm(self, current), reset=self.reset,
                     detach_reset=self.detach_reset, spike_fn=self.spike_fn, state=state,
                     recurrent_weight=recurrent_weight, return_states=return_states, backend=self.backend)
 

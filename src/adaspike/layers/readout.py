@@ -8,6 +8,7 @@ from ..core.neurons import LIFParams
 from ..core.scan import scan
 from ..core.units import check_dt
 from .bounded import Bounded
+from .discretisation_cache import layer_ssm
 
 REDUCTIONS = ("mean", "sum", "last", "max")
 
@@ -53,7 +54,7 @@ class LeakyIntegrator(nn.Module):
         return LIFParams(tau=self.tau()).discretise(dt or self.dt, self.method)
 
     def forward(self, current: torch.Tensor, ssm=None) -> torch.Tensor:
-        out = scan(current, ssm if ssm is not None else self.ssm(), reset="none",
+        out = scan(current, ssm if ssm is not None else layer_ssm(self, current), reset="none",
                    spike_fn=lambda v, th: torch.zeros_like(v), return_states=True, backend="reference")
         return out.states[..., 0]
 

@@ -1,39 +1,62 @@
 """CPU backend: the numba kernels of ``numba_kernels`` behind the shared fused autograd Function.
 
-The kernels are serial and release the GIL; batch rows are split over ``torch.get_num_threads()`` Python threads.
+The kernels are serial over a range of batch rows; large calls split the rows over ``torch.get_num_threads()``
+threads with numba's parallel launchers.
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 import torch
 
 from . import numba_kernels as K
 from .fused import fused_scan
 
-_POOL: dict[int, ThreadPoolExecutor] = {}
+_MIN_PARALLEL_WORK = 1 << 17  # below ~130k neuron-steps a parallel launch costs more than it saves
+_PARALLEL_PID: int | None = None
+_SERIAL_LAUNCH = threading.Lock()
 
 
-_MIN_PARALLEL_WORK = 1 << 17  # below ~130k neuron-steps a thread hand-off costs more than it saves
+def _thread_safe_layer() -> bool:
+    """False for numba's fallback "workqueue" layer (no OpenMP/TBB), and before the first launch picks one."""
+    try:
+        return numba.threading_layer() != "workqueue"
+    except ValueError:
+        return False
 
 
-def _over_rows(kernel, batch: int, work: int, *args) -> None:
-    """Run ``kernel(*args, b0, b1)`` on row ranges covering the batch, one per thread."""
-    workers = max(1, min(torch.get_num_threads(), batch)) if work >= _MIN_PARALLEL_WORK else 1
+def _workers(batch: int, work: int) -> int:
+    """Threads for one kernel call: torch's thread count, capped by the batch and numba's pool."""
+    if work < _MIN_PARALLEL_WORK or batch < 2:
+        return 1
+    if _PARALLEL_PID is not None and os.getpid() != _PARALLEL_PID:
+        return 1  # a forked child (e.g. a DataLoader worker): GNU OpenMP is not fork-safe
+    return max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS, batch))
+
+
+def _launch(serial, parallel, batch: int, work: int, *args) -> None:
+    """``serial(*args, 0, batch)`` on one thread, or ``parallel(chunks, *args)`` over row chunks."""
+    global _PARALLEL_PID
+    workers = _workers(batch, work)
     if workers == 1:
-        kernel(*args, 0, batch)
+        serial(*args, 0, batch)
         return
-    pool = _POOL.get(workers)
-    if pool is None:
-        pool = _POOL[workers] = ThreadPoolExecutor(workers, thread_name_prefix="adaspike-scan")
-    bounds = [batch * i // workers for i in range(workers + 1)]
-    futures = [pool.submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
-    for f in futures:
-        f.result()
+    _PARALLEL_PID = _PARALLEL_PID or os.getpid()
+    previous = numba.get_num_threads()
+    numba.set_num_threads(workers)
+    try:
+        if _thread_safe_layer():
+            parallel(workers, *args)
+        else:
+            with _SERIAL_LAUNCH:
+                parallel(workers, *args)
+    finally:
+        numba.set_num_threads(previous)
 
 
 _ALL_POOLS: "weakref.WeakSet[_BufferPool]" = weakref.WeakSet()
@@ -108,14 +131,14 @@ class NumbaKernels:
 
     def forward(self, current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes=None):
         out = np.empty(counts.shape, dtype=states.numpy().dtype) if spikes is None else spikes.numpy()
-        _over_rows(K.scan_forward, current.shape[1], current.numel(), _np(current), _np(H), _np(Bm), _np(kr), _np(ks), _np(th),
+        _launch(K.scan_forward, K.scan_forward_parallel, current.shape[1], current.numel(), _np(current), _np(H), _np(Bm), _np(kr), _np(ks), _np(th),
                    _np(x0), _np(s0), _np(table), mem, reset, rule.burst, rule.strict, states.numpy(), counts.numpy(),
                    out)
 
     def backward(self, g_spikes, g_states, g_final_x, g_final_s, drive, H, Bm, kr, ks, th, x0, s0, states,
                  counts, table, mem, reset, detach, rule, with_params, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th):
         dummy = torch.zeros((1, 1, 1, 1), dtype=states.dtype)
-        _over_rows(K.scan_backward, g_I.shape[1], g_I.numel(), _np(g_spikes), _np(dummy if g_states is None else g_states),
+        _launch(K.scan_backward, K.scan_backward_parallel, g_I.shape[1], g_I.numel(), _np(g_spikes), _np(dummy if g_states is None else g_states),
                    _np(g_final_x), _np(g_final_s), _np(dummy[0] if drive is None else drive), _np(H), _np(Bm),
                    _np(kr), _np(ks), _np(th), _np(x0), _np(s0), _np(states), _np(counts), _np(table), mem, reset,
                    detach, rule.surrogate, rule.slope, g_states is not None, with_params, drive is not None,
