@@ -2,8 +2,10 @@
 
 Each (implementation, T) runs in a fresh process: one warm-up call, then the peak of one more call above the
 memory held just before it (CPU: Linux VmHWM after resetting it through /proc/self/clear_refs, with malloc
-trimmed first; CUDA: torch's peak allocated bytes). Workloads: (1) the LIF layer fwd+bwd and the SHD
-feed-forward training step.
+trimmed first; CUDA: torch's peak allocated bytes). Workloads: (1) the LIF layer fwd+bwd as timed (its
+harness alone, the "floor" row, holds ~125 MiB at T = 100), the same layer with the input and output gradient
+allocated beforehand (``lif_layer_own``: only what the neuron itself needs), and the training steps of the
+SHD feed-forward and recurrent nets and the conv net (at its own T when given 8).
 """
 from __future__ import annotations
 
@@ -29,8 +31,10 @@ def measure(workload: str, impl: str, T: int, device: str) -> float:
     from . import run
 
     run.DEVICE = torch.device(device)
-    calls = run.lif_layer(T=T) if workload == "lif_layer" else run.shd(False, True, T=T)
-    call = calls[impl]
+    builders = {"lif_layer": lambda: run.lif_layer(T=T), "lif_layer_own": lambda: run.lif_layer_own_memory(T=T),
+                "shd_ff_train": lambda: run.shd(False, True, T=T), "shd_rec_train": lambda: run.shd(True, True, T=T),
+                "conv_train": lambda: run.conv(T=T)}
+    call = builders[workload]()[impl]
     call()
     if device == "cuda":
         torch.cuda.synchronize()
@@ -54,7 +58,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps", type=int, nargs="*", default=[100, 400])
-    ap.add_argument("--workloads", nargs="*", default=["lif_layer", "shd_ff_train"])
+    ap.add_argument("--workloads", nargs="*", default=["lif_layer", "lif_layer_own", "shd_ff_train", "shd_rec_train",
+                                                        "conv_train"])
     ap.add_argument("--impls", nargs="*", default=None)
     ap.add_argument("--out", default="benchmarks/results/memory.json")
     ap.add_argument("--child", nargs=4, default=None, help=argparse.SUPPRESS)

@@ -73,6 +73,25 @@ def lif_layer(T=100, B=32, N=2048) -> dict[str, Callable[[], float]]:
     return calls
 
 
+def lif_layer_own_memory(T=100, B=32, N=2048) -> dict[str, Callable[[], float]]:
+    """Workload (1) for memory only: input and output gradient exist before the call, so what a call adds is
+    what the neuron needs (its output, saved state, input gradient), not the timing harness's copies."""
+    g = torch.Generator().manual_seed(0)
+    x = (0.12 + 0.1 * torch.randn(T, B, N, generator=g)).to(DEVICE).requires_grad_(True)
+    grad_out = torch.ones(T, B, N, device=DEVICE)
+    calls = {}
+    for name, make in {**available_impls(), "floor": None}.items():
+        module = make(N).to(DEVICE) if make else None
+
+        def call(module=module):
+            s = module(x) if module is not None else x * 1.0
+            s.backward(grad_out)
+            x.grad = None  # freed inside the call, so every call starts from the same memory
+            return float(s.detach().mean())
+        calls[name] = call
+    return calls
+
+
 def shd(recurrent: bool, train: bool, T=100, B=64):
     g = torch.Generator().manual_seed(1)
     x = (torch.rand(T, B, 700, generator=g) < 0.05).float().to(DEVICE)

@@ -1,7 +1,8 @@
 """One autograd Function for every fused backend; a backend only supplies its two kernels.
 
 Forward saves only what the backward needs: the states x_t [T, n, B, N] (one pre-spike state per step), the
-spike counts as uint8, and the input current only when B itself needs a gradient. The backward is one reverse
+spike counts as uint8 unless the backend rederives them from the states, and the input current only when B
+itself needs a gradient. The backward is one reverse
 recursion in a single kernel launch, not T small autograd graphs. Parameter gradients come back per batch row
 ([B, ...]) and are summed here.
 """
@@ -41,7 +42,9 @@ class FusedScan(torch.autograd.Function):
         table = torch.arange(max(rule.burst, 1) + 1, dtype=current.dtype, device=current.device)
         empty = _empty_for(kernels)
         states = empty((T, n, batch, N), current.dtype, current.device)
-        counts = empty((T, batch, N), torch.uint8, current.device)
+        # a backend that rederives spikes from the states gets per-row scratch for counts instead of [T, B, N]
+        counts = empty((1 if getattr(kernels, "recomputes_counts", False) else T, batch, N), torch.uint8,
+                       current.device)
         if getattr(kernels, "fills_spikes", False):  # the kernel writes the spikes itself: no conversion pass
             spikes = empty((T, batch, N), current.dtype, current.device)
             kernels.forward(current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts,

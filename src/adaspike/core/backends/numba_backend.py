@@ -128,6 +128,7 @@ class NumbaKernels:
         return self._pool.empty(shape, dtype)
 
     fills_spikes = True  # forward(..., spikes=) also writes the spikes in the input dtype (no extra pass)
+    recomputes_counts = True  # the backward rederives spikes from the states: counts need not be kept
 
     def forward(self, current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes=None):
         out = np.empty(counts.shape, dtype=states.numpy().dtype) if spikes is None else spikes.numpy()
@@ -141,7 +142,7 @@ class NumbaKernels:
         _launch(K.scan_backward, K.scan_backward_parallel, g_I.shape[1], g_I.numel(), _np(g_spikes), _np(dummy if g_states is None else g_states),
                    _np(g_final_x), _np(g_final_s), _np(dummy[0] if drive is None else drive), _np(H), _np(Bm),
                    _np(kr), _np(ks), _np(th), _np(x0), _np(s0), _np(states), _np(counts), _np(table), mem, reset,
-                   detach, rule.surrogate, rule.slope, g_states is not None, with_params, drive is not None,
+                   detach, rule.surrogate, rule.slope, rule.burst, rule.strict, g_states is not None, with_params, drive is not None,
                    g_I.numpy(), g_x0.numpy(), g_s0.numpy(), g_H.numpy(), g_B.numpy(), g_kr.numpy(),
                    g_ks.numpy(), g_th.numpy())
 

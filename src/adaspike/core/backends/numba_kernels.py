@@ -113,6 +113,7 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
     one = table[1]
     zero = table[0]
     kick = reset != RESET_NONE  # the reference skips the reset kick entirely for reset "none"
+    ct = 1 if counts.shape[0] == T else 0  # counts [1, B, N]: per-row scratch, nothing kept
     for b in range(b0, b1):
         x = x0[:, b, :].copy()   # running state of this batch row, in the input dtype
         s = s0[b, :].copy()
@@ -120,7 +121,7 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
         for t in range(T):
             tt = t * tv
             drive = I[t, b]
-            c_out, s_out = counts[t, b], spikes[t, b]
+            c_out, s_out = counts[t * ct, b], spikes[t, b]
             if n == 1 and burst == 0 and reset == RESET_SUBTRACT:
                 # the common LIF step in one pass: reset amount, propagation and spike per neuron
                 h, g, k0, q0, x_0, out = H[tt, 0, 0], Bm[tt, 0], kr[0], ks[0], x[0], states[t, 0, b]
@@ -200,9 +201,12 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
 
 @nb.njit(nogil=True, cache=True, error_model="numpy")
 def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th, x0, s0, states, counts, table,
-                  mem, reset, detach, surrogate, slope, with_states, with_params, with_drive,
+                  mem, reset, detach, surrogate, slope, burst, strict, with_states, with_params, with_drive,
                   g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, b0, b1):
     """Exact adjoint of ``scan_forward``; parameter gradients are kept per batch row ([B, ...]) and summed later.
+
+    The previous spikes are recomputed from the saved pre-spike states with the forward's own rule (the same
+    inputs give the same counts), so ``counts`` is not read and the forward need not keep it.
 
     ``I`` is read only when ``with_drive`` (B needs its gradient); otherwise it may be a dummy [1, 1, 1].
     Reset paths are arithmetic masks: c_sub/c_zero select the mode, c_grad = 0 detaches the spikes in r.
@@ -258,10 +262,10 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
             else:
                 p_0 = states[t - 1, 0, b]
                 p_1 = states[t - 1, n - 1, b]
-                c_prev = counts[t - 1, b]
                 if need_sp:
+                    v_prev = states[t - 1, mem, b]
                     for j in range(N):
-                        sp[j] = table[c_prev[j]]
+                        sp[j] = table[_count(v_prev[j], th[j], burst, strict)]
             p_m = p_0 if mem == 0 else p_1
             if with_params:  # r enters only the parameter gradients
                 _reset_row(reset, sp, p_m, th, one, r)
@@ -348,10 +352,10 @@ def scan_forward_parallel(chunks, I, H, Bm, kr, ks, th, x0, s0, table, mem, rese
 
 @nb.njit(parallel=True, nogil=True, cache=True)
 def scan_backward_parallel(chunks, g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th, x0, s0, states,
-                           counts, table, mem, reset, detach, surrogate, slope, with_states, with_params, with_drive,
-                           g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th):
+                           counts, table, mem, reset, detach, surrogate, slope, burst, strict, with_states,
+                           with_params, with_drive, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th):
     rows = g_I.shape[1]
     for c in nb.prange(chunks):
         scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th, x0, s0, states, counts, table,
-                      mem, reset, detach, surrogate, slope, with_states, with_params, with_drive,
+                      mem, reset, detach, surrogate, slope, burst, strict, with_states, with_params, with_drive,
                       g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, rows * c // chunks, rows * (c + 1) // chunks)
