@@ -44,6 +44,9 @@ def layer_ssm(module: nn.Module, current: torch.Tensor) -> DiscreteSSM:
 
     Writes through ``param.data`` bypass torch's version counters; call ``clear_ssm_cache(model)`` after one.
     """
+    if torch.compiler.is_compiling():  # traced graphs hold the discretisation ops themselves
+        return module.ssm().to(dtype=current.dtype if current.is_floating_point() else torch.get_default_dtype(),
+                               device=current.device)
     cache = module.__dict__.get("_discretisation")
     if cache is None:
         cache = module.__dict__["_discretisation"] = DiscretisationCache()

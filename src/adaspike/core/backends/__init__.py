@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 
+import torch
+
 from .layout import basic_support
 
 log = logging.getLogger("adaspike")
@@ -41,17 +43,22 @@ class LazyBackend:
             log.warning("adaspike: %s backend unavailable (%s); using the reference scan on %s. %s",
                         self.name, why, self.device_type, self.hint)
 
+    @torch.compiler.disable  # an import, not something to trace
+    def _load(self) -> bool:
+        try:
+            module = importlib.import_module(f"{__name__}.{self.module}")
+            self._fn = getattr(module, self.function)
+            return True
+        except Exception as err:  # noqa: BLE001 - any import/compile failure means "fall back"
+            self.failed = True
+            self._announce(f"{type(err).__name__}: {err}")
+            return False
+
     def __call__(self, req):
         from ..scan import reference_scan
 
-        if self._fn is None:
-            try:
-                module = importlib.import_module(f"{__name__}.{self.module}")
-                self._fn = getattr(module, self.function)
-            except Exception as err:  # noqa: BLE001 - any import/compile failure means "fall back"
-                self.failed = True
-                self._announce(f"{type(err).__name__}: {err}")
-                return reference_scan(req)
+        if self._fn is None and not self._load():
+            return reference_scan(req)
             try:
                 return self._fn(req)
             except Exception as err:  # first call compiles: a compiler failure must not break training

@@ -1,16 +1,20 @@
-"""One autograd Function for every fused backend; a backend only supplies its two kernels.
+"""The fused scan as two ``torch.library`` custom ops; a backend only supplies its two kernels per device.
+
+``adaspike::fused_scan`` runs the forward kernel and ``adaspike::fused_scan_backward`` the adjoint, joined by
+``register_autograd``. Each has a fake (meta) implementation, so ``torch.compile``, ``torch.export`` and
+FakeTensor tracing see one opaque node with known output shapes instead of tracing into numba or Triton.
 
 Forward saves only what the backward needs: the states x_t [T, n, B, N] (one pre-spike state per step), the
 spike counts as uint8 unless the backend rederives them from the states, and the input current only when B
-itself needs a gradient. The backward is one reverse
-recursion in a single kernel launch, not T small autograd graphs. Parameter gradients come back per batch row
-([B, ...]) and are summed here.
+itself needs a gradient. The backward is one reverse recursion in a single kernel launch, not T small
+autograd graphs. Parameter gradients come back per batch row ([B, ...]) and are summed here.
 """
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Optional, Protocol
 
 import torch
+from torch import Tensor
 
 from .layout import RESET_CODES, SpikeRule, flatten_request, spike_rule, unflatten_outputs
 
@@ -24,77 +28,145 @@ class Kernels(Protocol):
                  g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th) -> None: ...
 
 
-def _empty_for(kernels):
+_KERNELS: dict[str, Kernels] = {}
+
+
+def register_kernels(device_type: str, kernels: Kernels) -> None:
+    """Make ``kernels`` the implementation of the fused ops for tensors on ``device_type``."""
+    _KERNELS[device_type] = kernels
+
+
+def _kernels(device: torch.device) -> Kernels:
+    try:
+        return _KERNELS[device.type]
+    except KeyError:
+        raise RuntimeError(f"no fused scan kernels registered for {device.type} tensors") from None
+
+
+def _empty(kernels, shape, dtype: torch.dtype, device: torch.device) -> Tensor:
     """The backend's allocator for outputs its kernels fill completely (``kernels.empty``), else torch.empty."""
     empty = getattr(kernels, "empty", None)
-    if empty is not None:
-        return empty
-    return lambda shape, dtype, device: torch.empty(shape, dtype=dtype, device=device)
+    return empty(shape, dtype, device) if empty is not None else torch.empty(shape, dtype=dtype, device=device)
 
 
-class FusedScan(torch.autograd.Function):
-    """(I, H, B, K_reset, K_spike, θ, x0, s0) → (spikes, states, final x, final s) in kernel layouts."""
+def _counts_steps(device: torch.device, T: int) -> int:
+    """A backend that rederives spikes from the states gets per-row scratch for counts instead of [T, B, N]."""
+    return 1 if getattr(_KERNELS.get(device.type), "recomputes_counts", False) else T
 
-    @staticmethod
-    def forward(ctx, kernels, current, H, Bm, kr, ks, th, x0, s0, mem, reset, detach, rule):
-        T, batch, N = current.shape
-        n = H.shape[1]
-        table = torch.arange(max(rule.burst, 1) + 1, dtype=current.dtype, device=current.device)
-        empty = _empty_for(kernels)
-        states = empty((T, n, batch, N), current.dtype, current.device)
-        # a backend that rederives spikes from the states gets per-row scratch for counts instead of [T, B, N]
-        counts = empty((1 if getattr(kernels, "recomputes_counts", False) else T, batch, N), torch.uint8,
-                       current.device)
-        if getattr(kernels, "fills_spikes", False):  # the kernel writes the spikes itself: no conversion pass
-            spikes = empty((T, batch, N), current.dtype, current.device)
-            kernels.forward(current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts,
-                            spikes=spikes)
-        else:
-            kernels.forward(current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts)
-            spikes = table[counts.long()] if rule.burst > 1 else counts.to(current.dtype)
-        keep_current = ctx.needs_input_grad[3]  # B's gradient needs the drive at every step
-        ctx.save_for_backward(current if keep_current else None, H, Bm, kr, ks, th, x0, s0, states, counts,
-                              table)
-        ctx.kernels, ctx.options = kernels, (mem, reset, detach, rule)
-        ctx.set_materialize_grads(False)
-        return spikes, states, states[T - 1].clone(), spikes[T - 1].clone()
 
-    @staticmethod
-    def backward(ctx, g_spikes, g_states, g_final_x, g_final_s):
-        current, H, Bm, kr, ks, th, x0, s0, states, counts, table = ctx.saved_tensors
-        mem, reset, detach, rule = ctx.options
-        T, n, batch, N = states.shape
-        like = dict(dtype=states.dtype, device=states.device)
-        zeros = lambda *shape: torch.zeros(shape, **like)
-        prep = lambda g, *shape: zeros(*shape) if g is None else g.to(states.dtype).contiguous()
-        g_spikes, g_final_x, g_final_s = prep(g_spikes, T, batch, N), prep(g_final_x, n, batch, N), prep(g_final_s, batch, N)
-        g_states = None if g_states is None else g_states.to(states.dtype).contiguous()
-        with_params = any(ctx.needs_input_grad[2:7])
-        TH, pb = H.shape[0], batch if with_params else 1
-        g_I = _empty_for(ctx.kernels)((T, batch, N), states.dtype, states.device)
-        g_x0, g_s0 = torch.empty((n, batch, N), **like), torch.empty((batch, N), **like)
-        g_H, g_B = zeros(pb, TH, n, n, N), zeros(pb, TH, n, N)
-        g_kr, g_ks, g_th = zeros(pb, n, N), zeros(pb, n, N), zeros(pb, N)
-        ctx.kernels.backward(g_spikes, g_states, g_final_x, g_final_s, current, H, Bm, kr, ks, th, x0, s0, states,
-                             counts, table, mem, reset, detach, rule, with_params,
-                             g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th)
-        if with_params:
-            g_H, g_B, g_kr, g_ks, g_th = (g.sum(0) for g in (g_H, g_B, g_kr, g_ks, g_th))
-            if reset == RESET_CODES["none"]:
-                g_kr = None
-        else:
-            g_H = g_B = g_kr = g_ks = g_th = None
-        return None, g_I, g_H, g_B, g_kr, g_ks, g_th, g_x0, g_s0, None, None, None, None
+def _table(burst: int, like: Tensor) -> Tensor:
+    return torch.arange(max(burst, 1) + 1, dtype=like.dtype, device=like.device)
+
+
+def _rule(burst: int, strict: bool, surrogate: int = 0, slope: float = 1.0) -> SpikeRule:
+    return SpikeRule(burst, strict, surrogate, slope)
+
+
+@torch.library.custom_op("adaspike::fused_scan", mutates_args=())
+def fused_scan_op(current: Tensor, H: Tensor, Bm: Tensor, kr: Tensor, ks: Tensor, th: Tensor, x0: Tensor,
+                  s0: Tensor, mem: int, reset: int, burst: int, strict: bool, detach: bool, surrogate: int,
+                  slope: float) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """(I [T,B,N], H, B, K_reset, K_spike, θ, x0, s0) → (spikes [T,B,N], states [T,n,B,N], counts uint8,
+    final x [n,B,N], final s [B,N]). ``detach``/``surrogate``/``slope`` only shape the backward."""
+    kernels = _kernels(current.device)
+    T, batch, N = current.shape
+    n = H.shape[1]
+    rule, table = _rule(burst, strict), _table(burst, current)
+    states = _empty(kernels, (T, n, batch, N), current.dtype, current.device)
+    counts = _empty(kernels, (_counts_steps(current.device, T), batch, N), torch.uint8, current.device)
+    if getattr(kernels, "fills_spikes", False):  # the kernel writes the spikes itself: no conversion pass
+        spikes = _empty(kernels, (T, batch, N), current.dtype, current.device)
+        kernels.forward(current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes=spikes)
+    else:
+        kernels.forward(current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts)
+        spikes = table[counts.long()] if burst > 1 else counts.to(current.dtype)
+    return spikes, states, counts, states[T - 1].clone(), spikes[T - 1].clone()
+
+
+@fused_scan_op.register_fake
+def _(current, H, Bm, kr, ks, th, x0, s0, mem, reset, burst, strict, detach, surrogate, slope):
+    T, batch, N = current.shape
+    n = H.shape[1]
+    counts = current.new_empty((_counts_steps(current.device, T), batch, N), dtype=torch.uint8)
+    return (current.new_empty((T, batch, N)), current.new_empty((T, n, batch, N)), counts,
+            current.new_empty((n, batch, N)), current.new_empty((batch, N)))
+
+
+@torch.library.custom_op("adaspike::fused_scan_backward", mutates_args=())
+def fused_scan_backward_op(g_spikes: Tensor, g_states: Optional[Tensor], g_final_x: Tensor, g_final_s: Tensor,
+                           drive: Optional[Tensor], H: Tensor, Bm: Tensor, kr: Tensor, ks: Tensor, th: Tensor,
+                           x0: Tensor, s0: Tensor, states: Tensor, counts: Tensor, mem: int, reset: int,
+                           detach: bool, burst: int, strict: bool, surrogate: int, slope: float,
+                           with_params: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Adjoint of ``fused_scan``: (ḡI, ḡx0, ḡs0) and, with ``with_params``, per-row (ḡH, ḡB, ḡK_r, ḡK_s, ḡθ)."""
+    kernels = _kernels(states.device)
+    T, n, batch, N = states.shape
+    like = dict(dtype=states.dtype, device=states.device)
+    TH, pb = H.shape[0], batch if with_params else 1
+    g_I = _empty(kernels, (T, batch, N), states.dtype, states.device)
+    g_x0, g_s0 = torch.empty((n, batch, N), **like), torch.empty((batch, N), **like)
+    g_H, g_B = torch.zeros((pb, TH, n, n, N), **like), torch.zeros((pb, TH, n, N), **like)
+    g_kr, g_ks, g_th = torch.zeros((pb, n, N), **like), torch.zeros((pb, n, N), **like), torch.zeros((pb, N), **like)
+    kernels.backward(g_spikes, g_states, g_final_x, g_final_s, drive, H, Bm, kr, ks, th, x0, s0, states, counts,
+                     _table(burst, states), mem, reset, detach, _rule(burst, strict, surrogate, slope), with_params,
+                     g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th)
+    return g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th
+
+
+@fused_scan_backward_op.register_fake
+def _(g_spikes, g_states, g_final_x, g_final_s, drive, H, Bm, kr, ks, th, x0, s0, states, counts, mem, reset,
+      detach, burst, strict, surrogate, slope, with_params):
+    T, n, batch, N = states.shape
+    TH, pb = H.shape[0], batch if with_params else 1
+    new = states.new_empty
+    return (new((T, batch, N)), new((n, batch, N)), new((batch, N)), new((pb, TH, n, n, N)), new((pb, TH, n, N)),
+            new((pb, n, N)), new((pb, n, N)), new((pb, N)))
+
+
+def _setup_context(ctx, inputs, output):
+    current, H, Bm, kr, ks, th, x0, s0, mem, reset, burst, strict, detach, surrogate, slope = inputs
+    _, states, counts, _, _ = output
+    # B's gradient needs the drive at every step; otherwise the current is not kept
+    ctx.save_for_backward(current if Bm.requires_grad else None, H, Bm, kr, ks, th, x0, s0, states, counts)
+    ctx.options = (mem, reset, detach, burst, strict, surrogate, slope)
+
+
+def _backward(ctx, g_spikes, g_states, g_counts, g_final_x, g_final_s):
+    current, H, Bm, kr, ks, th, x0, s0, states, counts = ctx.saved_tensors
+    mem, reset, detach, burst, strict, surrogate, slope = ctx.options
+    T, n, batch, N = states.shape
+    zeros = lambda *shape: torch.zeros(shape, dtype=states.dtype, device=states.device)
+    prep = lambda g, *shape: zeros(*shape) if g is None else g.to(states.dtype).contiguous()
+    g_spikes, g_final_x, g_final_s = prep(g_spikes, T, batch, N), prep(g_final_x, n, batch, N), prep(g_final_s, batch, N)
+    g_states = None if g_states is None else g_states.to(states.dtype).contiguous()
+    with_params = any(ctx.needs_input_grad[1:6])
+    g_I, g_x0, g_s0, *g_params = fused_scan_backward_op(
+        g_spikes, g_states, g_final_x, g_final_s, current, H, Bm, kr, ks, th, x0, s0, states, counts, mem, reset,
+        detach, burst, strict, surrogate, slope, with_params)
+    if with_params:
+        g_H, g_B, g_kr, g_ks, g_th = (g.sum(0) for g in g_params)
+        if reset == RESET_CODES["none"]:
+            g_kr = None
+    else:
+        g_H = g_B = g_kr = g_ks = g_th = None
+    return (g_I, g_H, g_B, g_kr, g_ks, g_th, g_x0, g_s0) + (None,) * 7
+
+
+fused_scan_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def fused_scan(req, kernels: Kernels):
-    """Run a request through ``kernels``: flatten, apply the fused Function, restore the scan's layouts."""
+    """Run a request through ``kernels``: flatten, apply the fused op, restore the scan's layouts."""
+    register_kernels(req.current.device.type, kernels)
     flat = flatten_request(req)
-    options = (req.ssm.mem_index, RESET_CODES[req.reset], bool(req.detach_reset), spike_rule(req.spike_fn))
+    rule = spike_rule(req.spike_fn)
+    mem, reset, detach = req.ssm.mem_index, RESET_CODES[req.reset], bool(req.detach_reset)
     if req.recurrent_weight is not None:
         from .recurrent import RecurrentFusedScan
 
-        spikes, states, final_x, final_s = RecurrentFusedScan.apply(kernels, *flat, req.recurrent_weight, *options)
+        spikes, states, final_x, final_s = RecurrentFusedScan.apply(kernels, *flat, req.recurrent_weight, mem,
+                                                                    reset, detach, rule)
     else:
-        spikes, states, final_x, final_s = FusedScan.apply(kernels, *flat, *options)
+        spikes, states, _, final_x, final_s = fused_scan_op(*flat, mem, reset, rule.burst, rule.strict, detach,
+                                                           rule.surrogate, rule.slope)
     return unflatten_outputs(req, spikes, states, final_x, final_s)

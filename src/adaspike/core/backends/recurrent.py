@@ -2,8 +2,8 @@
 
 The recurrent product couples all neurons at every step, so the time loop moves to Python: each step adds
 ``s_{t−1} @ Vᵀ`` with the same torch matmul as the reference (bit-identical drive, hence identical spikes), then
-runs the fused kernels with T = 1. The backward walks the steps in reverse with the kernels' adjoint and two
-matmuls per step: ḡs_{t−1} += ḡd_t V and ḡV += ḡd_tᵀ s_{t−1}. Per step this is 2–3 calls instead of the ~15
+runs the fused kernels with T = 1. The backward walks the steps in reverse with the kernels' adjoint and one
+matmul per step, ḡs_{t−1} += ḡd_t V; ḡV = Σ_t ḡd_tᵀ s_{t−1} is one product over all steps at the end. Per step this is 2–3 calls instead of the ~15
 small autograd nodes of the reference, and only states + uint8 spikes are kept.
 """
 from __future__ import annotations
@@ -57,25 +57,28 @@ class RecurrentFusedScan(torch.autograd.Function):
         with_params = any(ctx.needs_input_grad[2:7])
         pb = batch if with_params else 1
         g_D = torch.empty((T, batch, N), **like)
-        g_V = zeros(N, N)
         totals = [zeros(H.shape[0], n, n, N), zeros(H.shape[0], n, N), zeros(n, N), zeros(n, N), zeros(N)]
         for t in range(T - 1, -1, -1):
             k = slice(t, t + 1) if tv else slice(0, 1)
             x_prev = states[t - 1] if t > 0 else x0
             s_prev = _spikes(counts[t - 1], table) if t > 0 else s0
             new_gx, new_gs = torch.empty((n, batch, N), **like), torch.empty((batch, N), **like)
-            bufs = [zeros(pb, 1, n, n, N), zeros(pb, 1, n, N), zeros(pb, n, N), zeros(pb, n, N), zeros(pb, N)]
+            # per-step parameter gradients (accumulated below); untouched scratch when none is needed
+            bufs = [zeros(pb, 1, n, n, N), zeros(pb, 1, n, N), zeros(pb, n, N), zeros(pb, n, N), zeros(pb, N)] \
+                if with_params or t == T - 1 else bufs
             ctx.kernels.backward(g_spikes[t:t + 1], None if g_states is None else g_states[t:t + 1], gx, gs,
                                  None if drives is None else drives[t:t + 1], H[k], Bm[k], kr, ks, th,
                                  x_prev.contiguous(), s_prev.contiguous(), states[t:t + 1], counts[t:t + 1], table,
                                  mem, reset, detach, rule, with_params, g_D[t:t + 1], new_gx, new_gs, *bufs)
             new_gs += g_D[t] @ V
-            g_V += g_D[t].t() @ s_prev
             if with_params:
                 totals[0][k] += bufs[0].sum(0)[0]
                 totals[1][k] += bufs[1].sum(0)[0]
                 for total, buf in zip(totals[2:], bufs[2:]):
                     total += buf.sum(0)
             gx, gs = new_gx, new_gs
+        # ḡV = Σ_t ḡd_tᵀ s_{t−1}: one product over all steps instead of T small ones
+        s_prev_all = torch.cat([s0.unsqueeze(0), _spikes(counts[:T - 1], table)]) if T > 1 else s0.unsqueeze(0)
+        g_V = g_D.reshape(T * batch, N).t() @ s_prev_all.reshape(T * batch, N)
         g_H, g_B, g_kr, g_ks, g_th = totals if with_params else (None,) * 5
         return None, g_D, g_H, g_B, g_kr, g_ks, g_th, gx, gs, g_V, None, None, None, None
