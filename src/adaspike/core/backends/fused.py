@@ -129,6 +129,7 @@ def _setup_context(ctx, inputs, output):
     # B's gradient needs the drive at every step; otherwise the current is not kept
     ctx.save_for_backward(current if Bm.requires_grad else None, H, Bm, kr, ks, th, x0, s0, states, counts)
     ctx.options = (mem, reset, detach, burst, strict, surrogate, slope)
+    ctx.set_materialize_grads(False)  # an unused output (the states trace) must not become a zero-filled gradient
 
 
 def _backward(ctx, g_spikes, g_states, g_counts, g_final_x, g_final_s):
