@@ -35,22 +35,18 @@ class DiscretisationCache:
             self._key = key
         return self._value
 
-    def clear(self) -> None:
-        self._key, self._value = None, None
-
 
 def layer_ssm(module: nn.Module, current: torch.Tensor) -> DiscreteSSM:
     """``module.ssm()`` at the layer's own dt, cast for ``current``, cached as described above.
 
     Writes through ``param.data`` bypass torch's version counters; call ``clear_ssm_cache(model)`` after one.
     """
+    dtype = current.dtype if current.is_floating_point() else torch.get_default_dtype()
     if torch.compiler.is_compiling():  # traced graphs hold the discretisation ops themselves
-        return module.ssm().to(dtype=current.dtype if current.is_floating_point() else torch.get_default_dtype(),
-                               device=current.device)
+        return module.ssm().to(dtype=dtype, device=current.device)
     cache = module.__dict__.get("_discretisation")
     if cache is None:
         cache = module.__dict__["_discretisation"] = DiscretisationCache()
-    dtype = current.dtype if current.is_floating_point() else torch.get_default_dtype()
     settings = (module.dt, module.method, torch.is_inference_mode_enabled())
     return cache.get(module, module.ssm, settings, dtype, current.device)
 

@@ -131,7 +131,7 @@ class NumbaKernels:
     recomputes_counts = True  # the backward rederives spikes from the states: counts need not be kept
 
     def forward(self, current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes=None):
-        out = np.empty(counts.shape, dtype=states.numpy().dtype) if spikes is None else spikes.numpy()
+        out = np.empty(current.shape, dtype=states.numpy().dtype) if spikes is None else spikes.numpy()
         _launch(K.scan_forward, K.scan_forward_parallel, current.shape[1], current.numel(), _np(current), _np(H), _np(Bm), _np(kr), _np(ks), _np(th),
                    _np(x0), _np(s0), _np(table), mem, reset, rule.burst, rule.strict, states.numpy(), counts.numpy(),
                    out)

@@ -3,7 +3,8 @@
 The recurrent product couples all neurons at every step, so the time loop moves to Python: each step adds
 ``s_{t−1} @ Vᵀ`` with the same torch matmul as the reference (bit-identical drive, hence identical spikes), then
 runs the fused kernels with T = 1. The backward walks the steps in reverse with the kernels' adjoint and one
-matmul per step, ḡs_{t−1} += ḡd_t V; ḡV = Σ_t ḡd_tᵀ s_{t−1} is one product over all steps at the end. Per step this is 2–3 calls instead of the ~15
+matmul per step, ḡs_{t−1} += ḡd_t V; ḡV = Σ_t ḡd_tᵀ s_{t−1} is one product over all steps at the end.
+Per step this is 2–3 calls instead of the ~15
 small autograd nodes of the reference, and only states + uint8 spikes are kept.
 """
 from __future__ import annotations
@@ -58,14 +59,15 @@ class RecurrentFusedScan(torch.autograd.Function):
         pb = batch if with_params else 1
         g_D = torch.empty((T, batch, N), **like)
         totals = [zeros(H.shape[0], n, n, N), zeros(H.shape[0], n, N), zeros(n, N), zeros(n, N), zeros(N)]
+        new_bufs = lambda: [zeros(pb, 1, n, n, N), zeros(pb, 1, n, N), zeros(pb, n, N), zeros(pb, n, N), zeros(pb, N)]
+        scratch = new_bufs()
         for t in range(T - 1, -1, -1):
             k = slice(t, t + 1) if tv else slice(0, 1)
             x_prev = states[t - 1] if t > 0 else x0
             s_prev = _spikes(counts[t - 1], table) if t > 0 else s0
             new_gx, new_gs = torch.empty((n, batch, N), **like), torch.empty((batch, N), **like)
-            # per-step parameter gradients (accumulated below); untouched scratch when none is needed
-            bufs = [zeros(pb, 1, n, n, N), zeros(pb, 1, n, N), zeros(pb, n, N), zeros(pb, n, N), zeros(pb, N)] \
-                if with_params or t == T - 1 else bufs
+            # per-step parameter gradients (summed below); without them the kernel leaves the scratch untouched
+            bufs = new_bufs() if with_params else scratch
             ctx.kernels.backward(g_spikes[t:t + 1], None if g_states is None else g_states[t:t + 1], gx, gs,
                                  None if drives is None else drives[t:t + 1], H[k], Bm[k], kr, ks, th,
                                  x_prev.contiguous(), s_prev.contiguous(), states[t:t + 1], counts[t:t + 1], table,
