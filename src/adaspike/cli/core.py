@@ -5,21 +5,38 @@ import argparse
 import json
 from pathlib import Path
 
-from .options import add_config_option, apply_config, int_list, str_list, time_arg
+from .options import HELP_FORMAT, add_config_option, apply_config, int_list, str_list, time_arg
 
 
 def register(commands, studies) -> None:
-    train = commands.add_parser("train", help="train an SNN on a dataset", description="Train an SNN; the run "
-                                "resumes from OUT/last.safetensors if interrupted.")
+    from ..studies.train_run import ADLIF_FORMS, TRAIN_DEFAULTS as D
+
+    train = commands.add_parser("train", help="train an SNN on a dataset", formatter_class=HELP_FORMAT,
+                                description="Train an SNN. The validation set is carved from the training "
+                                "split, the best validation epoch is kept, and the test split is evaluated "
+                                "once at the end. The run resumes from OUT/last.safetensors if interrupted.")
     _data_options(train)
-    train.add_argument("--neuron", default="adlif", choices=["if", "lif", "cuba", "adlif"])
-    train.add_argument("--hidden", type=int_list, default=[128], help="hidden layer widths, e.g. 128,128")
-    train.add_argument("--recurrent", action=argparse.BooleanOptionalAction, default=True)
-    train.add_argument("--readout", default="li-mean", help="li-mean, li-max, li-softmax, mean or sum")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--lr", type=float, default=5e-3)
+    train.add_argument("--neuron", default=D["neuron"], choices=["if", "lif", "cuba", "adlif"], help="neuron model")
+    train.add_argument("--adlif-form", default=D["adlif_form"], choices=ADLIF_FORMS,
+                       help="adLIF parameters: continuous time constants in seconds, or sparch-style per-step "
+                       "decays")
+    train.add_argument("--hidden", type=int_list, default=list(D["hidden"]), help="hidden layer widths, e.g. 128,128")
+    train.add_argument("--recurrent", action=argparse.BooleanOptionalAction, default=D["recurrent"],
+                       help="recurrent hidden layers")
+    train.add_argument("--readout", default=D["readout"], help="li-mean, li-max, li-softmax, mean or sum")
+    train.add_argument("--epochs", type=int, default=D["epochs"], help="maximum epochs (cosine schedule over them)")
+    train.add_argument("--patience", type=int, default=D["patience"],
+                       help="stop after this many epochs without a better validation accuracy")
+    train.add_argument("--lr", type=float, default=D["lr"], help="peak learning rate (AdamW)")
+    train.add_argument("--weight-decay", type=float, default=D["weight_decay"], help="AdamW weight decay")
+    train.add_argument("--dropout", type=float, default=D["dropout"], help="dropout on hidden spikes")
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=D["augment"],
+                       help="time/channel masking of speech-like event data")
+    train.add_argument("--val-fraction", type=float, default=0.15,
+                       help="part of the training split held out for validation")
+    train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     train.add_argument("--nproc", type=int, default=1, help="data-parallel processes (torch.distributed, gloo)")
-    train.add_argument("-o", "--out", type=Path, default=Path("runs/train"))
+    train.add_argument("-o", "--out", type=Path, default=Path("runs/train"), help="output folder")
     add_config_option(train)
     train.set_defaults(func=lambda args: _train(apply_config(train, args)))
 
@@ -49,8 +66,8 @@ def _data_options(parser, dataset_required: bool = True) -> None:
     parser.add_argument("--dt", type=time_arg, default=None, help="time step, e.g. 4ms (event data)")
     parser.add_argument("--pool", type=int, default=None, help="sum pxp pixel blocks or channel groups")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N samples")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=32, help="samples per batch")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the data order")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
 
 
@@ -64,9 +81,22 @@ def _train(args) -> int:
     result = train_run(dataset=args.dataset, root=args.root, dt=args.dt, neuron=args.neuron, hidden=args.hidden,
                        recurrent=args.recurrent, readout=args.readout, epochs=args.epochs, lr=args.lr,
                        batch_size=args.batch_size, seed=args.seed, out=args.out, progress=args.progress,
-                       nproc=args.nproc, **_dataset_options(args))
-    print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
+                       nproc=args.nproc, device=args.device, weight_decay=args.weight_decay, dropout=args.dropout,
+                       patience=args.patience, adlif_form=args.adlif_form, augment=args.augment,
+                       val_fraction=args.val_fraction or None, **_dataset_options(args))
+    print(_train_summary(result, args.out))
     return 0
+
+
+def _train_summary(result: dict, out: Path) -> str:
+    selected = result.get("selected") or {}
+    rates = ", ".join(f"{k} {v:.1f} Hz" for k, v in result["spike_rates_hz"].items())
+    lines = [f"test accuracy {100 * result['test_accuracy']:.2f}% ({result['test_samples']} samples, evaluated once)",
+             f"selected epoch {selected.get('epoch', result['epochs_run'])} of {result['epochs_run']} run"
+             + (f" (validation accuracy {100 * selected['val_accuracy']:.2f}%)" if selected else ""),
+             f"hidden rates: {rates}",
+             f"training time {result['train_time_s']:.0f} s; model, metrics.json/csv, learning_curve.png in {out}/"]
+    return "\n".join(lines)
 
 
 def _eval(args) -> int:
@@ -86,7 +116,7 @@ def _eval(args) -> int:
         print(f"note: evaluating at dt = {dt:g}s, but the model was built for "
               f"{model.config['kwargs']['dt']:g}s; use `adaspike retime` to adapt it")
     loaders = make_loaders(dataset, dt=dt, batch_size=args.batch_size, root=args.root or data.get("root"),
-                           **options)
+                           val_fraction=None, **options)
     metrics = evaluate(model, loaders.test, progress=args.progress)
     print(json.dumps(metrics, indent=2))
     if args.out:

@@ -13,6 +13,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter  # every option's help shows its default
+
+
 def time_arg(text: str) -> float:
     try:
         return parse_time(text)

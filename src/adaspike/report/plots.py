@@ -122,17 +122,20 @@ def accuracy_vs_ratio(ratios: Sequence[float], accuracy: Mapping[str, Sequence[f
     return metric_curve({m: (ratios, a) for m, a in accuracy.items()}, xlabel="ρ = Δ_T / Δ_S", logx=True)
 
 
-def learning_curve(history: list[dict]):
-    """Loss and accuracy per epoch (train, and validation when present)."""
+def learning_curve(history: list[dict], selected_epoch: int | None = None):
+    """Loss and accuracy per epoch: training, and validation when present (with the selected epoch marked)."""
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(8, 3.2))
-    ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
-    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], "o-", label="train")
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", ms=3, label="train")
+    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], "o-", ms=3, label="train")
     if history and "val_loss" in history[0]:
-        ax_loss.plot(epochs, [h["val_loss"] for h in history], "s-", label="test")
-        ax_acc.plot(epochs, [h["val_accuracy"] for h in history], "s-", label="test")
+        ax_loss.plot(epochs, [h["val_loss"] for h in history], "s-", ms=3, label="validation")
+        ax_acc.plot(epochs, [h["val_accuracy"] for h in history], "s-", ms=3, label="validation")
+    if selected_epoch is not None:
+        for ax in (ax_loss, ax_acc):
+            ax.axvline(selected_epoch, color="grey", ls=":", lw=1, label=f"selected (epoch {selected_epoch})")
     ax_loss.set(xlabel="epoch", ylabel="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1))
-    ax_acc.legend()
+    ax_acc.legend(fontsize=8)
     fig.tight_layout()
     return fig

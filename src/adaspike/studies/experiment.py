@@ -6,28 +6,48 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..data import load_dataset, time_major_collate
+from ..data import load_dataset, split_dataset, time_major_collate
 from ..models import build_model
+
+
+VAL_FRACTION = 0.15
 
 
 @dataclass
 class Loaders:
+    """Train, validation (carved from the training split) and test loaders; ``val`` is None without a split."""
+
     train: DataLoader
     test: DataLoader
     train_set: Dataset
     test_set: Dataset
+    val: DataLoader | None = None
+    val_set: Dataset | None = None
 
 
 def make_loaders(dataset: str, *, dt: float | None = None, batch_size: int = 64, seed: int = 0,
-                 root: str | None = None, test_batch_size: int | None = None, **options) -> Loaders:
-    """Train/test DataLoaders for a named dataset; event data comes out time-major [T, B, ...]."""
-    train_set = load_dataset(dataset, "train", dt=dt, root=root, **options)
+                 root: str | None = None, test_batch_size: int | None = None,
+                 val_fraction: float | None = VAL_FRACTION, split_seed: int = 0, **options) -> Loaders:
+    """Train/validation/test DataLoaders for a named dataset; event data comes out time-major [T, B, ...].
+
+    The validation set is a deterministic, class-balanced part of the *training* split (whole speakers when
+    the data name them), fixed by ``split_seed`` rather than the training seed so every seed is selected on
+    the same data; ``val_fraction=None`` trains on the whole training split.
+    """
+    full_train = load_dataset(dataset, "train", dt=dt, root=root, **options)
     test_set = load_dataset(dataset, "test", dt=dt, root=root, **options)
+    if val_fraction:
+        train_set, val_set = split_dataset(full_train, val_fraction, split_seed)
+    else:
+        train_set, val_set = full_train, None
     collate = time_major_collate if getattr(train_set, "is_event_data", False) else None
     generator = torch.Generator().manual_seed(seed)
+    eval_batch = test_batch_size or 2 * batch_size
     train = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=generator, collate_fn=collate)
-    test = DataLoader(test_set, batch_size=test_batch_size or 2 * batch_size, shuffle=False, collate_fn=collate)
-    return Loaders(train, test, train_set, test_set)
+    test = DataLoader(test_set, batch_size=eval_batch, shuffle=False, collate_fn=collate)
+    val = (DataLoader(val_set, batch_size=eval_batch, shuffle=False, collate_fn=collate)
+           if val_set is not None else None)
+    return Loaders(train, test, train_set, test_set, val, val_set)
 
 
 def event_model(train_set, *, neuron: str = "adlif", hidden=(128,), recurrent: bool = True,

@@ -90,6 +90,59 @@ class ImageAugment:
         return x, y
 
 
+class EventAugment:
+    """Augmentation of binned event counts [T, B, *F] (speech-style SpecAugment and event noise).
+
+    Per sample: ``time_masks`` spans of up to ``max_time_fraction``·T steps and, for flat features (audio
+    channels), ``feature_masks`` bands of up to ``max_feature_fraction``·F channels are zeroed; each count is
+    thinned binomially with keep-probability 1 − ``drop``. Draws come from the global torch RNG, whose state
+    the Trainer checkpoints, so a resumed run sees the same augmentations.
+    """
+
+    def __init__(self, time_masks: int = 1, max_time_fraction: float = 0.1, feature_masks: int = 1,
+                 max_feature_fraction: float = 0.1, drop: float = 0.0):
+        for name, value in (("max_time_fraction", max_time_fraction), ("max_feature_fraction",
+                                                                       max_feature_fraction), ("drop", drop)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1), got {value}")
+        self.time_masks, self.feature_masks = int(time_masks), int(feature_masks)
+        self.max_time_fraction, self.max_feature_fraction = float(max_time_fraction), float(max_feature_fraction)
+        self.drop = float(drop)
+
+    def __repr__(self) -> str:
+        return (f"EventAugment(time_masks={self.time_masks}, max_time_fraction={self.max_time_fraction}, "
+                f"feature_masks={self.feature_masks}, max_feature_fraction={self.max_feature_fraction}, "
+                f"drop={self.drop})")
+
+    @staticmethod
+    def _bands(length: int, batch: int, masks: int, fraction: float) -> torch.Tensor:
+        """Boolean keep-mask [batch, length] with ``masks`` random zero bands of width < fraction·length."""
+        keep = torch.ones(batch, length, dtype=torch.bool)
+        width_max = int(fraction * length)
+        if masks < 1 or width_max < 1:
+            return keep
+        pos = torch.arange(length)
+        for _ in range(masks):
+            width = torch.randint(0, width_max + 1, (batch, 1))
+            start = (torch.rand(batch, 1) * (length - width + 1)).long()
+            keep &= ~((pos >= start) & (pos < start + width))
+        return keep
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.dim() < 3:
+            raise ValueError(f"EventAugment expects time-major counts [T, B, *F], got shape {tuple(x.shape)}")
+        T, B = x.shape[:2]
+        x = x.float()
+        keep_t = self._bands(T, B, self.time_masks, self.max_time_fraction).t().to(x.device)  # [T, B]
+        x = x * keep_t.reshape(T, B, *([1] * (x.dim() - 2)))
+        if x.dim() == 3:
+            keep_f = self._bands(x.shape[2], B, self.feature_masks, self.max_feature_fraction).to(x.device)
+            x = x * keep_f[None]
+        if self.drop > 0:
+            x = torch.binomial(x, torch.full_like(x, 1.0 - self.drop))
+        return x, y
+
+
 def compose(*transforms: BatchTransform) -> BatchTransform:
     """Apply batch transforms left to right (augment first, then mixup)."""
     def apply(x, y):
