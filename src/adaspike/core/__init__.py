@@ -2,7 +2,7 @@
 from .neurons import (AdLIFParams, CubaLIFParams, IFParams, LIFParams, adlif_discrete, cuba_lif_discrete,
                       decay_from_tau, if_discrete, lif_discrete, tau_from_decay)
 from .scan import NeuronState, ScanOutput, available_backends, check_time_major, register_backend, scan
-from .spikes import RESET_MODES, BinarySpike, BurstSpike
+from .spikes import RESET_MODES, BinarySpike, BurstSpike, rule_for_step
 from .ssm import DISCRETISATIONS, ContinuousSSM, DiscreteSSM
 from .surrogates import Arctan, FastSigmoid, Sigmoid, Surrogate, Triangle, get_surrogate
 from .units import check_dt, format_time, parse_time

@@ -20,10 +20,12 @@ log = logging.getLogger("adaspike")
 
 
 class NeuronState(NamedTuple):
-    """Explicit state between calls: x [B, *F, n] and the last spikes s [B, *F]."""
+    """Explicit state between calls: x [B, *F, n], the last spikes s [B, *F] and, for refractory spike rules,
+    the steps each neuron is still blocked for (``refractory`` [B, *F]; None means none is)."""
 
     x: torch.Tensor
     s: torch.Tensor
+    refractory: torch.Tensor | None = None
 
 
 class ScanOutput(NamedTuple):
@@ -124,7 +126,12 @@ def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", de
         raise ValueError(f"state shapes {tuple(state.x.shape)}, {tuple(state.s.shape)} do not match "
                          f"batch {batch}, features {tuple(feat)}, state size {n}")
     else:
-        state = NeuronState(state.x.to(current), state.s.to(current))
+        blocked = state.refractory
+        if blocked is not None and tuple(blocked.shape) != (batch, *feat):
+            raise ValueError(f"refractory state shape {tuple(blocked.shape)} does not match batch {batch}, "
+                             f"features {tuple(feat)}")
+        state = NeuronState(state.x.to(current), state.s.to(current),
+                            None if blocked is None else blocked.to(current))
     if recurrent_weight is not None:
         recurrent_weight = recurrent_weight.to(current)
     request = ScanRequest(current=current, ssm=ssm.to(dtype=current.dtype, device=current.device), reset=reset,
@@ -185,6 +192,10 @@ def reference_scan(req: ScanRequest) -> ScanOutput:
     x = list(req.state.x.unbind(-1))
     s = req.state.s
     theta = ssm.threshold
+    hold = int(getattr(req.spike_fn, "refractory", 0))
+    blocked = req.state.refractory
+    if hold and blocked is None:
+        blocked = torch.zeros_like(s)
     spikes, states = [], []
     for t in range(req.current.shape[0]):
         H = ssm.H[t] if ssm.time_varying else ssm.H
@@ -198,8 +209,12 @@ def reference_scan(req: ScanRequest) -> ScanOutput:
             drive = drive + s @ req.recurrent_weight.T
         x = [sum(H[..., i, j] * x[j] for j in range(n)) + B[..., i] * drive for i in range(n)]
         s = req.spike_fn(x[m], theta)
+        if hold:
+            # a blocked neuron emits nothing (and passes no gradient); a spike blocks the next `hold` steps
+            s = s * (blocked <= 0).to(s.dtype)
+            blocked = torch.where(s.detach() > 0, torch.full_like(blocked, hold), (blocked - 1).clamp_min(0))
         spikes.append(s)
         if req.return_states:
             states.append(torch.stack(x, dim=-1))
     return ScanOutput(torch.stack(spikes), torch.stack(states) if req.return_states else None,
-                      NeuronState(torch.stack(x, dim=-1), s))
+                      NeuronState(torch.stack(x, dim=-1), s, blocked if hold else req.state.refractory))

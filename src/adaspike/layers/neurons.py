@@ -12,7 +12,7 @@ from torch import nn
 
 from ..core.neurons import AdLIFParams, CubaLIFParams, IFParams, LIFParams, adlif_discrete
 from ..core.scan import NeuronState, ScanOutput, scan
-from ..core.spikes import BinarySpike, BurstSpike, check_reset
+from ..core.spikes import check_refractory_period, check_reset, rule_for_step
 from ..core.ssm import DISCRETISATIONS, DiscreteSSM
 from ..core.surrogates import Surrogate, get_surrogate
 from ..core.units import check_dt
@@ -35,7 +35,7 @@ class NeuronLayer(nn.Module):
     def __init__(self, shape: Shape = (), *, dt: float = 1e-3, method: str = "zoh", threshold: float = 1.0,
                  learn_threshold: bool = False, reset: str = "subtract", detach_reset: bool = False,
                  surrogate: str | Surrogate = "fast_sigmoid", max_spikes: int = 1, strict: bool = False,
-                 backend: str = "auto"):
+                 refractory: float | None = None, backend: str = "auto"):
         super().__init__()
         if method not in DISCRETISATIONS:
             raise ValueError(f"unknown discretisation {method!r}; choose one of {DISCRETISATIONS}")
@@ -47,6 +47,8 @@ class NeuronLayer(nn.Module):
         self.surrogate = get_surrogate(surrogate)
         self.max_spikes = int(max_spikes)
         self.strict = bool(strict)
+        # spike rule in seconds: at most max_spikes per `refractory` s (None: per step, the plain rule)
+        self.refractory = check_refractory_period(refractory)
         self.backend = backend
         if threshold <= 0:
             raise ValueError(f"threshold must be > 0, got {threshold}")
@@ -54,9 +56,8 @@ class NeuronLayer(nn.Module):
 
     @property
     def spike_fn(self):
-        if self.max_spikes > 1:
-            return BurstSpike(self.max_spikes, self.surrogate, self.strict)
-        return BinarySpike(self.surrogate, self.strict)
+        return rule_for_step(self.dt, self.refractory, max_spikes=self.max_spikes, surrogate=self.surrogate,
+                             strict=self.strict)
 
     def ssm(self, dt: float | None = None) -> DiscreteSSM:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -75,7 +76,8 @@ class NeuronLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"shape={self.shape}, dt={self.dt:g}s, method={self.method}, reset={self.reset}"
-                + (f", max_spikes={self.max_spikes}" if self.max_spikes > 1 else ""))
+                + (f", max_spikes={self.max_spikes}" if self.max_spikes > 1 else "")
+                + (f", refractory={self.refractory:g}s" if self.refractory is not None else ""))
 
 
 class IF(NeuronLayer):
@@ -171,7 +173,7 @@ class SSMNeuron(NeuronLayer):
         """Freeze a layer's current per-step form, keeping its reset and spike options."""
         return cls(ssm if ssm is not None else layer.ssm(), reset=layer.reset, detach_reset=layer.detach_reset,
                    surrogate=layer.surrogate, max_spikes=layer.max_spikes, strict=layer.strict,
-                   backend=layer.backend)
+                   refractory=getattr(layer, "refractory", None), backend=layer.backend)
 
     def ssm(self, dt=None):
         if dt is not None and dt != self.dt:

@@ -13,9 +13,11 @@ from .model import retime
 
 
 @register_model("retimed")
-def retimed(source: dict, ratio: float, method: str, input_scale="auto", readout: str = "auto") -> nn.Module:
+def retimed(source: dict, ratio: float, method: str, input_scale="auto", readout: str = "auto",
+            spike_rule: str = "steps") -> nn.Module:
+    # spike_rule defaults to "steps": files written before spike-rule retiming existed ran the plain rule
     if not isinstance(source, dict) or "name" not in source:
         raise ValueError(f"a retimed checkpoint needs its source model description, got {source!r}")
     base = build_model(source["name"], **source.get("kwargs", {}))
     return retime(base, ratio=ratio, method=method, input_scale=input_scale, readout=readout,
-                  structure_only=True)
+                  spike_rule=spike_rule, structure_only=True)

@@ -4,6 +4,12 @@
 ``NeuronLayer`` and ``LeakyIntegrator``) by its map at Δ_T = ρ Δ_S, folds BatchNorm and scales the drive of
 count inputs by ``input_scale`` (``"auto"``: 1/ρ for zoh/euler/bilinear, 1 for tau/none), and normalises time
 sums in the readout. The input model is never modified.
+
+Spike rules are carried across resolutions too (``spike_rule="seconds"``, the default): a neuron trained with
+"at most one spike per step" keeps its spike capacity of one spike per Δ_S *seconds* at the new step (a
+refractory period of Δ_S when Δ_T < Δ_S, bursts of up to ρ spikes when Δ_T > Δ_S; see
+:func:`adaspike.core.spikes.rule_for_step`). ``spike_rule="steps"`` keeps one spike per *step*, the plain maps.
+Method ``none`` changes nothing, the spike rule included.
 """
 from __future__ import annotations
 
@@ -15,7 +21,10 @@ from torch import nn
 
 from ..core.units import check_dt
 from .maps import check_ratio
+from ..layers import NeuronLayer
 from .neurons import METHODS, is_neuron, retime_layer
+
+SPIKE_RULES = ("seconds", "steps")
 from .readout import normalise_readout
 from .synapses import fold_batchnorm, scale_count_inputs
 
@@ -30,6 +39,7 @@ class RetimeInfo:
     target_dt: float
     input_scale: float
     readout: str
+    spike_rule: str = "steps"
     layers: list[str] = field(default_factory=list)
     scaled_weights: list[str] = field(default_factory=list)
     folded_batchnorms: int = 0
@@ -77,7 +87,7 @@ def resolve_input_scale(input_scale: str | float, method: str, rho: float) -> fl
 
 def retime(model: nn.Module, dt: float | str | None = None, ratio: float | None = None, method: str = "zoh",
            input_scale: str | float = "auto", readout: str = "auto", unstable: str = "raise",
-           *, structure_only: bool = False) -> nn.Module:
+           spike_rule: str = "seconds", *, structure_only: bool = False) -> nn.Module:
     """A deep copy of ``model`` whose every neuron layer runs at the target step.
 
     Args:
@@ -86,10 +96,14 @@ def retime(model: nn.Module, dt: float | str | None = None, ratio: float | None 
         input_scale: ``"auto"`` or a float multiplying the drive W·x of every count input (never biases).
         readout: ``"auto"`` (time sums × ρ), ``"mean"`` (sums become means) or ``"keep"``.
         unstable: ``"raise"``, ``"warn"`` or ``"ignore"`` when Euler pushes |eig(H_T)| ≥ 1.
+        spike_rule: ``"seconds"`` (keep each neuron's spike capacity per second) or ``"steps"`` (one spike
+            per step at the new step: the plain maps).
         structure_only: build module types only, without evaluating the maps (checkpoint rebuilding).
     """
     if method not in METHODS:
         raise ValueError(f"unknown retime method {method!r}; choose one of {METHODS}")
+    if spike_rule not in SPIKE_RULES:
+        raise ValueError(f"unknown spike_rule {spike_rule!r}; choose one of {SPIKE_RULES}")
     if isinstance(dt, str):
         from ..core.units import parse_time
         dt = parse_time(dt)
@@ -97,10 +111,13 @@ def retime(model: nn.Module, dt: float | str | None = None, ratio: float | None 
     scale = resolve_input_scale(input_scale, method, rho)
     new = copy.deepcopy(model)
     info = RetimeInfo(method=method, ratio=rho, source_dt=dt_s, target_dt=dt_s * rho, input_scale=scale,
-                      readout=readout)
+                      readout=readout, spike_rule=spike_rule)
     for name, layer in [(n, m) for n, m in new.named_modules() if is_neuron(m)]:
         replacement = retime_layer(layer, rho, method, name=name or type(layer).__name__, unstable=unstable,
                                    structure_only=structure_only)
+        if spike_rule == "seconds" and method != "none" and isinstance(replacement, NeuronLayer) \
+                and replacement.refractory is None:
+            replacement.refractory = float(layer.dt)  # the capacity the source was trained with
         _set_submodule(new, name, replacement)
         info.layers.append(f"{name}: {type(layer).__name__} -> {type(replacement).__name__}")
     if scale != 1.0:
@@ -110,7 +127,8 @@ def retime(model: nn.Module, dt: float | str | None = None, ratio: float | None 
     new.retime_info = info
     if getattr(model, "config", None):
         new.config = {"name": "retimed", "kwargs": {"source": model.config, "ratio": rho, "method": method,
-                                                    "input_scale": input_scale, "readout": readout}}
+                                                    "input_scale": input_scale, "readout": readout,
+                                                    "spike_rule": spike_rule}}
     return new
 
 

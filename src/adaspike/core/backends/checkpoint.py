@@ -34,15 +34,15 @@ def checkpointed_scan(current: torch.Tensor, ssm: DiscreteSSM, chunk: int, *, st
         n, feat = ssm.state_size, current.shape[1:]
         state = NeuronState(current.new_zeros((*feat, n)), current.new_zeros(feat))
     spikes = []
-    x, s = state
+    x, s, blocked = state.x, state.s, state.refractory
     for start in range(0, T, int(chunk)):
         stop = min(T, start + int(chunk))
         part = _chunk_ssm(ssm, start, stop)
 
-        def run(cur, x0, s0, part=part):
-            out = scan(cur, part, state=NeuronState(x0, s0), **scan_kwargs)
-            return out.spikes, out.final.x, out.final.s
+        def run(cur, x0, s0, r0, part=part):
+            out = scan(cur, part, state=NeuronState(x0, s0, r0), **scan_kwargs)
+            return out.spikes, out.final.x, out.final.s, out.final.refractory
 
-        sp, x, s = checkpoint(run, current[start:stop], x, s, use_reentrant=False)
+        sp, x, s, blocked = checkpoint(run, current[start:stop], x, s, blocked, use_reentrant=False)
         spikes.append(sp)
-    return ScanOutput(torch.cat(spikes), None, NeuronState(x, s))
+    return ScanOutput(torch.cat(spikes), None, NeuronState(x, s, blocked))

@@ -30,6 +30,8 @@ def spike_rule(spike_fn) -> SpikeRule | None:
     """The fused form of a spike rule, or None when a kernel cannot reproduce it exactly."""
     if type(spike_fn) not in (BinarySpike, BurstSpike):
         return None
+    if int(spike_fn.refractory) != 0:  # refractory rules run on the reference path
+        return None
     code = SURROGATE_CODES.get(type(spike_fn.surrogate))
     if code is None:
         return None
