@@ -43,7 +43,9 @@ def test_retiming_twice_keeps_the_original_capacity():
 
 def test_fine_rates_stay_near_the_source_rates_under_the_seconds_rule():
     model = _model()
-    counts = torch.poisson(torch.full((40, 8, 12), 1.5))
+    with torch.no_grad():
+        model.hidden[0].synapse.module.weight.mul_(3)  # a busy layer, where bursts of the plain rule show
+    counts = torch.poisson(torch.full((40, 8, 12), 1.5), generator=torch.Generator().manual_seed(0))
     fine_counts = torch.zeros(160, 8, 12)
     for k in range(4):  # split every count evenly into four 1 ms bins (exact nesting)
         fine_counts[k::4] = counts / 4
@@ -53,7 +55,8 @@ def test_fine_rates_stay_near_the_source_rates_under_the_seconds_rule():
     seconds = hidden_total(retime(model, dt=1e-3, method="zoh"), fine_counts)
     steps = hidden_total(retime(model, dt=1e-3, method="zoh", spike_rule="steps"), fine_counts)
     assert source > 0
-    assert abs(seconds / source - 1) < abs(steps / source - 1)
+    assert steps > 1.3 * source  # one spike per 1 ms step lets a 4 ms-trained layer fire far more
+    assert abs(seconds / source - 1) < 0.5 * abs(steps / source - 1)
 
 
 def test_checkpoint_round_trip_keeps_the_spike_rule(tmp_path):

@@ -14,15 +14,17 @@ def _retime_checkpoint(args) -> int:
     model = load_model(args.checkpoint)
     scale = args.input_scale if args.input_scale == "auto" else float(args.input_scale)
     new = retime(model, dt=args.dt, ratio=args.ratio, method=args.method, input_scale=scale,
-                 readout=args.readout, unstable=args.unstable)
+                 readout=args.readout, unstable=args.unstable, spike_rule=args.spike_rule)
     info = new.retime_info.as_dict()
     path = save_checkpoint(args.output, new, metadata={"retime": info})
     print(f"retimed {args.checkpoint} from {info['source_dt']:g}s to {info['target_dt']:g}s "
-          f"(ρ = {info['ratio']:g}, method {args.method}, input scale {info['input_scale']:g}) -> {path}")
+          f"(ρ = {info['ratio']:g}, method {args.method}, input scale {info['input_scale']:g}, "
+          f"spike rule {info['spike_rule']}) -> {path}")
     return 0
 
 
 def _study(args) -> int:
+    from ..studies.experiment import with_dataset_defaults
     from ..studies.retime import RetimeStudyConfig, run_study
 
     options = dict(json.loads(args.dataset_options)) if args.dataset_options else {}
@@ -30,8 +32,7 @@ def _study(args) -> int:
         options["pool"] = args.pool
     if args.pattern:
         options["pattern"] = args.pattern
-    if "pool" not in options and args.dataset in ("event-digits", "event-fashion-mnist", "nmnist"):
-        options["pool"] = 2
+    options = with_dataset_defaults(args.dataset, options)
     cfg = RetimeStudyConfig(dataset=args.dataset, train_dt=args.train_dt, eval_dts=args.eval_dt,
                             methods=args.methods, neurons=args.neuron, checkpoint=args.checkpoint,
                             epochs=args.epochs, hidden=args.hidden, recurrent=not args.feedforward,
@@ -46,7 +47,7 @@ def _study(args) -> int:
 
 
 def register(commands, studies) -> None:
-    from ..retime import METHODS, READOUT_MODES
+    from ..retime import METHODS, READOUT_MODES, SPIKE_RULES
 
     p = commands.add_parser("retime", help="re-discretise a trained checkpoint for another time step (zero-shot)")
     p.add_argument("checkpoint", type=Path)
@@ -58,6 +59,9 @@ def register(commands, studies) -> None:
                    "bilinear) or a number multiplying the drive W·x of count inputs")
     p.add_argument("--readout", choices=READOUT_MODES, default="auto")
     p.add_argument("--unstable", choices=("raise", "warn", "ignore"), default="raise")
+    p.add_argument("--spike-rule", choices=SPIKE_RULES, default="seconds",
+                   help="'seconds': keep each neuron's spike capacity per second (refractory period or bursts); "
+                   "'steps': one spike per step at the new step (the plain maps)")
     p.add_argument("-o", "--output", type=Path, required=True, help="retimed checkpoint (.safetensors)")
     p.set_defaults(func=_retime_checkpoint)
 

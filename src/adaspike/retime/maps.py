@@ -8,6 +8,8 @@
 
 Spike kicks K (and hence R_T = H_T K), thresholds and jumps are never changed. ρ = 1 is an exact copy.
 Every map is a group in ρ: map(map(p, ρ1), ρ2) = map(p, ρ1 ρ2).
+After every map (and after ``tau`` in ``retime_layer``), :func:`check_stability` compares each neuron's spectral
+radius of H_T with H_S: new instabilities are refused or warned per ``unstable=``, inherited radii ≥ 1 warn.
 """
 from __future__ import annotations
 
@@ -100,18 +102,27 @@ def zoh_map(H: torch.Tensor, B: torch.Tensor, rho: float, name: str = "neuron") 
 
 def euler_map(H: torch.Tensor, B: torch.Tensor, rho: float, name: str = "neuron",
               unstable: str = "raise") -> tuple[torch.Tensor, torch.Tensor]:
-    """Euler map: H_T = I + ρ(H_S − I), B_T = ρ B_S; checks stability relative to the source."""
+    """Euler map: H_T = I + ρ(H_S − I), B_T = ρ B_S; checks stability relative to the source.
+
+    The check is :func:`check_stability`, the one every retime method goes through; ``adapt_ssm`` runs it once
+    after each map and passes ``unstable="ignore"`` here, so that it does not run twice.
+    """
     H = H.to(torch.float64)
     eye = torch.eye(H.shape[-1], dtype=torch.float64)
     H_T = eye + rho * (H - eye)
-    _check_stability(H, H_T, rho, name, "euler", unstable)
+    check_stability(H, H_T, rho, name=name, method="euler", mode=unstable)
+    _warn_sign_flips(H_T, rho, name, unstable, stacklevel=3)
+    return H_T, rho * B.to(torch.float64)
+
+
+def _warn_sign_flips(H_T: torch.Tensor, rho: float, name: str, unstable: str, stacklevel: int) -> None:
     lams = eigvals(H_T)
     flipped = (lams.imag.abs() <= _REAL_TOL * lams.abs().clamp_min(1e-300)) & (lams.real < 0)
     if unstable != "ignore" and bool(flipped.any()):
         # past ρ = 1/(1 − λ) a real mode changes sign every step: stable maybe, but no longer a decay
         warnings.warn(f"{name}: method 'euler' at ρ = {rho:g} gives negative real eigenvalues "
-                      f"({_describe(lams, flipped)}): the state oscillates in sign", RuntimeWarning, stacklevel=3)
-    return H_T, rho * B.to(torch.float64)
+                      f"({_describe(lams, flipped)}): the state oscillates in sign", RuntimeWarning,
+                      stacklevel=stacklevel)
 
 
 def bilinear_map(H: torch.Tensor, B: torch.Tensor, rho: float, name: str = "neuron") -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,26 +145,58 @@ def bilinear_map(H: torch.Tensor, B: torch.Tensor, rho: float, name: str = "neur
     return H_T, B_T
 
 
-def _check_stability(H_S: torch.Tensor, H_T: torch.Tensor, rho: float, name: str, method: str, mode: str) -> None:
-    """Flag neurons with spectral radius ≥ 1 after the map that exceed what the exact map would give.
+UNSTABLE_MODES = ("raise", "warn", "ignore")
 
-    Relative to the source: a source with radius r maps exactly to r^ρ, so only radii above max(1, r, r^ρ) are
-    new instabilities (sparch adLIF with a < 0 can start at r ≥ 1).
+_HINTS = {
+    "euler": " (Euler needs ρ < 2/(1−λ) per real eigenvalue λ); use method='zoh' or 'bilinear'",
+    "tau": (" (method 'tau' scales only the decays α, β and keeps the couplings a, b, so the radius need not "
+            "follow r^ρ); use method='zoh', which maps every radius r to exactly r^ρ"),
+    "bilinear": "; use method='zoh', which maps every radius r to exactly r^ρ",
+}
+
+
+def check_stability(H_S: torch.Tensor, H_T: torch.Tensor, rho: float, *, name: str = "neuron",
+                    method: str = "zoh", mode: str = "raise", stacklevel: int = 3) -> None:
+    """The stability check after every retime map (``tau``, ``zoh``, ``euler``, ``bilinear``), per neuron.
+
+    Relative to the source: a source with spectral radius r maps exactly to r^ρ, so only target radii ≥ 1 above
+    max(r_S, r_S^ρ) are *new* instabilities; ``mode`` (``unstable=``) ``"raise"`` refuses them with a
+    :class:`RetimeError`, ``"warn"`` warns. Independently of that, a target that has neurons with radius ≥ 1 at
+    all (e.g. a sparch adLIF with a < 0 already at r ≥ 1 before the map) always gets a ``RuntimeWarning``, never
+    an error: the message says how many neurons of which layer and the largest radius. Radii equal to 1 within
+    1e-9 in both source and target (pure integrators such as IF, marginal by construction) are not counted.
+    ``"ignore"`` skips everything.
     """
+    if mode not in UNSTABLE_MODES:
+        raise ValueError(f"unstable must be one of {UNSTABLE_MODES}, got {mode!r}")
     if mode == "ignore":
         return
-    r_S, r_T = spectral_radius(H_S), spectral_radius(H_T)
-    bad = (r_T >= 1) & (r_T > torch.maximum(r_S, r_S ** rho) + _STABLE_SLACK)
-    if bool(bad.any()):
-        idx = bad.nonzero()[0].tolist()
-        message = (f"{name}: method '{method}' at ρ = {rho:g} makes {int(bad.sum())} neuron(s) unstable, e.g. "
-                   f"neuron {idx}: |eig(H_T)| = {float(r_T[bad][0]):.6g} ≥ 1 from source radius "
-                   f"{float(r_S[bad][0]):.6g} (Euler needs ρ < 2/(1−λ) per real eigenvalue λ); "
-                   f"use method='zoh' or 'bilinear'")
-        if mode == "warn":
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
-        else:
+    r_S = spectral_radius(H_S.detach().to(torch.float64)).reshape(-1)
+    r_T = spectral_radius(H_T.detach().to(torch.float64)).reshape(-1)
+    r_S = r_S.expand_as(r_T) if r_S.numel() == 1 else r_S
+    total = r_T.numel()
+    marginal = ((r_T - 1).abs() <= _STABLE_SLACK) & ((r_S - 1).abs() <= _STABLE_SLACK)
+    above = (r_T >= 1) & ~marginal
+    new = (r_T >= 1) & (r_T > torch.maximum(r_S, r_S ** rho) + _STABLE_SLACK)
+    if bool(new.any()):
+        i = int(new.nonzero()[0, 0])
+        message = (f"{name}: method '{method}' at ρ = {rho:g} makes {int(new.sum())} of {total} neuron(s) unstable "
+                   f"(largest |eig(H_T)| = {float(r_T[new].max()):.6g}), e.g. neuron {i}: |eig(H_T)| = "
+                   f"{float(r_T[i]):.6g} ≥ 1 from source radius {float(r_S[i]):.6g}{_HINTS.get(method, '')}")
+        if int(above.sum()) > int(new.sum()):
+            message += f"; in all {int(above.sum())} of {total} neuron(s) have radius ≥ 1"
+        if mode == "raise":
             raise RetimeError(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=stacklevel)
+        return
+    if bool(above.any()):
+        source_above = int(((r_S >= 1) & ~marginal).sum())
+        warnings.warn(
+            f"{name}: after method '{method}' at ρ = {rho:g}, {int(above.sum())} of {total} neuron(s) have spectral "
+            f"radius |eig(H_T)| ≥ 1 (largest {float(r_T.max()):.6g}), so they amplify their state over time. Not "
+            f"refused: the source already had {source_above} neuron(s) with radius ≥ 1 (largest "
+            f"{float(r_S.max()):.6g}), and no target radius exceeds max(r_S, r_S^ρ)", RuntimeWarning,
+            stacklevel=stacklevel)
 
 
 def adapt_ssm(ssm: DiscreteSSM, rho: float, method: str, *, name: str = "neuron",
@@ -161,7 +204,10 @@ def adapt_ssm(ssm: DiscreteSSM, rho: float, method: str, *, name: str = "neuron"
     """Map a per-step neuron from Δ_S = ``ssm.dt`` to Δ_T = ρ Δ_S; kicks and threshold unchanged (R_T = H_T K).
 
     Returns float64 parameters. ``method`` is ``zoh``, ``euler`` or ``bilinear``; ρ = 1 returns an exact copy.
+    Every map is followed by :func:`check_stability` under ``unstable`` (``raise``, ``warn`` or ``ignore``).
     """
+    if unstable not in UNSTABLE_MODES:
+        raise ValueError(f"unstable must be one of {UNSTABLE_MODES}, got {unstable!r}")
     rho = check_ratio(rho)
     if ssm.time_varying:
         raise RetimeError(f"{name}: cannot retime a time-varying neuron (per-step H of shape {tuple(ssm.H.shape)})")
@@ -179,7 +225,10 @@ def adapt_ssm(ssm: DiscreteSSM, rho: float, method: str, *, name: str = "neuron"
     if method == "zoh":
         H_T, B_T = zoh_map(detached.H, detached.B, rho, name)
     elif method == "euler":
-        H_T, B_T = euler_map(detached.H, detached.B, rho, name, unstable)
+        H_T, B_T = euler_map(detached.H, detached.B, rho, name, unstable="ignore")
     else:
         H_T, B_T = bilinear_map(detached.H, detached.B, rho, name)
+    check_stability(detached.H, H_T, rho, name=name, method=method, mode=unstable)
+    if method == "euler":
+        _warn_sign_flips(H_T, rho, name, unstable, stacklevel=3)
     return replace(detached, H=H_T, B=B_T, dt=ssm.dt * rho, method=f"retime-{method}")

@@ -4,6 +4,10 @@
 general not an adLIF any more), or an :class:`SSMIntegrator` for a leaky readout. ``tau`` keeps the layer's
 own class and parameterisation and sets Δ ← ρΔ: α = exp(−Δ/τ) becomes α^ρ (β likewise), while a, b, θ and the
 form of the input gain (1 − α for LIF) stay as they are.
+
+Every method is followed by the same per-neuron stability check (:func:`~adaspike.retime.maps.check_stability`
+on the spectral radius of H_T against H_S). Time-step-adaptive neurons (a per-step H[t], B[t] such as
+:class:`~adaspike.layers.adaptive.AdaptiveLIF`) are refused: their parameters are indexed by step, not by time.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from torch import nn
 
 from ..core.ssm import DiscreteSSM
 from ..layers import IF, LeakyIntegrator, NeuronLayer, SSMNeuron
-from .maps import MAPS, RetimeError, adapt_ssm, check_ratio
+from .maps import MAPS, UNSTABLE_MODES, RetimeError, adapt_ssm, check_ratio, check_stability
 
 METHODS = ("none", "tau", *MAPS)
 
@@ -61,17 +65,34 @@ def retime_layer(layer: nn.Module, rho: float, method: str, *, name: str = "neur
                  structure_only: bool = False) -> nn.Module:
     """A new module running ``layer`` at Δ_T = ρ·layer.dt by ``method`` (the input layer is never mutated).
 
+    After any method but ``none`` (and ρ ≠ 1), every neuron's spectral radius of H_T is checked against H_S:
+    ``unstable="raise"`` refuses new instabilities (radius ≥ 1 above max(r_S, r_S^ρ)) with a
+    :class:`RetimeError`, ``"warn"`` warns; target radii ≥ 1 inherited from the source always warn;
+    ``"ignore"`` skips the check. Time-varying (per-step) neurons such as ``AdaptiveLIF`` raise ``RetimeError``.
+
     ``structure_only`` builds the right module types without evaluating the map (used to rebuild a retimed
     checkpoint, whose values are then loaded from the file).
     """
     rho = check_ratio(rho)
     if method not in METHODS:
         raise ValueError(f"unknown retime method {method!r}; choose one of {METHODS}")
+    if unstable not in UNSTABLE_MODES:
+        raise ValueError(f"unstable must be one of {UNSTABLE_MODES}, got {unstable!r}")
     if method == "none" or rho == 1.0:
         return copy.deepcopy(layer)
-    if method == "tau":
-        return _scale_step(layer, rho, name)
     source = to_ssm(layer)
+    if source.time_varying:
+        raise RetimeError(
+            f"{name}: cannot retime {type(layer).__name__} with method '{method}' at ρ = {rho:g}: it is a "
+            f"time-step-adaptive neuron whose per-step parameters (H[t], B[t]: a leak and an input gain for each "
+            f"step t = 0..T−1) are indexed by step, not by time, so there is no continuous-time model to "
+            f"re-discretise at a new Δ (changing only its dt would silently run the same per-step neuron); "
+            f"only method='none' or ρ = 1 keep it, as it is")
+    if method == "tau":
+        new = _scale_step(layer, rho, name)
+        if not structure_only:
+            check_stability(source.H, to_ssm(new).H, rho, name=name, method="tau", mode=unstable)
+        return new
     if structure_only:
         target = DiscreteSSM(H=source.H, B=source.B, kick_reset=source.kick_reset, kick_spike=source.kick_spike,
                              threshold=source.threshold, mem_index=source.mem_index, dt=source.dt * rho,

@@ -17,7 +17,7 @@ from ..report import write_json
 from ..train import Trainer, distributed, save_checkpoint
 from ..train.firing_init import DEFAULT_BAND_HZ, calibrate_firing
 from ..train.recipes import EventAugment
-from .experiment import VAL_FRACTION, event_model, make_loaders
+from .experiment import VAL_FRACTION, event_model, make_loaders, with_dataset_defaults
 
 log = logging.getLogger("adaspike")
 
@@ -42,9 +42,12 @@ def train_run(*, dataset: str = "event-digits", root: str | None = None, dt: flo
               patience: int | None = TRAIN_DEFAULTS["patience"], adlif_form: str = TRAIN_DEFAULTS["adlif_form"],
               augment: bool = TRAIN_DEFAULTS["augment"], val_fraction: float | None = VAL_FRACTION,
               init_band: tuple[float, float] | None = DEFAULT_BAND_HZ, keep_last: bool = False,
-              **options) -> dict:
+              test: bool = True, **options) -> dict:
     """Train the standard event model; writes OUT/model.safetensors, metrics.json, metrics.csv and
-    learning_curve.png, and resumes from OUT/last.safetensors if interrupted."""
+    learning_curve.png, and resumes from OUT/last.safetensors if interrupted.
+
+    ``test=False`` never touches the test split (for choosing settings on the validation set alone).
+    """
     if adlif_form not in ADLIF_FORMS:
         raise ValueError(f"adlif_form must be one of {ADLIF_FORMS}, got {adlif_form!r}")
     if nproc > 1:
@@ -54,9 +57,10 @@ def train_run(*, dataset: str = "event-digits", root: str | None = None, dt: flo
                                             batch_size=batch_size, seed=seed, out=str(out), progress=progress,
                                             weight_decay=weight_decay, dropout=dropout, patience=patience,
                                             adlif_form=adlif_form, augment=augment, val_fraction=val_fraction,
-                                            init_band=init_band, keep_last=keep_last, **options))
+                                            init_band=init_band, keep_last=keep_last, test=test, **options))
     out = Path(out)
     device = torch.device(device)
+    options = with_dataset_defaults(dataset, options)
     loaders = make_loaders(dataset, dt=dt, batch_size=batch_size, seed=seed, root=root, val_fraction=val_fraction,
                            **options)
     if not getattr(loaders.train_set, "is_event_data", False):
@@ -83,15 +87,17 @@ def train_run(*, dataset: str = "event-digits", root: str | None = None, dt: flo
     tic = time.perf_counter()
     history = trainer.fit(_device_loader(loaders.train, device), _device_loader(loaders.val, device))
     train_time = time.perf_counter() - tic
-    final = trainer.evaluate(_device_loader(loaders.test, device))  # the one look at the test set
+    # the one look at the test set
+    final = trainer.evaluate(_device_loader(loaders.test if test else loaders.val, device))
     model.cpu()
     result = {"dataset": dataset, "dt": dt, "neuron": neuron, "adlif_form": adlif_form if neuron == "adlif" else None,
               "hidden": list(hidden), "recurrent": recurrent, "epochs": epochs, "epochs_run": len(history),
               "seed": seed, "lr": lr, "weight_decay": weight_decay, "dropout": dropout, "patience": patience,
               "augment": repr(augmentation) if augmentation else None, "selected": trainer.selected,
               "train_samples": len(loaders.train_set), "val_samples": len(loaders.val_set or []),
-              "test_samples": len(loaders.test_set), "test_accuracy": final["accuracy"],
-              "test_loss": final["loss"], "spike_rates": final["spike_rates"],
+              "test_samples": len(loaders.test_set) if test else 0,
+              "test_accuracy": final["accuracy"] if test else None, "test_loss": final["loss"] if test else None,
+              "val_accuracy": (trainer.selected or {}).get("val_accuracy"), "spike_rates": final["spike_rates"],
               "spike_rates_hz": {k: v / dt for k, v in final["spike_rates"].items()},
               "initial_rates_hz": init, "train_time_s": train_time, "history": history}
     if distributed.is_main_process():  # one writer in multi-process runs
