@@ -27,9 +27,12 @@ TRAIN_DEFAULTS = dict(neuron="adlif", hidden=(128,), recurrent=True, readout="li
                       augment=True)
 
 
-def speech_like(train_set) -> bool:
-    """Flat per-step features (audio channels), as opposed to a camera's [p, x, y]."""
-    return len(tuple(train_set.input_shape)) == 1
+def default_augmentation(train_set) -> EventAugment:
+    """Speech-like flat channels: time and channel masking; camera frames [p, y, x]: small shifts and
+    event thinning (no masking of whole frames)."""
+    if len(tuple(train_set.input_shape)) == 1:
+        return EventAugment()
+    return EventAugment(time_masks=0, feature_masks=0, drop=0.1, max_shift=1)
 
 
 def train_run(*, dataset: str = "event-digits", root: str | None = None, dt: float | None = None,
@@ -78,7 +81,7 @@ def train_run(*, dataset: str = "event-digits", root: str | None = None, dt: flo
         log.info("initial hidden rates (Hz): %s -> %s after input-weight scaling %s",
                  _rounded(init["before"]), _rounded(init["after"]), _rounded(init["scales"], 3))
     model.to(device)
-    augmentation = EventAugment() if augment and speech_like(loaders.train_set) else None
+    augmentation = default_augmentation(loaders.train_set) if augment else None
     data_meta = {"dataset": dataset, "dt": dt, "root": root, "options": options, "batch_size": batch_size,
                  "val_fraction": val_fraction}
     trainer = Trainer(model, lr=lr, epochs=epochs, seed=seed, out_dir=out, progress=progress, scheduler="cosine",

@@ -95,12 +95,13 @@ class EventAugment:
 
     Per sample: ``time_masks`` spans of up to ``max_time_fraction``·T steps and, for flat features (audio
     channels), ``feature_masks`` bands of up to ``max_feature_fraction``·F channels are zeroed; each count is
-    thinned binomially with keep-probability 1 − ``drop``. Draws come from the global torch RNG, whose state
-    the Trainer checkpoints, so a resumed run sees the same augmentations.
+    thinned binomially with keep-probability 1 − ``drop``; camera frames [T, B, C, H, W] are shifted by up to
+    ``max_shift`` pixels in x and y (zero fill). Draws come from the global torch RNG, whose state the Trainer
+    checkpoints, so a resumed run sees the same augmentations.
     """
 
     def __init__(self, time_masks: int = 1, max_time_fraction: float = 0.1, feature_masks: int = 1,
-                 max_feature_fraction: float = 0.1, drop: float = 0.0):
+                 max_feature_fraction: float = 0.1, drop: float = 0.0, max_shift: int = 0):
         for name, value in (("max_time_fraction", max_time_fraction), ("max_feature_fraction",
                                                                        max_feature_fraction), ("drop", drop)):
             if not 0.0 <= value < 1.0:
@@ -108,11 +109,23 @@ class EventAugment:
         self.time_masks, self.feature_masks = int(time_masks), int(feature_masks)
         self.max_time_fraction, self.max_feature_fraction = float(max_time_fraction), float(max_feature_fraction)
         self.drop = float(drop)
+        if int(max_shift) < 0:
+            raise ValueError(f"max_shift must be >= 0 pixels, got {max_shift}")
+        self.max_shift = int(max_shift)
 
     def __repr__(self) -> str:
         return (f"EventAugment(time_masks={self.time_masks}, max_time_fraction={self.max_time_fraction}, "
                 f"feature_masks={self.feature_masks}, max_feature_fraction={self.max_feature_fraction}, "
-                f"drop={self.drop})")
+                f"drop={self.drop}, max_shift={self.max_shift})")
+
+    def _shift(self, x: torch.Tensor) -> torch.Tensor:
+        """Each sample of [T, B, C, H, W] moved by its own (dy, dx) ∈ [−s, s]², zero-filled."""
+        s = self.max_shift
+        H, W = x.shape[-2:]
+        padded = torch.nn.functional.pad(x, (s, s, s, s))
+        offsets = torch.randint(0, 2 * s + 1, (x.shape[1], 2))
+        return torch.stack([padded[:, b, ..., int(dy):int(dy) + H, int(dx):int(dx) + W]
+                            for b, (dy, dx) in enumerate(offsets.tolist())], dim=1)
 
     @staticmethod
     def _bands(length: int, batch: int, masks: int, fraction: float) -> torch.Tensor:
@@ -138,6 +151,8 @@ class EventAugment:
         if x.dim() == 3:
             keep_f = self._bands(x.shape[2], B, self.feature_masks, self.max_feature_fraction).to(x.device)
             x = x * keep_f[None]
+        if self.max_shift and x.dim() == 5:
+            x = self._shift(x)
         if self.drop > 0:
             x = torch.binomial(x, torch.full_like(x, 1.0 - self.drop))
         return x, y
