@@ -49,9 +49,11 @@ def test_study_on_a_wav_folder(tmp_path):
                  "--hidden", "8", "--feedforward", "--batch-size", "4", "--out", str(out)])
     assert code == 0
     result = json.loads((out / "retime_study.json").read_text())
-    assert len(result["rows"]) == 9 and {r["rho"] for r in result["rows"]} == {0.5, 1.0, 2.0}
+    # none + (tau, zoh) × (spike rule in seconds, plain per-step rule), at three steps
+    assert len(result["rows"]) == 15 and {r["rho"] for r in result["rows"]} == {0.5, 1.0, 2.0}
+    assert {r["variant"] for r in result["rows"]} == {"none", "tau", "tau (plain)", "zoh", "zoh (plain)"}
     assert all(0 <= r["accuracy"] <= 1 for r in result["rows"])
-    at_one = {r["method"]: r["accuracy"] for r in result["rows"] if r["rho"] == 1.0}
+    at_one = {r["variant"]: r["accuracy"] for r in result["rows"] if r["rho"] == 1.0}
     assert len(set(at_one.values())) == 1  # every method is the identity at ρ = 1
     assert (out / "retime_study.png").stat().st_size > 1000
     assert "seed paper" in (out / "retime_study.md").read_text()

@@ -30,7 +30,8 @@ def _config(tmp_path, eval_dts=(2e-3, 4e-3, 8e-3)) -> RetimeStudyConfig:
             wavfile.write(path, 16000, (np.sin(2 * np.pi * freq * t) * 15000).astype(np.int16))
     return RetimeStudyConfig(dataset="wav-folder", root=str(tmp_path / "wavs"),
                              dataset_options={"channels": 16, "test_fraction": 0.5}, train_dt=4e-3,
-                             eval_dts=list(eval_dts), methods=["none", "tau", "zoh", "euler"], neurons=["lif"],
+                             eval_dts=list(eval_dts), methods=["none", "tau", "zoh", "euler"], spike_rules=["seconds"],
+                             neurons=["lif"],
                              batch_size=4, hidden=[8], recurrent=False)
 
 

@@ -41,6 +41,17 @@ def int_list(text: str) -> list[int]:
     return values
 
 
+def int_list_zero(text: str) -> list[int]:
+    """Comma-separated integers >= 0 (seeds)."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 0, got {text!r}")
+    return values
+
+
 def add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML file whose keys set this command's options "
                         "(flags on the command line win)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .options import int_list, str_list, time_arg, time_list
+from .options import HELP_FORMAT, int_list, int_list_zero, str_list, time_arg, time_list
 
 
 def _retime_checkpoint(args) -> int:
@@ -34,15 +34,19 @@ def _study(args) -> int:
         options["pattern"] = args.pattern
     options = with_dataset_defaults(args.dataset, options)
     cfg = RetimeStudyConfig(dataset=args.dataset, train_dt=args.train_dt, eval_dts=args.eval_dt,
-                            methods=args.methods, neurons=args.neuron, checkpoint=args.checkpoint,
+                            methods=args.methods, spike_rules=args.spike_rules, neurons=args.neuron,
+                            seeds=args.seeds, checkpoint=args.checkpoint, direct_dts=args.direct_dt,
                             epochs=args.epochs, hidden=args.hidden, recurrent=not args.feedforward,
                             readout=args.readout, adlif_form=args.adlif_form, batch_size=args.batch_size,
-                            lr=args.lr, seed=args.seed, dataset_options=options, root=args.root,
-                            limit_train=args.limit_train, limit_test=args.limit_test)
+                            lr=args.lr, dataset_options=options, root=args.root, limit=args.limit)
     result = run_study(cfg, args.out)
     print(result["table"])
-    print("\nratio 1/2 against the seed paper:\n" + result["comparison"])
-    print(f"\nwrote {Path(args.out) / 'retime_study.json'}, .md and .png")
+    print("\nagainst the source:\n" + result["targets"])
+    if result.get("coarse_fine"):
+        print("\ntrain coarse, deploy fine:\n" + result["coarse_fine"])
+    out = Path(args.out)
+    print(f"\nwrote {out / 'retime_study.json'}, {out / 'retime_study.md'}, {out / 'retime_study.png'} and "
+          f"{out / 'retime_rates.png'}")
     return 0
 
 
@@ -65,26 +69,35 @@ def register(commands, studies) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="retimed checkpoint (.safetensors)")
     p.set_defaults(func=_retime_checkpoint)
 
-    s = studies.add_parser("retime", help="train once, evaluate every (method, target dt) zero-shot")
+    from ..studies.train_run import ADLIF_FORMS, TRAIN_DEFAULTS as D
+
+    s = studies.add_parser("retime", help="train once, evaluate every (method, target dt) zero-shot",
+                           formatter_class=HELP_FORMAT,
+                           description="Train source models at --train-dt with `adaspike train`'s defaults (or "
+                           "load --checkpoint), then evaluate every method x spike rule at every --eval-dt on the "
+                           "test split; --direct-dt also trains models directly at those steps.")
     s.add_argument("--dataset", default="event-digits", help="any load_dataset name, wav-folder or spoken-digits")
     s.add_argument("--root", help="dataset folder (wav-folder, shd, nmnist, ...)")
     s.add_argument("--pattern", help="wav-folder file-name pattern, e.g. '{label}_{speaker}_{take}.wav'")
-    s.add_argument("--pool", type=int, help="pool pixels/channels (event-digits default 2)")
+    s.add_argument("--pool", type=int, help="pool pixels/channels (default: the dataset's recommended pool)")
     s.add_argument("--dataset-options", help="extra dataset options as JSON")
-    s.add_argument("--train-dt", type=time_arg, default=4e-3)
-    s.add_argument("--eval-dt", type=time_list, default=[1e-3, 2e-3, 4e-3, 8e-3, 16e-3])
-    s.add_argument("--methods", type=str_list, default=list(METHODS))
-    s.add_argument("--neuron", type=str_list, default=["lif", "adlif"])
-    s.add_argument("--adlif-form", choices=("discrete", "continuous"), default="discrete")
+    s.add_argument("--limit", type=int, help="use a class-balanced subset of N samples per split")
+    s.add_argument("--train-dt", type=time_arg, default=4e-3, help="source time step")
+    s.add_argument("--eval-dt", type=time_list, default=[1e-3, 2e-3, 4e-3, 8e-3, 16e-3], help="target steps")
+    s.add_argument("--methods", type=str_list, default=list(METHODS), help="retime methods")
+    s.add_argument("--spike-rules", type=str_list, default=list(SPIKE_RULES),
+                   help="'seconds' (capacity per second, the default of `adaspike retime`) and/or 'steps' "
+                   "(the plain maps)")
+    s.add_argument("--neuron", type=str_list, default=["lif", "adlif"], help="neuron kinds to train")
+    s.add_argument("--seeds", type=int_list_zero, default=[0], help="training seeds, e.g. 0,1,2")
+    s.add_argument("--direct-dt", type=time_list, default=[], help="also train directly at these steps")
+    s.add_argument("--adlif-form", choices=ADLIF_FORMS, default=D["adlif_form"], help="adLIF parameterisation")
     s.add_argument("--checkpoint", help="evaluate this trained model instead of training")
-    s.add_argument("--epochs", type=int, default=8)
-    s.add_argument("--hidden", type=int_list, default=[128])
+    s.add_argument("--epochs", type=int, default=D["epochs"], help="maximum training epochs")
+    s.add_argument("--hidden", type=int_list, default=list(D["hidden"]), help="hidden layer widths")
     s.add_argument("--feedforward", action="store_true", help="no recurrent weights")
-    s.add_argument("--readout", default="li-mean")
-    s.add_argument("--batch-size", type=int, default=64)
-    s.add_argument("--lr", type=float, default=2e-3)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--limit-train", type=int)
-    s.add_argument("--limit-test", type=int)
-    s.add_argument("--out", type=Path, default=Path("runs/retime"))
+    s.add_argument("--readout", default=D["readout"], help="readout")
+    s.add_argument("--batch-size", type=int, default=D["batch_size"], help="samples per batch")
+    s.add_argument("--lr", type=float, default=D["lr"], help="peak learning rate")
+    s.add_argument("-o", "--out", type=Path, default=Path("runs/retime"), help="output folder")
     s.set_defaults(func=_study)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,103 +18,146 @@ from torch.utils.data import DataLoader
 
 from ..core.units import format_time
 from ..report import markdown_table, save_figure, write_json, write_text
-from ..retime import METHODS, RetimeError, retime
+from ..retime import MAPS, METHODS, SPIKE_RULES, RetimeError, retime
+from .experiment import with_dataset_defaults
+from .train_run import TRAIN_DEFAULTS
 
 log = logging.getLogger("adaspike")
 
 
 @dataclass
 class RetimeStudyConfig:
+    """A retime study: source models trained at ``train_dt`` (``adaspike train``'s defaults: validation split from
+    the training data, best validation epoch), evaluated zero-shot on the test split at every ``eval_dts`` by
+    every method × spike rule; optionally also trained directly at ``direct_dts`` for comparison."""
+
     dataset: str = "event-digits"
     train_dt: float = 4e-3
     eval_dts: list[float] = field(default_factory=lambda: [1e-3, 2e-3, 4e-3, 8e-3, 16e-3])
     methods: list[str] = field(default_factory=lambda: list(METHODS))
+    spike_rules: list[str] = field(default_factory=lambda: list(SPIKE_RULES))
     neurons: list[str] = field(default_factory=lambda: ["lif", "adlif"])
+    seeds: list[int] = field(default_factory=lambda: [0])
     checkpoint: str | None = None
-    epochs: int = 8
-    hidden: list[int] = field(default_factory=lambda: [128])
-    recurrent: bool = True
-    readout: str = "li-mean"
-    adlif_form: str = "discrete"      # sparch-style per-step (α, β, a, b), as in the seed paper's setting
-    batch_size: int = 64
-    lr: float = 2e-3
-    seed: int = 0
-    dataset_options: dict = field(default_factory=lambda: {"pool": 2})
+    direct_dts: list[float] = field(default_factory=list)
+    epochs: int = TRAIN_DEFAULTS["epochs"]
+    hidden: list[int] = field(default_factory=lambda: list(TRAIN_DEFAULTS["hidden"]))
+    recurrent: bool = TRAIN_DEFAULTS["recurrent"]
+    readout: str = TRAIN_DEFAULTS["readout"]
+    adlif_form: str = TRAIN_DEFAULTS["adlif_form"]
+    batch_size: int = TRAIN_DEFAULTS["batch_size"]
+    lr: float = TRAIN_DEFAULTS["lr"]
+    dataset_options: dict = field(default_factory=dict)
     root: str | None = None
-    limit_train: int | None = None
-    limit_test: int | None = None
+    limit: int | None = None
+
+    def options(self) -> dict:
+        """Dataset options with the dataset's recommended ones filled in (and ``limit``)."""
+        options = with_dataset_defaults(self.dataset, dict(self.dataset_options))
+        if self.limit is not None:
+            options["limit"] = self.limit
+        return options
+
+
+def variants(cfg: RetimeStudyConfig) -> list[tuple[str, str]]:
+    """(method, spike rule) pairs of the grid; ``none`` changes nothing, so it has one."""
+    out = []
+    for method in cfg.methods:
+        for rule in (["steps"] if method == "none" else cfg.spike_rules):
+            out.append((method, rule))
+    return out
+
+
+def variant_name(method: str, rule: str) -> str:
+    """``zoh`` for the default spike rule in seconds, ``zoh (plain)`` for one spike per step."""
+    return method if method == "none" or rule == "seconds" else f"{method} (plain)"
 
 
 def load_split(cfg: RetimeStudyConfig, split: str, dt: float):
     """A dataset split at step ``dt`` (any ``load_dataset`` name, the audio folders included)."""
     from ..data import load_dataset
 
-    options = dict(cfg.dataset_options)
-    limit = cfg.limit_train if split == "train" else cfg.limit_test
-    if limit is not None:
-        options["limit"] = limit
-    return load_dataset(cfg.dataset, split, dt=dt, root=cfg.root, **options)
+    return load_dataset(cfg.dataset, split, dt=dt, root=cfg.root, **cfg.options())
 
 
-def _loader(data, cfg: RetimeStudyConfig, shuffle: bool) -> DataLoader:
+def _loader(data, cfg: RetimeStudyConfig) -> DataLoader:
     from ..data import time_major_collate
 
-    generator = torch.Generator().manual_seed(cfg.seed)
-    return DataLoader(data, batch_size=cfg.batch_size if shuffle else 2 * cfg.batch_size, shuffle=shuffle,
-                      generator=generator, collate_fn=time_major_collate)
+    return DataLoader(data, batch_size=2 * cfg.batch_size, shuffle=False, collate_fn=time_major_collate)
 
 
-def train_source(cfg: RetimeStudyConfig, neuron: str, out_dir: Path) -> tuple[torch.nn.Module, dict]:
-    """Train the ``snn`` model at ``cfg.train_dt`` with the Trainer and save its checkpoint."""
-    from ..studies.experiment import event_model
-    from ..train import Trainer, save_checkpoint
+def train_source(cfg: RetimeStudyConfig, neuron: str, out_dir: Path, seed: int = 0,
+                 dt: float | None = None) -> tuple[torch.nn.Module, dict]:
+    """Train the ``snn`` model at ``dt`` (default ``cfg.train_dt``) with ``train_run``; a finished run with the
+    same settings in its folder is reused."""
+    from ..train import load_model
+    from .train_run import train_run
 
-    train_set = load_split(cfg, "train", cfg.train_dt)
-    test_set = load_split(cfg, "test", cfg.train_dt)
-    options = {"neuron_options": {"parameterisation": cfg.adlif_form}} if neuron == "adlif" else {}
-    torch.manual_seed(cfg.seed)
-    model = event_model(train_set, neuron=neuron, hidden=cfg.hidden, recurrent=cfg.recurrent,
-                        readout=cfg.readout, dt=cfg.train_dt, **options)
-    trainer = Trainer(model, lr=cfg.lr, epochs=cfg.epochs, scheduler="cosine", seed=cfg.seed, progress=False)
-    tic = time.perf_counter()
-    history = trainer.fit(_loader(train_set, cfg, True))
-    record = {"neuron": neuron, "train_time_s": time.perf_counter() - tic, "epochs": cfg.epochs,
-              "train_accuracy": history[-1]["train_accuracy"], "train_samples": len(train_set),
-              "test_samples": len(test_set)}
-    path = save_checkpoint(out_dir / f"source_{neuron}.safetensors", model,
-                           metadata={"study": "retime", "train_dt": cfg.train_dt, "dataset": cfg.dataset})
-    record["checkpoint"] = str(path)
-    return model, record
+    dt = cfg.train_dt if dt is None else dt
+    folder = out_dir / f"{neuron}_{format_time(dt)}_seed{seed}"
+    settings = dict(dataset=cfg.dataset, root=cfg.root, dt=dt, neuron=neuron, hidden=list(cfg.hidden),
+                    recurrent=cfg.recurrent, readout=cfg.readout, epochs=cfg.epochs, lr=cfg.lr,
+                    batch_size=cfg.batch_size, seed=seed, adlif_form=cfg.adlif_form, **cfg.options())
+    done = folder / "metrics.json"
+    if done.is_file() and (folder / "model.safetensors").is_file():
+        import json
+
+        result = json.loads(done.read_text())
+        if result.get("study_settings") == json.loads(json.dumps(settings)):
+            log.info("reusing the finished source run in %s", folder)
+            return load_model(folder / "model.safetensors"), _record(result, neuron, seed, folder)
+    result = train_run(out=folder, progress=False, **settings)
+    result["study_settings"] = settings
+    write_json(done, result)
+    return load_model(folder / "model.safetensors"), _record(result, neuron, seed, folder)
 
 
-def evaluate_grid(model: torch.nn.Module, cfg: RetimeStudyConfig, label: str) -> list[dict]:
-    """One row per (method, target step): accuracy, loss and spike rates of the zero-shot retimed model.
+def _record(result: dict, neuron: str, seed: int, folder: Path) -> dict:
+    keys = ("dt", "train_time_s", "epochs_run", "selected", "test_accuracy", "val_accuracy", "train_samples",
+            "val_samples", "test_samples", "spike_rates_hz", "initial_rates_hz")
+    return {"neuron": neuron, "seed": seed, "checkpoint": str(folder / "model.safetensors"),
+            **{k: result.get(k) for k in keys}}
+
+
+def _empty_row(label: str, seed, method: str, rule: str, dt: float, rho: float, train_dt: float) -> dict:
+    return {"neuron": label, "seed": seed, "method": method, "spike_rule": rule,
+            "variant": variant_name(method, rule), "train_dt": train_dt, "eval_dt": dt, "rho": rho,
+            "accuracy": None, "loss": None, "spike_rates": None, "spike_rates_hz": None, "hidden_rate_hz": None,
+            "rate_ratios": None, "rate_ratio": None, "warnings": [], "error": None}
+
+
+def evaluate_grid(model: torch.nn.Module, cfg: RetimeStudyConfig, label: str, seed=0) -> list[dict]:
+    """One row per (method, spike rule, target step): accuracy, loss and spike rates of the zero-shot model.
 
     Rates per spiking layer: ``spike_rates`` (spikes/neuron/step, from ``evaluate``), ``spike_rates_hz``
     (spikes/neuron/second = rate/Δ_T) and ``rate_ratios`` (target Hz over the source's Hz, i.e. the row at ρ = 1;
     None when the grid has no ρ = 1 row or the source layer is silent); ``hidden_rate_hz`` and ``rate_ratio`` are
     the same for the mean over the spiking layers. A refused map (``RetimeError``) leaves all of them None and
     keeps the message in ``error``; the ``RuntimeWarning``s of ``retime`` (e.g. neurons with radius ≥ 1) are kept
-    in ``warnings``.
+    in ``warnings``: the study measures maps that ``adaspike retime`` would refuse, rather than dropping them.
     """
+    from ..retime import source_dt
     from ..train import evaluate
 
+    train_dt = source_dt(model)
     rows = []
     for dt in cfg.eval_dts:
-        test = _loader(load_split(cfg, "test", dt), cfg, False)
-        rho = dt / cfg.train_dt
-        for method in cfg.methods:
-            row = {"neuron": label, "method": method, "train_dt": cfg.train_dt, "eval_dt": dt, "rho": rho,
-                   "accuracy": None, "loss": None, "spike_rates": None, "spike_rates_hz": None,
-                   "hidden_rate_hz": None, "rate_ratios": None, "rate_ratio": None, "warnings": [], "error": None}
+        test = _loader(load_split(cfg, "test", dt), cfg)
+        rho = dt / train_dt
+        identity = None
+        for method, rule in variants(cfg):
+            row = _empty_row(label, seed, method, rule, dt, rho, train_dt)
+            if identity is not None:  # every variant is the identity at ρ = 1: evaluate it once
+                rows.append({**identity, **{k: row[k] for k in ("method", "spike_rule", "variant")}})
+                continue
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    adapted = retime(model, dt=dt, method=method)
+                    adapted = retime(model, dt=dt, method=method, spike_rule=rule, unstable="warn")
                 for w in caught:
                     if issubclass(w.category, RuntimeWarning):
                         row["warnings"].append(str(w.message))
-                        log.warning("%s %s dt=%s: %s", label, method, format_time(dt), w.message)
+                        log.warning("%s %s dt=%s: %s", label, row["variant"], format_time(dt), w.message)
                     else:
                         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
                 metrics = evaluate(adapted, test)
@@ -125,16 +167,19 @@ def evaluate_grid(model: torch.nn.Module, cfg: RetimeStudyConfig, label: str) ->
                            hidden_rate_hz=sum(hz.values()) / len(hz) if hz else None)
             except RetimeError as err:
                 row["error"] = str(err)
+            if math.isclose(rho, 1.0) and row["error"] is None:
+                identity = row
             rows.append(row)
-            log.info("%s %s dt=%s: %s", label, method, format_time(dt), row["accuracy"] if row["error"] is None
-                     else row["error"])
+            log.info("%s seed %s %s dt=%s: %s", label, seed, row["variant"], format_time(dt),
+                     row["accuracy"] if row["error"] is None else row["error"])
     return add_rate_ratios(rows)
 
 
-def _source_row(rows: list[dict], neuron: str) -> dict | None:
-    """The evaluated ρ = 1 row of ``neuron`` (every method is the identity there, so any one of them)."""
+def _source_row(rows: list[dict], neuron: str, seed=None) -> dict | None:
+    """The evaluated ρ = 1 row of ``neuron`` (and ``seed``): every variant is the identity there."""
     for r in rows:
-        if r["neuron"] == neuron and math.isclose(r["rho"], 1.0) and r.get("spike_rates_hz") is not None:
+        if (r["neuron"] == neuron and r.get("seed") == seed and math.isclose(r["rho"], 1.0)
+                and r.get("spike_rates_hz") is not None):
             return r
     return None
 
@@ -144,11 +189,12 @@ def _ratio(value: float | None, reference: float | None) -> float | None:
 
 
 def add_rate_ratios(rows: list[dict]) -> list[dict]:
-    """Set ``rate_ratios`` (per layer) and ``rate_ratio`` (hidden mean): target Hz / source Hz at ρ = 1, in place."""
-    for neuron in dict.fromkeys(r["neuron"] for r in rows):
-        source = _source_row(rows, neuron)
+    """Set ``rate_ratios`` (per layer) and ``rate_ratio`` (hidden mean): target Hz / source Hz at ρ = 1 of the
+    same model (neuron kind and seed), in place."""
+    for neuron, seed in dict.fromkeys((r["neuron"], r.get("seed")) for r in rows):
+        source = _source_row(rows, neuron, seed)
         for r in rows:
-            if r["neuron"] != neuron:
+            if r["neuron"] != neuron or r.get("seed") != seed:
                 continue
             if source is None or r.get("spike_rates_hz") is None:
                 r["rate_ratios"], r["rate_ratio"] = None, None
@@ -167,46 +213,93 @@ def _error_cell(r: dict) -> str:
     return "unstable" if "unstable" in r["error"] else "refused"
 
 
+def _variant(r: dict) -> str:
+    return r.get("variant") or r["method"]
+
+
+def _variant_order(rows: list[dict], cfg: RetimeStudyConfig) -> list[str]:
+    names = [variant_name(m, rule) for m, rule in variants(cfg)]
+    present = list(dict.fromkeys(_variant(r) for r in rows))
+    return [v for v in names if v in present] + [v for v in present if v not in names]
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return mean, sd
+
+
+def _cells(rows: list[dict]) -> dict:
+    """(neuron, variant, eval_dt) → the rows of every seed."""
+    out: dict = {}
+    for r in rows:
+        out.setdefault((r["neuron"], _variant(r), r["eval_dt"]), []).append(r)
+    return out
+
+
+def _pct_cell(group: list[dict], key: str = "accuracy", scale: float = 100.0, digits: int = 1) -> str:
+    values = [scale * r[key] for r in group if r.get(key) is not None]
+    if not values:
+        return _error_cell(group[0]) if group[0].get("error") else "-"
+    mean, sd = _mean_sd(values)
+    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if len(values) > 1 else "")
+
+
+def mean_accuracy(rows: list[dict], neuron: str, variant: str, dt: float) -> float | None:
+    values = [r["accuracy"] for r in rows if r["neuron"] == neuron and _variant(r) == variant
+              and math.isclose(r["eval_dt"], dt) and r["accuracy"] is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _seeds_note(rows: list[dict], neuron: str) -> str:
+    seeds = sorted({r.get("seed") for r in rows if r["neuron"] == neuron}, key=str)
+    return f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}" + (" (mean ± sd)" if len(seeds) > 1 else "")
+
+
 def accuracy_tables(rows: list[dict], cfg: RetimeStudyConfig) -> str:
-    """Markdown: per neuron kind, a methods × Δ_T table of test accuracy (%)."""
-    parts = []
+    """Markdown: per neuron kind, a variants × Δ_T table of test accuracy (%), mean ± sd over seeds."""
+    parts, cells = [], _cells(rows)
+    steps = sorted(dict.fromkeys((r["eval_dt"], _step_column(r)) for r in rows))
     for neuron in dict.fromkeys(r["neuron"] for r in rows):
         table = []
-        for method in cfg.methods:
-            line = {"method": method}
-            for r in rows:
-                if r["neuron"] == neuron and r["method"] == method:
-                    line[_step_column(r)] = _error_cell(r) if r["error"] else f"{100 * r['accuracy']:.1f}"
+        for name in _variant_order([r for r in rows if r["neuron"] == neuron], cfg):
+            line = {"method": name}
+            for dt, column in steps:
+                group = cells.get((neuron, name, dt))
+                if group:
+                    line[column] = _pct_cell(group)
             table.append(line)
-        parts.append(f"**{neuron}**, trained at {format_time(cfg.train_dt)} on {cfg.dataset}\n\n"
-                     + markdown_table(table))
+        train_dt = next(r["train_dt"] for r in rows if r["neuron"] == neuron)
+        parts.append(f"**{neuron}**, trained at {format_time(train_dt)} on {cfg.dataset}, "
+                     f"{_seeds_note(rows, neuron)}\n\n" + markdown_table(table))
     return "\n\n".join(parts)
 
 
 def rate_tables(rows: list[dict], cfg: RetimeStudyConfig) -> str:
-    """Markdown: per neuron kind, a methods × Δ_T table of hidden spike rates in Hz (spikes per neuron per second).
-
-    One line per method, or per (method, layer) when the model has more than one spiking layer.
-    """
-    parts = []
+    """Markdown: per neuron kind, a variants × Δ_T table of hidden spike rates in Hz (spikes per neuron per
+    second, mean over seeds); one line per (variant, layer) when the model has more than one spiking layer."""
+    parts, cells = [], _cells(rows)
+    steps = sorted(dict.fromkeys((r["eval_dt"], _step_column(r)) for r in rows))
     for neuron in dict.fromkeys(r["neuron"] for r in rows):
         mine = [r for r in rows if r["neuron"] == neuron]
         layers = list(dict.fromkeys(name for r in mine for name in (r.get("spike_rates_hz") or {})))
         table = []
-        for method in cfg.methods:
+        for name in _variant_order(mine, cfg):
             for layer in (layers if len(layers) > 1 else [None]):
-                line = {"method": method} if layer is None else {"method": method, "layer": layer}
-                for r in mine:
-                    if r["method"] != method:
+                line = {"method": name} if layer is None else {"method": name, "layer": layer}
+                for dt, column in steps:
+                    group = cells.get((neuron, name, dt))
+                    if not group:
                         continue
-                    if r["error"]:
-                        line[_step_column(r)] = _error_cell(r)
-                        continue
-                    hz = r["hidden_rate_hz"] if layer is None else (r["spike_rates_hz"] or {}).get(layer)
-                    line[_step_column(r)] = "-" if hz is None else f"{hz:.1f}"
+                    values = [r["hidden_rate_hz"] if layer is None else (r["spike_rates_hz"] or {}).get(layer)
+                              for r in group if r["error"] is None]
+                    values = [v for v in values if v is not None]
+                    line[column] = (f"{sum(values) / len(values):.1f}" if values
+                                    else (_error_cell(group[0]) if group[0]["error"] else "-"))
                 table.append(line)
+        train_dt = mine[0]["train_dt"]
         parts.append(f"**{neuron}**: hidden spike rate (Hz, spikes per neuron per second), trained at "
-                     f"{format_time(cfg.train_dt)}\n\n" + markdown_table(table))
+                     f"{format_time(train_dt)}\n\n" + markdown_table(table))
     return "\n\n".join(parts)
 
 
@@ -248,7 +341,7 @@ def _ratio_axis(ax, cfg: RetimeStudyConfig, neuron: str) -> None:
     ax.text(0.02, 0.02, "coarse → fine", transform=ax.transAxes, fontsize=8)
     ax.text(0.98, 0.02, "fine → coarse", transform=ax.transAxes, fontsize=8, ha="right")
     ax.set_xlabel("ρ = Δ_T / Δ_S")
-    ax.set_title(f"{neuron}: {cfg.dataset}, trained at {format_time(cfg.train_dt)}")
+    ax.set_title(f"{neuron}: {cfg.dataset}")
 
 
 def _figure(rows: list[dict]):
@@ -262,17 +355,25 @@ def _figure(rows: list[dict]):
     return fig, list(zip(axes[0], neurons))
 
 
+def _mean_series(rows: list[dict], neuron: str, name: str, key: str) -> list[tuple[float, float]]:
+    """(ρ, mean of ``key`` over seeds) for one variant, sorted by ρ."""
+    groups: dict = {}
+    for r in rows:
+        if r["neuron"] == neuron and _variant(r) == name and r.get(key) is not None:
+            groups.setdefault(r["rho"], []).append(r[key])
+    return sorted((rho, sum(v) / len(v)) for rho, v in groups.items())
+
+
 def plot(rows: list[dict], cfg: RetimeStudyConfig, path: Path) -> Path:
-    """Accuracy (%) against ρ on a log2 axis, one line per method, one panel per neuron kind."""
+    """Accuracy (%) against ρ on a log2 axis, one line per variant (mean over seeds), one panel per neuron."""
     fig, panels = _figure(rows)
     for ax, neuron in panels:
         values = []
-        for index, method in enumerate(cfg.methods):
-            pts = sorted((r["rho"], r["accuracy"]) for r in rows if r["neuron"] == neuron
-                         and r["method"] == method and r["accuracy"] is not None)
+        for index, name in enumerate(_variant_order(rows, cfg)):
+            pts = _mean_series(rows, neuron, name, "accuracy")
             if pts:
                 values += [100 * p[1] for p in pts]
-                ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], label=method, **_style(index))
+                ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], label=name, **_style(index))
         ax.set_ylim(*accuracy_ylim(values))
         _ratio_axis(ax, cfg, neuron)
         ax.set_ylabel("test accuracy (%)")
@@ -283,19 +384,18 @@ def plot(rows: list[dict], cfg: RetimeStudyConfig, path: Path) -> Path:
 
 
 def plot_rates(rows: list[dict], cfg: RetimeStudyConfig, path: Path) -> Path:
-    """Hidden spike-rate ratio (target Hz / source Hz at ρ = 1) against ρ, log2 axes, one line per method.
+    """Hidden spike-rate ratio (target Hz / source Hz at ρ = 1) against ρ, log2 axes, one line per variant.
 
     The dotted 1/ρ line is what an unchanged number of spikes per step gives (the ``none`` baseline's trend).
     """
     fig, panels = _figure(rows)
     for ax, neuron in panels:
         values = []
-        for index, method in enumerate(cfg.methods):
-            pts = sorted((r["rho"], r["rate_ratio"]) for r in rows if r["neuron"] == neuron
-                         and r["method"] == method and r.get("rate_ratio") is not None)
+        for index, name in enumerate(_variant_order(rows, cfg)):
+            pts = _mean_series(rows, neuron, name, "rate_ratio")
             if pts:
                 values += [p[1] for p in pts]
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], label=method, **_style(index))
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], label=name, **_style(index))
         rhos = sorted({r["rho"] for r in rows if r["neuron"] == neuron})
         if rhos:
             ax.plot(rhos, [1 / rho for rho in rhos], color="grey", lw=0.8, linestyle=":", label="1/ρ")
@@ -311,18 +411,24 @@ def plot_rates(rows: list[dict], cfg: RetimeStudyConfig, path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def _is_map(name: str) -> bool:
+    return name.split(" ")[0] in MAPS
+
+
 def paper_comparison(rows: list[dict]) -> list[dict]:
     """Side by side with the seed paper's only ratio-1/2 figures (SHD: best 89.5 % vs tau 53.0 %)."""
     out = []
     for neuron in dict.fromkeys(r["neuron"] for r in rows):
-        half = {r["method"]: r["accuracy"] for r in rows
-                if r["neuron"] == neuron and math.isclose(r["rho"], 0.5) and r["accuracy"] is not None}
-        source = [r["accuracy"] for r in rows
-                  if r["neuron"] == neuron and math.isclose(r["rho"], 1.0) and r["accuracy"] is not None]
-        if not half:
+        mine = [r for r in rows if r["neuron"] == neuron]
+        half_dt = next((r["eval_dt"] for r in mine if math.isclose(r["rho"], 0.5)), None)
+        source_dt = next((r["eval_dt"] for r in mine if math.isclose(r["rho"], 1.0)), None)
+        if half_dt is None:
             continue
-        best = max((m for m in half if m not in ("tau", "none")), key=half.get, default=None)
-        out.append({"model": neuron, "source (ρ=1)": _pct(source[0] if source else None),
+        names = list(dict.fromkeys(_variant(r) for r in mine))
+        half = {name: mean_accuracy(mine, neuron, name, half_dt) for name in names}
+        source = mean_accuracy(mine, neuron, names[0], source_dt) if source_dt is not None else None
+        best = max((n for n in names if _is_map(n) and half[n] is not None), key=half.get, default=None)
+        out.append({"model": neuron, "source (ρ=1)": _pct(source),
                     "best map at ρ=1/2": f"{best} {_pct(half.get(best))}" if best else "-",
                     "tau at ρ=1/2": _pct(half.get("tau")), "none at ρ=1/2": _pct(half.get("none"))})
     out.append({"model": "seed paper, SHD", "source (ρ=1)": "not reported", "best map at ρ=1/2": "89.5",
@@ -330,68 +436,143 @@ def paper_comparison(rows: list[dict]) -> list[dict]:
     return out
 
 
+def target_table(rows: list[dict]) -> list[dict]:
+    """Per neuron kind and ρ ≠ 1: the source, the default map (zoh, spike rule in seconds), the best variant,
+    its gap to the source, and the tau and none baselines (means over seeds, %)."""
+    out = []
+    for neuron in dict.fromkeys(r["neuron"] for r in rows):
+        mine = [r for r in rows if r["neuron"] == neuron]
+        names = list(dict.fromkeys(_variant(r) for r in mine))
+        source_dt = next((r["eval_dt"] for r in mine if math.isclose(r["rho"], 1.0)), None)
+        source = mean_accuracy(mine, neuron, names[0], source_dt) if source_dt is not None else None
+        for dt, rho in dict.fromkeys((r["eval_dt"], r["rho"]) for r in mine):
+            if math.isclose(rho, 1.0):
+                continue
+            acc = {name: mean_accuracy(mine, neuron, name, dt) for name in names}
+            best = max((n for n in names if acc[n] is not None), key=acc.get, default=None)
+            out.append({"model": neuron, "Δ_T": format_time(dt), "ρ": f"{rho:g}", "source": _pct(source),
+                        "zoh": _pct(acc.get("zoh")), "zoh (plain)": _pct(acc.get("zoh (plain)")),
+                        "best": f"{best} {_pct(acc.get(best))}" if best else "-",
+                        "best − source (pp)": "-" if best is None or source is None or acc[best] is None
+                        else _signed(100 * (acc[best] - source)),
+                        "tau": _pct(acc.get("tau")), "none": _pct(acc.get("none"))})
+    return out
+
+
+def direct_table(rows: list[dict], direct: list[dict], training: list[dict]) -> list[dict]:
+    """Train coarse, deploy fine: the retimed source (zoh, spike rule in seconds) against a model trained
+    directly at the target step, with both training times (means over seeds)."""
+    out = []
+    for neuron in dict.fromkeys(d["neuron"] for d in direct):
+        source_time = [t["train_time_s"] for t in training if t["neuron"] == neuron]
+        for dt in dict.fromkeys(d["dt"] for d in direct if d["neuron"] == neuron):
+            runs = [d for d in direct if d["neuron"] == neuron and math.isclose(d["dt"], dt)]
+            retimed = [r["accuracy"] for r in rows if r["neuron"] == neuron and _variant(r) == "zoh"
+                       and math.isclose(r["eval_dt"], dt) and r["accuracy"] is not None]
+            direct_acc = [d["test_accuracy"] for d in runs]
+            direct_time = sum(d["train_time_s"] for d in runs) / len(runs)
+            src_time = sum(source_time) / len(source_time) if source_time else None
+            out.append({"model": neuron, "Δ_T": format_time(dt),
+                        "retimed from source (zoh)": _pct_list(retimed), "trained at Δ_T": _pct_list(direct_acc),
+                        "retimed − direct (pp)": "-" if not retimed else
+                        _signed(100 * (sum(retimed) / len(retimed) - sum(direct_acc) / len(direct_acc))),
+                        "source training (s)": "-" if src_time is None else f"{src_time:.0f}",
+                        "direct training (s)": f"{direct_time:.0f}",
+                        "training time saved": "-" if src_time is None else f"{1 - src_time / direct_time:.0%}"})
+    return out
+
+
+def _signed(points: float) -> str:
+    return f"{round(points, 1) + 0.0:+.1f}"  # + 0.0 turns a rounded -0.0 into 0.0
+
+
+def _pct_list(values: list[float]) -> str:
+    if not values:
+        return "-"
+    mean, sd = _mean_sd([100 * v for v in values])
+    return f"{mean:.1f}" + (f" ± {sd:.1f}" if len(values) > 1 else "")
+
+
 def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
 def _warning_lines(rows: list[dict]) -> str:
-    lines = [f"- {r['neuron']} {r['method']} at {format_time(r['eval_dt'])}: {message}"
-             for r in rows for message in r.get("warnings") or []]
+    lines = list(dict.fromkeys(f"- {r['neuron']} {_variant(r)} at {format_time(r['eval_dt'])}: {message}"
+                               for r in rows for message in r.get("warnings") or []))
     return "\n".join(lines)
 
 
-def write_outputs(rows: list[dict], training: list[dict], cfg: RetimeStudyConfig, out_dir: Path) -> dict:
+def write_outputs(rows: list[dict], training: list[dict], cfg: RetimeStudyConfig, out_dir: Path,
+                  direct: list[dict] | None = None) -> dict:
     """Write JSON, Markdown and the two PNGs (accuracy, spike-rate ratio) for the rows so far."""
+    direct = direct or []
     table = accuracy_tables(rows, cfg)
     rates = rate_tables(rows, cfg)
     comparison = markdown_table(paper_comparison(rows))
-    text = (f"# Retime study: {cfg.dataset}\n\n{table}\n\n## Hidden spike rates\n\nSpikes per neuron per "
-            f"second (rate per step / Δ_T); `retime_rates.png` plots them relative to the source at ρ = 1.\n\n"
-            f"{rates}\n\n## Ratio 1/2 (coarse to fine) against the seed paper\n\n{comparison}\n")
+    targets = markdown_table(target_table(rows))
+    text = (f"# Retime study: {cfg.dataset}\n\nTest accuracy (%) of each source model retimed zero-shot; "
+            f"\"(plain)\" rows keep one spike per step at the new step, the others carry the spike rule in "
+            f"seconds.\n\n{table}\n\n## Against the source\n\n{targets}\n\n## Hidden spike rates\n\n"
+            f"Spikes per neuron per second (rate per step / Δ_T); `retime_rates.png` plots them relative to the "
+            f"source at ρ = 1.\n\n{rates}\n\n## Ratio 1/2 (coarse to fine) against the seed paper\n\n"
+            f"{comparison}\n")
+    coarse_fine = markdown_table(direct_table(rows, direct, training)) if direct else ""
+    if direct:
+        text += f"\n## Train coarse, deploy fine\n\n{coarse_fine}\n"
     notes = _warning_lines(rows)
     if notes:
         text += f"\n## Retime warnings\n\n{notes}\n"
     write_text(out_dir / "retime_study.md", text)
-    result = {"config": asdict(cfg), "training": training, "rows": rows}
+    result = {"config": asdict(cfg), "training": training, "direct": direct, "rows": rows}
     write_json(out_dir / "retime_study.json", result)
     plot(rows, cfg, out_dir / "retime_study.png")
     plot_rates(rows, cfg, out_dir / "retime_rates.png")
-    return {**result, "table": table, "rates": rates, "comparison": comparison}
+    return {**result, "table": table, "rates": rates, "comparison": comparison, "targets": targets,
+            "coarse_fine": coarse_fine}
 
 
 def run_study(cfg: RetimeStudyConfig, out_dir: str | Path) -> dict:
-    """Train (or load) each source model, evaluate the grid, and write JSON, Markdown and PNG."""
+    """Train (or load) each source model, evaluate the grid, and write JSON, Markdown and PNGs.
+
+    Outputs are rewritten after every source model, and finished training runs are reused, so an interrupted
+    study resumes where it stopped.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows, training = [], []
+    rows, training, direct = [], [], []
     if cfg.checkpoint:
         from ..train import load_model
 
         model = load_model(cfg.checkpoint)
-        rows += evaluate_grid(model, cfg, Path(cfg.checkpoint).stem)
+        rows += evaluate_grid(model, cfg, Path(cfg.checkpoint).stem, seed=None)
         return write_outputs(rows, training, cfg, out_dir)
     result = {}
     for neuron in cfg.neurons:
-        model, record = train_source(cfg, neuron, out_dir)
-        training.append(record)
-        rows += evaluate_grid(model, cfg, neuron)
-        result = write_outputs(rows, training, cfg, out_dir)
+        for seed in cfg.seeds:
+            model, record = train_source(cfg, neuron, out_dir, seed)
+            training.append(record)
+            rows += evaluate_grid(model, cfg, neuron, seed)
+            for dt in cfg.direct_dts:
+                _, run = train_source(cfg, neuron, out_dir, seed, dt=dt)
+                direct.append(run)
+            result = write_outputs(rows, training, cfg, out_dir, direct)
     return result
 
 
 def demo(out_dir: Path, quick: bool = True, checkpoint: str | Path | None = None) -> dict:
     """A short retime study on event-digits.
 
-    With ``checkpoint`` (the demo's adLIF model trained at 4 ms) it only evaluates every map at 2, 4 and 8 ms;
-    otherwise it first trains a small LIF network for a few epochs.
+    With ``checkpoint`` (the demo's adLIF model trained at 4 ms) it only evaluates every map, with and without
+    the spike rule in seconds, at 2, 4 and 8 ms; otherwise it first trains a small LIF network.
     """
     if checkpoint is not None:
-        cfg = RetimeStudyConfig(checkpoint=str(checkpoint), eval_dts=[2e-3, 4e-3, 8e-3], methods=list(METHODS))
+        cfg = RetimeStudyConfig(checkpoint=str(checkpoint), eval_dts=[2e-3, 4e-3, 8e-3])
     else:
         cfg = RetimeStudyConfig(neurons=["lif"], eval_dts=[2e-3, 4e-3, 8e-3], methods=["none", "tau", "zoh", "euler"],
-                                hidden=[64], epochs=2 if quick else 6, limit_train=400 if quick else None,
-                                limit_test=150 if quick else None, recurrent=False)
+                                hidden=[64], epochs=2 if quick else 10, limit=400 if quick else None,
+                                recurrent=False)
     result = run_study(cfg, Path(out_dir))
-    half = {r["method"]: r["accuracy"] for r in result["rows"] if math.isclose(r["rho"], 0.5)}
+    half = {r["variant"]: r["accuracy"] for r in result["rows"] if math.isclose(r["rho"], 0.5)}
     headline = ", ".join(f"{m} {100 * a:.1f}%" for m, a in half.items() if a is not None)
     return {"table": result["table"], "rows": result["rows"], "headline": f"retimed 4 ms -> 2 ms: {headline}"}
