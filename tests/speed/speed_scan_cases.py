@@ -33,6 +33,24 @@ def problems(draw):
     )
 
 
+@st.composite
+def refractory_problems(draw):
+    """``problems`` with a refractory spike rule (k blocked steps) and, optionally, a nonzero initial counter."""
+    p = draw(problems())
+    p["refractory"] = draw(st.sampled_from([1, 2, 3]))
+    p["with_counter"] = draw(st.booleans())
+    return p
+
+
+def initial_counter(p: dict, dtype=torch.float64, device="cpu") -> torch.Tensor | None:
+    """The initial blocked-steps counter of a refractory problem with ``with_counter`` (values 0..k+1), else None."""
+    k = p.get("refractory", 0)
+    if not k or not p.get("with_counter") or not p["with_state"]:
+        return None
+    g = torch.Generator().manual_seed(p["seed"] + 1)
+    return torch.randint(0, k + 2, (p["batch"], *p["feat"]), generator=g).to(dtype).to(device)
+
+
 def build(p: dict, dtype=torch.float64, device="cpu"):
     """Leaf tensors (parameters in float64, as the layers make them) and the scan keyword arguments."""
     g = torch.Generator().manual_seed(p["seed"])
@@ -67,9 +85,13 @@ def run(p: dict, leaves: dict, weights: list, backend: str):
     ssm = DiscreteSSM(H=leaves["H"], B=leaves["B"], kick_reset=leaves["kick_reset"],
                       kick_spike=leaves["kick_spike"], threshold=leaves["threshold"], mem_index=p["mem"],
                       time_varying=p["time_varying"])
-    spike_fn = (BurstSpike(p["burst"], p["surrogate"], p["strict"]) if p["burst"] > 1
-                else BinarySpike(p["surrogate"], p["strict"]))
-    state = NeuronState(leaves["x0"], leaves["s0"]) if p["with_state"] else None
+    k = p.get("refractory", 0)
+    spike_fn = (BurstSpike(p["burst"], p["surrogate"], p["strict"], refractory=k) if p["burst"] > 1
+                else BinarySpike(p["surrogate"], p["strict"], refractory=k))
+    counter = p.get("counter")
+    if counter is None:
+        counter = initial_counter(p, leaves["current"].dtype, leaves["current"].device)
+    state = NeuronState(leaves["x0"], leaves["s0"], counter) if p["with_state"] else None
     out = scan(leaves["current"], ssm, reset=p["reset"], detach_reset=p["detach"], spike_fn=spike_fn, state=state,
                return_states=p["return_states"], recurrent_weight=leaves.get("V"), backend=backend)
     loss = (out.spikes * weights[0]).sum() + (out.final.x * weights[2]).sum() + (out.final.s * weights[3]).sum()
@@ -91,6 +113,10 @@ def assert_equivalent(p: dict, dtype=torch.float64, device="cpu", backend="numba
         torch.testing.assert_close(fast.states, ref.states, rtol=0, atol=0)
     torch.testing.assert_close(fast.final.x, ref.final.x, rtol=0, atol=0)
     torch.testing.assert_close(fast.final.s, ref.final.s, rtol=0, atol=0)
+    if ref.final.refractory is None:
+        assert fast.final.refractory is None, "a blocked-steps counter appeared"
+    else:
+        torch.testing.assert_close(fast.final.refractory, ref.final.refractory, rtol=0, atol=0)
     for name in g_ref:
         scale = max(1.0, float(g_ref[name].abs().max()))
         torch.testing.assert_close(g_fast[name] / scale, g_ref[name] / scale, **tol, msg=lambda m: f"{name}: {m}")

@@ -17,6 +17,9 @@ from ..surrogates import Arctan, FastSigmoid, Sigmoid, Triangle
 RESET_CODES = {"subtract": 0, "zero": 1, "none": 2}
 SURROGATE_CODES = {FastSigmoid: 0, Arctan: 1, Sigmoid: 2, Triangle: 3}
 MAX_BURST = 255  # counts are stored as uint8
+# With a refractory rule the saved count of a blocked neuron is this code (its spike is 0): the backward reads
+# each step's mask from the counts. It is out of reach of a count, so refractory bursts are capped below it.
+BLOCKED = 255
 
 
 class SpikeRule(NamedTuple):
@@ -24,13 +27,15 @@ class SpikeRule(NamedTuple):
     strict: bool
     surrogate: int    # code of SURROGATE_CODES
     slope: float
+    refractory: int = 0  # steps blocked after a spike (0: none)
 
 
 def spike_rule(spike_fn) -> SpikeRule | None:
     """The fused form of a spike rule, or None when a kernel cannot reproduce it exactly."""
     if type(spike_fn) not in (BinarySpike, BurstSpike):
         return None
-    if int(spike_fn.refractory) != 0:  # refractory rules run on the reference path
+    hold = int(spike_fn.refractory)
+    if hold < 0:
         return None
     code = SURROGATE_CODES.get(type(spike_fn.surrogate))
     if code is None:
@@ -43,7 +48,9 @@ def spike_rule(spike_fn) -> SpikeRule | None:
         if int(spike_fn.max_spikes) != 1:
             return None
         burst = 0
-    return SpikeRule(burst, bool(spike_fn.strict), code, float(spike_fn.surrogate.slope))
+    if hold and burst >= BLOCKED:  # the count code BLOCKED marks a blocked neuron
+        return None
+    return SpikeRule(burst, bool(spike_fn.strict), code, float(spike_fn.surrogate.slope), hold)
 
 
 def basic_support(req, device_type: str) -> bool:
@@ -100,13 +107,28 @@ def flatten_request(req) -> FlatInputs:
     return FlatInputs(cur.reshape(T, batch, N).contiguous(), H, Bm, kr, ks, th, x0, s0)
 
 
+def flatten_refractory(req) -> torch.Tensor | None:
+    """The initial blocked-steps counter [B, N] of a refractory rule (zeros when the state has none), else None.
+
+    The counter carries no gradient (it only gates spikes), so it is detached here."""
+    if not int(getattr(req.spike_fn, "refractory", 0)):
+        return None
+    batch = req.current.shape[1]
+    blocked = req.state.refractory
+    if blocked is None:
+        return req.current.new_zeros((batch, req.current[0, 0].numel()))
+    return blocked.detach().reshape(batch, -1).to(req.current.dtype).contiguous()
+
+
 def unflatten_outputs(req, spikes: torch.Tensor, states: torch.Tensor, final_x: torch.Tensor,
-                      final_s: torch.Tensor):
-    """Kernel layouts back to the scan's: spikes [T, B, *F], states [T, B, *F, n], final (x [B, *F, n], s)."""
+                      final_s: torch.Tensor, final_r: torch.Tensor | None = None):
+    """Kernel layouts back to the scan's: spikes [T, B, *F], states [T, B, *F, n], final (x [B, *F, n], s and,
+    for a refractory rule, the counter ``final_r`` [B, N]; otherwise the state's own counter passes through)."""
     from ..scan import NeuronState, ScanOutput
 
     T, batch, feat = req.current.shape[0], req.current.shape[1], tuple(req.current.shape[2:])
     n = req.ssm.state_size
     out_states = states.permute(0, 2, 3, 1).reshape(T, batch, *feat, n) if req.return_states else None
-    final = NeuronState(final_x.permute(1, 2, 0).reshape(batch, *feat, n), final_s.reshape(batch, *feat))
+    blocked = req.state.refractory if final_r is None else final_r.reshape(batch, *feat)
+    final = NeuronState(final_x.permute(1, 2, 0).reshape(batch, *feat, n), final_s.reshape(batch, *feat), blocked)
     return ScanOutput(spikes.reshape(T, batch, *feat), out_states, final)

@@ -128,13 +128,21 @@ class NumbaKernels:
         return self._pool.empty(shape, dtype)
 
     fills_spikes = True  # forward(..., spikes=) also writes the spikes in the input dtype (no extra pass)
-    recomputes_counts = True  # the backward rederives spikes from the states: counts need not be kept
+    # the backward rederives spikes from the states: counts need not be kept (except for refractory rules, whose
+    # per-step mask the backward reads from the saved count codes)
+    recomputes_counts = True
 
-    def forward(self, current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes=None):
+    def forward(self, current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes=None,
+                r0=None, r_out=None):
         out = np.empty(current.shape, dtype=states.numpy().dtype) if spikes is None else spikes.numpy()
+        hold = int(rule.refractory)
+        if hold:
+            r_in, r_res = _np(r0), r_out.numpy()
+        else:
+            r_in = r_res = np.zeros((1, 1), dtype=out.dtype)
         _launch(K.scan_forward, K.scan_forward_parallel, current.shape[1], current.numel(), _np(current), _np(H), _np(Bm), _np(kr), _np(ks), _np(th),
                    _np(x0), _np(s0), _np(table), mem, reset, rule.burst, rule.strict, states.numpy(), counts.numpy(),
-                   out)
+                   out, hold, r_in, r_res)
 
     def backward(self, g_spikes, g_states, g_final_x, g_final_s, drive, H, Bm, kr, ks, th, x0, s0, states,
                  counts, table, mem, reset, detach, rule, with_params, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th):
@@ -143,8 +151,8 @@ class NumbaKernels:
                    _np(g_final_x), _np(g_final_s), _np(dummy[0] if drive is None else drive), _np(H), _np(Bm),
                    _np(kr), _np(ks), _np(th), _np(x0), _np(s0), _np(states), _np(counts), _np(table), mem, reset,
                    detach, rule.surrogate, rule.slope, rule.burst, rule.strict, g_states is not None, with_params, drive is not None,
-                   g_I.numpy(), g_x0.numpy(), g_s0.numpy(), g_H.numpy(), g_B.numpy(), g_kr.numpy(),
-                   g_ks.numpy(), g_th.numpy())
+                   int(rule.refractory), g_I.numpy(), g_x0.numpy(), g_s0.numpy(), g_H.numpy(), g_B.numpy(),
+                   g_kr.numpy(), g_ks.numpy(), g_th.numpy())
 
 
 KERNELS = NumbaKernels()

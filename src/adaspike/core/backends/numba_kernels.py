@@ -18,6 +18,12 @@ masks inside), which LLVM vectorises; one loop with every branch inside ran abou
 division that kept the surrogate loops scalar (every divisor here is ≥ 1, or θ > 0, so results are unchanged;
 this is not fastmath: no reassociation or contraction). The common LIF step (one state, binary spikes, reset
 by subtraction) runs forward in a single pass per step that also writes the spikes themselves.
+
+Refractory rules (``hold`` = k > 0 blocked steps after a spike): the forward carries a per-neuron counter (in the
+input dtype, updated with the reference's own operations: blocked = k after a spike, else max(blocked − 1, 0));
+a neuron whose counter is > 0 emits nothing and its saved count is the code ``BLOCKED``, from which the backward
+reads the step's mask (no surrogate gradient) and, through the 256-entry table (table[BLOCKED] = 0), the
+masked previous spikes. The k = 0 path is untouched apart from one branch per step outside the neuron loops.
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ import numpy as np
 # integer codes shared with the Python side
 RESET_SUBTRACT, RESET_ZERO, RESET_NONE = 0, 1, 2
 SURR_FAST_SIGMOID, SURR_ARCTAN, SURR_SIGMOID, SURR_TRIANGLE = 0, 1, 2, 3
+BLOCKED = 255  # saved count code of a neuron blocked by a refractory rule (layout.BLOCKED)
 
 
 @nb.njit(inline="always")
@@ -103,10 +110,14 @@ def _reset_row(reset, s, xm, th, one, r):
 
 
 @nb.njit(nogil=True, cache=True, error_model="numpy")
-def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts, spikes, b0, b1):
+def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts, spikes,
+                 hold, r0, r_out, b0, b1):
     """Fill ``states`` [T, n, B, N] (post-propagation, pre-reset), spike ``counts`` [T, B, N] and the spikes
     themselves ``spikes`` [T, B, N] (= table[counts], in the input dtype) for batch rows b0 ≤ b < b1 (the caller
-    runs row ranges on several threads; the GIL is released)."""
+    runs row ranges on several threads; the GIL is released).
+
+    With ``hold`` > 0 (refractory rule) the blocked-steps counter starts from ``r0`` [B, N] and ends in
+    ``r_out`` [B, N]; blocked neurons get the count code BLOCKED. With ``hold`` = 0 both may be [1, 1] dummies."""
     T, _, N = I.shape
     n = H.shape[1]
     tv = 1 if H.shape[0] > 1 else 0
@@ -114,15 +125,17 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
     zero = table[0]
     kick = reset != RESET_NONE  # the reference skips the reset kick entirely for reset "none"
     ct = 1 if counts.shape[0] == T else 0  # counts [1, B, N]: per-row scratch, nothing kept
+    k_hold = one * hold  # the counter's value right after a spike, in the input dtype
     for b in range(b0, b1):
         x = x0[:, b, :].copy()   # running state of this batch row, in the input dtype
         s = s0[b, :].copy()
         r = np.empty_like(s)
+        blk = r0[b if hold > 0 else 0, :].copy()  # blocked-steps counter (a 1-element dummy without hold)
         for t in range(T):
             tt = t * tv
             drive = I[t, b]
             c_out, s_out = counts[t * ct, b], spikes[t, b]
-            if n == 1 and burst == 0 and reset == RESET_SUBTRACT:
+            if n == 1 and burst == 0 and reset == RESET_SUBTRACT and hold == 0:
                 # the common LIF step in one pass: reset amount, propagation and spike per neuron
                 h, g, k0, q0, x_0, out = H[tt, 0, 0], Bm[tt, 0], kr[0], ks[0], x[0], states[t, 0, b]
                 if strict:
@@ -177,7 +190,26 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
                     out0[j] = a0
                     out1[j] = a1
             xm = x[mem]
-            if burst == 0 and not strict:
+            if hold > 0:
+                # refractory: the reference's s·(blocked <= 0), then blocked = k after a spike, else
+                # max(blocked − 1, 0) (same dtype and operations, so the counter is bit-identical)
+                for j in range(N):
+                    c = _count(xm[j], th[j], burst, strict)
+                    bl = blk[j]
+                    if bl <= zero:
+                        c_out[j] = c
+                    else:
+                        c = 0
+                        c_out[j] = BLOCKED
+                    sn = table[c]
+                    s[j] = sn
+                    s_out[j] = sn
+                    if c > 0:
+                        blk[j] = k_hold
+                    else:
+                        d = bl - one
+                        blk[j] = zero if d < zero else d
+            elif burst == 0 and not strict:
                 for j in range(N):
                     fire = xm[j] - th[j] >= 0
                     c_out[j] = 1 if fire else 0
@@ -197,16 +229,22 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
                     c_out[j] = c
                     s[j] = table[c]
                     s_out[j] = table[c]
+        if hold > 0:
+            for j in range(N):
+                r_out[b, j] = blk[j]
 
 
 @nb.njit(nogil=True, cache=True, error_model="numpy")
 def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th, x0, s0, states, counts, table,
-                  mem, reset, detach, surrogate, slope, burst, strict, with_states, with_params, with_drive,
+                  mem, reset, detach, surrogate, slope, burst, strict, with_states, with_params, with_drive, hold,
                   g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, b0, b1):
     """Exact adjoint of ``scan_forward``; parameter gradients are kept per batch row ([B, ...]) and summed later.
 
     The previous spikes are recomputed from the saved pre-spike states with the forward's own rule (the same
-    inputs give the same counts), so ``counts`` is not read and the forward need not keep it.
+    inputs give the same counts), so ``counts`` is not read and the forward need not keep it, except for a
+    refractory rule (``hold`` > 0): then ``counts`` [T, B, N] holds the forward's codes, BLOCKED marking a step
+    whose spike was masked (no surrogate gradient there), and the previous spikes are table[code]
+    (``table`` has 256 entries, table[BLOCKED] = 0).
 
     ``I`` is read only when ``with_drive`` (B needs its gradient); otherwise it may be a dummy [1, 1, 1].
     Reset paths are arithmetic masks: c_sub/c_zero select the mode, c_grad = 0 detaches the spikes in r.
@@ -236,6 +274,11 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
             # spike: s_t = spike(x_t[m] − θ) with the surrogate derivative
             v, gsp_t = states[t, mem, b], g_spikes[t, b]
             _spike_grad_row(v, th, gs, gsp_t, surrogate, slope, sg)
+            if hold > 0:  # a blocked neuron's spike is a constant 0: no gradient to its membrane
+                code_t = counts[t, b]
+                for j in range(N):
+                    if code_t[j] == BLOCKED:
+                        sg[j] = 0.0
             if with_states:
                 for i in range(n):
                     gxi, gst = gx[i], g_states[t, i, b]
@@ -262,7 +305,11 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
             else:
                 p_0 = states[t - 1, 0, b]
                 p_1 = states[t - 1, n - 1, b]
-                if need_sp:
+                if need_sp and hold > 0:
+                    code_p = counts[t - 1, b]
+                    for j in range(N):
+                        sp[j] = table[code_p[j]]
+                elif need_sp:
                     v_prev = states[t - 1, mem, b]
                     for j in range(N):
                         sp[j] = table[_count(v_prev[j], th[j], burst, strict)]
@@ -343,19 +390,19 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
 # workload (1)); the serial kernels above stay the unit of work, so these wrappers compile in moments.
 @nb.njit(parallel=True, nogil=True, cache=True)
 def scan_forward_parallel(chunks, I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts,
-                          spikes):
+                          spikes, hold, r0, r_out):
     rows = I.shape[1]
     for c in nb.prange(chunks):
         scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts, spikes,
-                     rows * c // chunks, rows * (c + 1) // chunks)
+                     hold, r0, r_out, rows * c // chunks, rows * (c + 1) // chunks)
 
 
 @nb.njit(parallel=True, nogil=True, cache=True)
 def scan_backward_parallel(chunks, g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th, x0, s0, states,
                            counts, table, mem, reset, detach, surrogate, slope, burst, strict, with_states,
-                           with_params, with_drive, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th):
+                           with_params, with_drive, hold, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th):
     rows = g_I.shape[1]
     for c in nb.prange(chunks):
         scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th, x0, s0, states, counts, table,
                       mem, reset, detach, surrogate, slope, burst, strict, with_states, with_params, with_drive,
-                      g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, rows * c // chunks, rows * (c + 1) // chunks)
+                      hold, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, rows * c // chunks, rows * (c + 1) // chunks)

@@ -6,10 +6,16 @@ runs the fused kernels with T = 1. The backward walks the steps in reverse with 
 matmul per step, ḡs_{t−1} += ḡd_t V; ḡV = Σ_t ḡd_tᵀ s_{t−1} is one product over all steps at the end.
 Per step this is 2–3 calls instead of the ~15
 small autograd nodes of the reference, and only states + uint8 spikes are kept.
+
+A refractory rule's counter is carried from step to step like the state (each kernel call takes the previous
+step's counter and writes the next); the saved count codes (BLOCKED for a masked step) give the backward each
+step's mask and, through the 256-entry table, the masked previous spikes.
 """
 from __future__ import annotations
 
 import torch
+
+from .fused import spike_table
 
 
 def _spikes(counts_t: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
@@ -17,13 +23,19 @@ def _spikes(counts_t: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
 
 
 class RecurrentFusedScan(torch.autograd.Function):
-    """(I, H, B, K_reset, K_spike, θ, x0, s0, V) → (spikes, states, final x, final s) in kernel layouts."""
+    """(I, H, B, K_reset, K_spike, θ, x0, s0, V[, r0]) → (spikes, states, final x, final s, final counter) in
+    kernel layouts; the final counter is None unless ``rule.refractory`` > 0 (``r0`` None: zeros)."""
 
     @staticmethod
-    def forward(ctx, kernels, current, H, Bm, kr, ks, th, x0, s0, V, mem, reset, detach, rule):
+    def forward(ctx, kernels, current, H, Bm, kr, ks, th, x0, s0, V, mem, reset, detach, rule, r0=None):
         T, batch, N = current.shape
         n, tv = H.shape[1], H.shape[0] > 1
-        table = torch.arange(max(rule.burst, 1) + 1, dtype=current.dtype, device=current.device)
+        hold = int(rule.refractory)
+        table = spike_table(rule.burst, current, hold)
+        blocked = None
+        if hold:
+            blocked = current.new_zeros((batch, N)) if r0 is None else r0.detach().contiguous()
+            r_bufs = [current.new_empty((batch, N)), current.new_empty((batch, N))]
         states = current.new_empty((T, n, batch, N))
         counts = torch.empty((T, batch, N), dtype=torch.uint8, device=current.device)
         keep_drive = ctx.needs_input_grad[3]
@@ -34,17 +46,26 @@ class RecurrentFusedScan(torch.autograd.Function):
             if keep_drive:
                 drives[t] = d
             k = slice(t, t + 1) if tv else slice(0, 1)
+            extra = {}
+            if hold:
+                r_next = r_bufs[t % 2]  # ping-pong: the kernel reads one buffer and writes the other
+                extra = dict(r0=blocked, r_out=r_next)
             kernels.forward(d.unsqueeze(0).contiguous(), H[k], Bm[k], kr, ks, th, x.contiguous(), s.contiguous(),
-                            table, mem, reset, rule, states[t:t + 1], counts[t:t + 1])
+                            table, mem, reset, rule, states[t:t + 1], counts[t:t + 1], **extra)
             x, s = states[t], _spikes(counts[t], table)
+            if hold:
+                blocked = r_next
         spikes = _spikes(counts, table)
         ctx.save_for_backward(drives, H, Bm, kr, ks, th, x0, s0, V, states, counts, table)
         ctx.kernels, ctx.options = kernels, (mem, reset, detach, rule)
         ctx.set_materialize_grads(False)
-        return spikes, states, states[T - 1].clone(), spikes[T - 1].clone()
+        final_r = blocked.clone() if hold else None
+        if hold:
+            ctx.mark_non_differentiable(final_r)
+        return spikes, states, states[T - 1].clone(), spikes[T - 1].clone(), final_r
 
     @staticmethod
-    def backward(ctx, g_spikes, g_states, g_final_x, g_final_s):
+    def backward(ctx, g_spikes, g_states, g_final_x, g_final_s, g_final_r=None):
         drives, H, Bm, kr, ks, th, x0, s0, V, states, counts, table = ctx.saved_tensors
         mem, reset, detach, rule = ctx.options
         T, n, batch, N = states.shape
@@ -83,4 +104,4 @@ class RecurrentFusedScan(torch.autograd.Function):
         s_prev_all = torch.cat([s0.unsqueeze(0), _spikes(counts[:T - 1], table)]) if T > 1 else s0.unsqueeze(0)
         g_V = g_D.reshape(T * batch, N).t() @ s_prev_all.reshape(T * batch, N)
         g_H, g_B, g_kr, g_ks, g_th = totals if with_params else (None,) * 5
-        return None, g_D, g_H, g_B, g_kr, g_ks, g_th, gx, gs, g_V, None, None, None, None
+        return None, g_D, g_H, g_B, g_kr, g_ks, g_th, gx, gs, g_V, None, None, None, None, None

@@ -13,13 +13,17 @@ def _block(M: int) -> int:
 
 
 class TritonKernels:
-    def forward(self, current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts):
+    def forward(self, current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, r0=None,
+                r_out=None):
         T, batch, N = current.shape
         M, block = batch * N, _block(batch * N)
+        hold = int(rule.refractory)
+        # without a refractory rule the counter pointers are never touched: any tensor of the dtype will do
+        r_in, r_res = (r0.contiguous(), r_out) if hold else (x0, x0)
         K.scan_forward_kernel[(triton.cdiv(M, block),)](
-            current, H, Bm, kr, ks, th, x0, s0, states, counts, T, M, N,
+            current, H, Bm, kr, ks, th, x0, s0, states, counts, r_in, r_res, T, M, N,
             NS=H.shape[1], MEM=mem, RESET=reset, BURST=rule.burst, STRICT=rule.strict, TV=int(H.shape[0] > 1),
-            BLOCK=block, enable_fp_fusion=False)
+            HOLD=hold, BLOCK=block, enable_fp_fusion=False)
 
     def backward(self, g_spikes, g_states, g_final_x, g_final_s, drive, H, Bm, kr, ks, th, x0, s0, states,
                  counts, table, mem, reset, detach, rule, with_params, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th):
@@ -31,7 +35,7 @@ class TritonKernels:
             g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, rule.slope, T, M, N,
             NS=n, MEM=mem, RESET=reset, DETACH=bool(detach), SURR=rule.surrogate, TV=int(H.shape[0] > 1),
             WITH_STATES=g_states is not None, WITH_PARAMS=bool(with_params), WITH_DRIVE=drive is not None,
-            BLOCK=block)
+            HOLD=int(rule.refractory), BLOCK=block)
 
 
 KERNELS = TritonKernels()

@@ -4,6 +4,11 @@ Same layouts and recursion as ``numba_kernels`` (see there), flattened to M = B�
 compile-time constants, so each (state size, reset, spike rule, surrogate, …) combination compiles once on
 first use and is cached by Triton. ``enable_fp_fusion=False`` and IEEE division keep the forward bit-identical
 to the reference's separate multiply/add kernels.
+
+Refractory rules (``HOLD`` = k > 0, a compile-time constant like the other options) mirror the numba kernels:
+the forward carries the blocked-steps counter (from ``R0``, into ``R_OUT``; in the input dtype, with the
+reference's operations), a blocked neuron emits nothing and its saved count is the code 255 (``BLOCKED``); the
+backward reads each step's mask and the masked previous spikes from those codes.
 """
 from __future__ import annotations
 
@@ -45,9 +50,9 @@ def _surrogate(z, slope, SURR: tl.constexpr):
 
 
 @triton.jit
-def scan_forward_kernel(I, H, Bm, KR, KS, TH, X0, S0, STATES, COUNTS, T, M, N,
+def scan_forward_kernel(I, H, Bm, KR, KS, TH, X0, S0, STATES, COUNTS, R0, R_OUT, T, M, N,
                         NS: tl.constexpr, MEM: tl.constexpr, RESET: tl.constexpr, BURST: tl.constexpr,
-                        STRICT: tl.constexpr, TV: tl.constexpr, BLOCK: tl.constexpr):
+                        STRICT: tl.constexpr, TV: tl.constexpr, HOLD: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
     j = offs % N
@@ -60,6 +65,8 @@ def scan_forward_kernel(I, H, Bm, KR, KS, TH, X0, S0, STATES, COUNTS, T, M, N,
         kr1 = tl.load(KR + N + j, mask=mask, other=0.0)
         ks1 = tl.load(KS + N + j, mask=mask, other=0.0)
         x1 = tl.load(X0 + M + offs, mask=mask, other=0.0)
+    if HOLD > 0:
+        blk = tl.load(R0 + offs, mask=mask, other=0.0)  # blocked-steps counter, in the input dtype
     for t in range(T):
         tt = t * TV
         if RESET == 0:
@@ -95,8 +102,18 @@ def scan_forward_kernel(I, H, Bm, KR, KS, TH, X0, S0, STATES, COUNTS, T, M, N,
             else:
                 v = x1
         c = _spike_count(v, th, BURST, STRICT)
-        tl.store(COUNTS + t * M + offs, c.to(tl.uint8), mask=mask)
+        if HOLD > 0:
+            # the reference's s·(blocked <= 0); then blocked = k after a spike, else max(blocked − 1, 0)
+            free = blk <= 0.0
+            c = tl.where(free, c, 0.0)
+            tl.store(COUNTS + t * M + offs, tl.where(free, c, 255.0).to(tl.uint8), mask=mask)
+            d = blk - 1.0
+            blk = tl.where(c > 0, HOLD * 1.0, tl.where(d < 0.0, 0.0, d))
+        else:
+            tl.store(COUNTS + t * M + offs, c.to(tl.uint8), mask=mask)
         s = c.to(x0.dtype)
+    if HOLD > 0:
+        tl.store(R_OUT + offs, blk, mask=mask)
 
 
 @triton.jit
@@ -104,7 +121,8 @@ def scan_backward_kernel(GS, GX, GFX, GFS, I, H, Bm, KR, KS, TH, X0, S0, STATES,
                          G_I, G_X0, G_S0, G_H, G_B, G_KR, G_KS, G_TH, slope, T, M, N,
                          NS: tl.constexpr, MEM: tl.constexpr, RESET: tl.constexpr, DETACH: tl.constexpr,
                          SURR: tl.constexpr, TV: tl.constexpr, WITH_STATES: tl.constexpr,
-                         WITH_PARAMS: tl.constexpr, WITH_DRIVE: tl.constexpr, BLOCK: tl.constexpr):
+                         WITH_PARAMS: tl.constexpr, WITH_DRIVE: tl.constexpr, HOLD: tl.constexpr,
+                         BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
     j = offs % N
@@ -146,21 +164,26 @@ def scan_backward_kernel(GS, GX, GFX, GFS, I, H, Bm, KR, KS, TH, X0, S0, STATES,
                 g1 += tl.load(GX + (t * NS + 1) * M + offs, mask=mask, other=0.0)
         v = tl.load(STATES + (t * NS + MEM) * M + offs, mask=mask, other=0.0)
         sgrad = g_v * _surrogate(v - th, slope, SURR)
+        if HOLD > 0:  # a blocked step's spike is a constant 0: no surrogate gradient
+            code_t = tl.load(COUNTS + t * M + offs, mask=mask, other=0).to(tl.int32)
+            sgrad = tl.where(code_t == 255, 0.0, sgrad)
         if MEM == 0:
             g0 += sgrad
         else:
             g1 += sgrad
         gth = -sgrad
         first = t == 0
-        later = mask & (t > 0)
+        later = mask & (offs * 0 + t > 0)  # a tensor comparison (a bare `t > 0` breaks TRITON_INTERPRET)
         p0 = tl.where(first, tl.load(X0 + offs, mask=mask, other=0.0),
                       tl.load(STATES + ((t - 1) * NS) * M + offs, mask=later, other=0.0))
         p1 = p0 * 0.0
         if NS == 2:
             p1 = tl.where(first, tl.load(X0 + M + offs, mask=mask, other=0.0),
                           tl.load(STATES + ((t - 1) * NS + 1) * M + offs, mask=later, other=0.0))
-        sp = tl.where(first, tl.load(S0 + offs, mask=mask, other=0.0),
-                      tl.load(COUNTS + (t - 1) * M + offs, mask=later, other=0).to(p0.dtype))
+        code_p = tl.load(COUNTS + (t - 1) * M + offs, mask=later, other=0).to(tl.int32)
+        if HOLD > 0:  # code 255: a blocked step, spike 0
+            code_p = tl.where(code_p == 255, 0, code_p)
+        sp = tl.where(first, tl.load(S0 + offs, mask=mask, other=0.0), code_p.to(p0.dtype))
         if MEM == 0:
             pm = p0
         else:
