@@ -59,15 +59,14 @@ class LazyBackend:
 
         if self._fn is None and not self._load():
             return reference_scan(req)
-            try:
-                return self._fn(req)
-            except Exception as err:  # first call compiles: a compiler failure must not break training
-                if _is_compile_error(err):
-                    self.failed, self._fn = True, None
-                    self._announce(f"compilation failed: {type(err).__name__}: {err}")
-                    return reference_scan(req)
-                raise
-        return self._fn(req)
+        try:
+            return self._fn(req)
+        except Exception as err:  # a call may compile: a compiler failure must not break training
+            if _is_compile_error(err):
+                self.failed, self._fn = True, None
+                self._announce(f"compilation failed: {type(err).__name__}: {err}")
+                return reference_scan(req)
+            raise
 
 
 def _is_compile_error(err: Exception) -> bool:
