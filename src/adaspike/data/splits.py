@@ -14,8 +14,8 @@ from torch.utils.data import Dataset, Subset
 __all__ = ["subset_of", "validation_split", "split_dataset"]
 
 # attributes training code reads off a dataset; a subset keeps them (per-sample ones are indexed)
-_SHARED = ("dt", "input_shape", "num_classes", "is_event_data", "class_names", "n_steps", "t_max")
-_PER_SAMPLE = ("labels", "groups")
+_SHARED = ("dt", "input_shape", "num_classes", "is_event_data", "class_names", "n_steps", "t_max", "audio_config")
+_PER_SAMPLE = ("labels", "groups", "sample_rates", "files")
 
 
 def subset_of(data: Dataset, indices) -> Dataset:
@@ -28,7 +28,8 @@ def subset_of(data: Dataset, indices) -> Dataset:
     for name in _PER_SAMPLE:
         values = getattr(data, name, None)
         if values is not None:
-            setattr(subset, name, np.asarray(values)[indices])
+            picked = np.asarray(values)[indices]
+            setattr(subset, name, picked.tolist() if isinstance(values, list) else picked)
     return subset
 
 
