@@ -23,7 +23,7 @@ log = logging.getLogger("adaspike")
 
 ADLIF_FORMS = ("continuous", "discrete")
 TRAIN_DEFAULTS = dict(neuron="adlif", hidden=(128,), recurrent=True, readout="li-mean", epochs=40, lr=5e-3,
-                      batch_size=32, weight_decay=1e-4, dropout=0.1, patience=15, adlif_form="continuous",
+                      batch_size=32, weight_decay=1e-4, dropout=0.3, patience=15, adlif_form="continuous",
                       augment=True)
 
 
