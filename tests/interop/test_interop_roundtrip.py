@@ -157,3 +157,15 @@ def test_conventions_table_is_complete():
     assert set(CONVENTIONS) == {"adaspike", "snntorch", "spikingjelly", "sinabs"}
     a, b = leaky_step(np.array(0.01), np.array(1.0), 1e-3, "zoh")
     assert math.isclose(float(a), math.exp(-0.1)) and math.isclose(float(b), 1 - math.exp(-0.1))
+
+
+def test_refractory_spike_rule_survives_the_file(tmp_path):
+    torch.manual_seed(0)
+    model = _boost(nn.Sequential(SpikingLayer(nn.Linear(8, 12), LIF(12, tau=7e-3, dt=DT, refractory=3e-3)),
+                                 SpikingLayer(nn.Linear(12, 5), LIF(5, tau=15e-3, dt=DT))))
+    graph = read_nir(write_nir(tmp_path / "m.nir", export_nir(model, (8,))))
+    metas = [node.metadata for node in graph.nodes.values() if isinstance(node, nir.LIF)]
+    assert sorted(m.get("refractory", 0.0) for m in metas) == [0.0, pytest.approx(3e-3)]
+    imported = import_nir(tmp_path / "m.nir", dt=DT)
+    assert sorted((m.refractory or 0.0) for m in imported.modules() if isinstance(m, LIF)) == [0.0, 3e-3]
+    _check_same(model, imported, _spikes((8,), T=40))

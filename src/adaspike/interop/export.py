@@ -3,8 +3,8 @@
 Neurons are written as the ODE they integrate — τ in seconds and R exactly as in τ dv/dt = −v + R·I (IF:
 dv/dt = R·I with R = the layer's gain in 1/s) — never as per-step factors. What NIR cannot say goes into each
 node's ``metadata`` as hints (NIR readers may ignore them): ``dt`` (s), ``discretisation``, ``reset``,
-``input_convention`` (``step_current``: I is held constant over each step), ``spike_condition`` and
-``max_spikes``. A time reduction at the end of the model is recorded in the graph metadata.
+``input_convention`` (``step_current``: I is held constant over each step), ``spike_condition``,
+``max_spikes`` and, for spike rules defined in seconds, ``refractory`` (s). A time reduction at the end of the model is recorded in the graph metadata.
 
 Supported: ``nn.Sequential`` (or any module with ``nir_modules()`` returning its modules in order) of
 Linear (→ Affine, bias kept, or Linear), Conv2d, Flatten, AvgPool2d, SumPool2d, ``TimeFolded``,
@@ -84,6 +84,8 @@ def _neuron_metadata(layer: NeuronLayer | LeakyIntegrator, dt: float | None) -> 
     if isinstance(layer, NeuronLayer):
         meta.update(reset=layer.reset, spike_condition="v > threshold" if layer.strict else "v >= threshold",
                     max_spikes=int(layer.max_spikes))
+        if layer.refractory is not None:  # spike capacity in seconds: at most max_spikes per refractory s
+            meta["refractory"] = float(layer.refractory)
     return meta
 
 

@@ -61,6 +61,8 @@ class _Options:
         kw = {"dt": self.dt, "reset": reset, "strict": strict}
         if c.trust_metadata and "max_spikes" in meta:
             kw["max_spikes"] = int(meta["max_spikes"])
+        if c.trust_metadata and meta.get("refractory") is not None:
+            kw["refractory"] = float(np.asarray(meta["refractory"]).reshape(-1)[0])
         return kw
 
     def method_for(self, meta: dict) -> str:
