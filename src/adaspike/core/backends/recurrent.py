@@ -16,10 +16,15 @@ from __future__ import annotations
 import torch
 
 from .fused import spike_table
+from .layout import BLOCKED
 
 
 def _spikes(counts_t: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    return table[counts_t.long()] if table.numel() > 2 else counts_t.to(table.dtype)
+    # table[c] = c for every count code except BLOCKED (→ 0): an element-wise cast, not a gather
+    out = counts_t.to(table.dtype)
+    if table.numel() > BLOCKED:
+        out.masked_fill_(counts_t == BLOCKED, 0)
+    return out
 
 
 class RecurrentFusedScan(torch.autograd.Function):
