@@ -34,14 +34,15 @@ def test_bad_inputs():
         firing_rate_histogram({})
 
 
-def test_learning_curve_has_train_and_test(tmp_path):
+def test_learning_curve_has_train_and_validation(tmp_path):
     from adaspike.report import save_figure
     from adaspike.report.plots import learning_curve
 
     history = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5 + 0.1 * e, "val_loss": 1.2 / e,
                 "val_accuracy": 0.4 + 0.1 * e} for e in (1, 2, 3)]
-    fig = learning_curve(history)
+    fig = learning_curve(history, selected_epoch=2)
     labels = [line.get_label() for ax in fig.axes for line in ax.get_lines()]
-    assert labels.count("train") == 2 and labels.count("test") == 2
+    assert labels.count("train") == 2 and labels.count("validation") == 2  # never "test": it is not the test set
+    assert labels.count("selected (epoch 2)") == 2
     path = save_figure(fig, tmp_path / "curve.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
