@@ -31,25 +31,24 @@ def str_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def int_list(text: str) -> list[int]:
+def _ints(text: str, minimum: int, what: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    if not values or min(values) < minimum:
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
     return values
+
+
+def int_list(text: str) -> list[int]:
+    """Comma-separated positive integers (layer widths, step counts)."""
+    return _ints(text, 1, "positive integers")
 
 
 def int_list_zero(text: str) -> list[int]:
     """Comma-separated integers >= 0 (seeds)."""
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 0:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 0, got {text!r}")
-    return values
+    return _ints(text, 0, "integers >= 0")
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:

@@ -364,16 +364,22 @@ def _mean_series(rows: list[dict], neuron: str, name: str, key: str) -> list[tup
     return sorted((rho, sum(v) / len(v)) for rho, v in groups.items())
 
 
+def _plot_lines(ax, rows: list[dict], cfg: RetimeStudyConfig, neuron: str, key: str, scale: float = 1.0):
+    """One line per variant of the mean ``key`` (× ``scale``) against ρ; returns the plotted values."""
+    values = []
+    for index, name in enumerate(_variant_order(rows, cfg)):
+        pts = _mean_series(rows, neuron, name, key)
+        if pts:
+            values += [scale * p[1] for p in pts]
+            ax.plot([p[0] for p in pts], [scale * p[1] for p in pts], label=name, **_style(index))
+    return values
+
+
 def plot(rows: list[dict], cfg: RetimeStudyConfig, path: Path) -> Path:
     """Accuracy (%) against ρ on a log2 axis, one line per variant (mean over seeds), one panel per neuron."""
     fig, panels = _figure(rows)
     for ax, neuron in panels:
-        values = []
-        for index, name in enumerate(_variant_order(rows, cfg)):
-            pts = _mean_series(rows, neuron, name, "accuracy")
-            if pts:
-                values += [100 * p[1] for p in pts]
-                ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], label=name, **_style(index))
+        values = _plot_lines(ax, rows, cfg, neuron, "accuracy", 100.0)
         ax.set_ylim(*accuracy_ylim(values))
         _ratio_axis(ax, cfg, neuron)
         ax.set_ylabel("test accuracy (%)")
@@ -390,12 +396,7 @@ def plot_rates(rows: list[dict], cfg: RetimeStudyConfig, path: Path) -> Path:
     """
     fig, panels = _figure(rows)
     for ax, neuron in panels:
-        values = []
-        for index, name in enumerate(_variant_order(rows, cfg)):
-            pts = _mean_series(rows, neuron, name, "rate_ratio")
-            if pts:
-                values += [p[1] for p in pts]
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], label=name, **_style(index))
+        values = _plot_lines(ax, rows, cfg, neuron, "rate_ratio")
         rhos = sorted({r["rho"] for r in rows if r["neuron"] == neuron})
         if rhos:
             ax.plot(rhos, [1 / rho for rho in rhos], color="grey", lw=0.8, linestyle=":", label="1/ρ")
