@@ -51,6 +51,8 @@ def train_run(*, dataset: str = "event-digits", root: str | None = None, dt: flo
 
     ``test=False`` never touches the test split (for choosing settings on the validation set alone).
     """
+    if not test and not val_fraction:
+        raise ValueError("test=False needs a validation split (val_fraction > 0) to report on")
     if adlif_form not in ADLIF_FORMS:
         raise ValueError(f"adlif_form must be one of {ADLIF_FORMS}, got {adlif_form!r}")
     if nproc > 1:
