@@ -57,3 +57,17 @@ def test_study_on_a_wav_folder(tmp_path):
     assert len(set(at_one.values())) == 1  # every method is the identity at ρ = 1
     assert (out / "retime_study.png").stat().st_size > 1000
     assert "seed paper" in (out / "retime_study.md").read_text()
+
+
+def test_retimed_checkpoint_keeps_its_data_at_the_new_step(tmp_path):
+    from adaspike.train import read_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model("snn", input_shape=[6], classes=2, hidden=[5], neuron="lif", dt=4e-3)
+    src = save_checkpoint(tmp_path / "src.safetensors", model,
+                          {"data": {"dataset": "spoken-digits", "dt": 4e-3, "options": {"pool": 5}}})
+    out = tmp_path / "fine.safetensors"
+    assert main(["retime", str(src), "--dt", "1ms", "-o", str(out)]) == 0
+    _, _, meta = read_checkpoint(out)
+    assert meta["data"] == {"dataset": "spoken-digits", "dt": 1e-3, "options": {"pool": 5}}
+    assert meta["retime"]["spike_rule"] == "seconds"

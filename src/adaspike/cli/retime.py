@@ -9,14 +9,18 @@ from .options import HELP_FORMAT, int_list, int_list_zero, str_list, time_arg, t
 
 def _retime_checkpoint(args) -> int:
     from ..retime import retime
-    from ..train import load_model, save_checkpoint
+    from ..train import load_model, read_checkpoint, save_checkpoint
 
     model = load_model(args.checkpoint)
+    _, _, source_meta = read_checkpoint(args.checkpoint)
     scale = args.input_scale if args.input_scale == "auto" else float(args.input_scale)
     new = retime(model, dt=args.dt, ratio=args.ratio, method=args.method, input_scale=scale,
                  readout=args.readout, unstable=args.unstable, spike_rule=args.spike_rule)
     info = new.retime_info.as_dict()
-    path = save_checkpoint(args.output, new, metadata={"retime": info})
+    metadata = {"retime": info}
+    if isinstance(source_meta.get("data"), dict):  # the data the model reads, now binned at the target step
+        metadata["data"] = {**source_meta["data"], "dt": info["target_dt"]}
+    path = save_checkpoint(args.output, new, metadata=metadata)
     print(f"retimed {args.checkpoint} from {info['source_dt']:g}s to {info['target_dt']:g}s "
           f"(ρ = {info['ratio']:g}, method {args.method}, input scale {info['input_scale']:g}, "
           f"spike rule {info['spike_rule']}) -> {path}")
