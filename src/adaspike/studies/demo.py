@@ -16,12 +16,12 @@ import torch
 from ..report import markdown_table, write_json, write_text
 from ..report import save_figure
 from ..report.plots import firing_rate_histogram, spike_raster
-from .train_run import train_run
+from .train_run import TRAIN_DEFAULTS, train_run
 
 log = logging.getLogger("adaspike")
 CAPABILITIES = ("retime", "convert", "coding")
-# `adaspike train`'s defaults, with a shorter epoch budget so the demo stays a few minutes
-CORE = dict(dataset="event-digits", dt=4e-3, pool=2, epochs=15, seed=0)
+# exactly `adaspike train --dataset event-digits`: the defaults (up to 40 epochs, early stopping)
+CORE = dict(dataset="event-digits", dt=4e-3, pool=2, seed=0)
 
 
 def run_demo(out: Path | str = "runs/demo", skip: set[str] = frozenset(), epochs: int | None = None,
@@ -29,8 +29,9 @@ def run_demo(out: Path | str = "runs/demo", skip: set[str] = frozenset(), epochs
     out = Path(out)
     tic = time.perf_counter()
     config = {**CORE, **({"epochs": epochs} if epochs else {})}
-    print(f"[demo] core: recurrent adLIF on event-digits at dt = 4 ms (up to {config['epochs']} epochs, "
-          f"validation split from the training data) -> {out / 'core'}")
+    print(f"[demo] core: recurrent adLIF on event-digits at dt = 4 ms (`adaspike train` defaults, up to "
+          f"{config.get('epochs', TRAIN_DEFAULTS['epochs'])} epochs, validation split from the training data) "
+          f"-> {out / 'core'}")
     core = train_run(out=out / "core", progress=progress, **config)
     _core_figures(out / "core", core)
     rows = [{"part": "core", "what": "recurrent adLIF, event-digits, dt 4 ms",

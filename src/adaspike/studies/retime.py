@@ -170,8 +170,8 @@ def evaluate_grid(model: torch.nn.Module, cfg: RetimeStudyConfig, label: str, se
             if math.isclose(rho, 1.0) and row["error"] is None:
                 identity = row
             rows.append(row)
-            log.info("%s seed %s %s dt=%s: %s", label, seed, row["variant"], format_time(dt),
-                     row["accuracy"] if row["error"] is None else row["error"])
+            log.info("%s%s %s dt=%s: %s", label, "" if seed is None else f" seed {seed}", row["variant"],
+                     format_time(dt), f"{row['accuracy']:.4f}" if row["error"] is None else row["error"])
     return add_rate_ratios(rows)
 
 
@@ -575,5 +575,6 @@ def demo(out_dir: Path, quick: bool = True, checkpoint: str | Path | None = None
                                 recurrent=False)
     result = run_study(cfg, Path(out_dir))
     half = {r["variant"]: r["accuracy"] for r in result["rows"] if math.isclose(r["rho"], 0.5)}
-    headline = ", ".join(f"{m} {100 * a:.1f}%" for m, a in half.items() if a is not None)
+    shown = ("zoh", "zoh (plain)", "tau", "none")
+    headline = ", ".join(f"{m} {100 * half[m]:.1f}%" for m in shown if half.get(m) is not None)
     return {"table": result["table"], "rows": result["rows"], "headline": f"retimed 4 ms -> 2 ms: {headline}"}
