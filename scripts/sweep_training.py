@@ -20,6 +20,8 @@ from adaspike.studies.train_run import train_run
 
 
 def _value(text: str):
+    if text.startswith("["):  # a list, e.g. hidden=[256] (use ';' between the items of one value)
+        return json.loads(text.replace(";", ","))
     for cast in (int, float):
         try:
             return cast(text)
