@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from adaspike.core import BinarySpike, Sigmoid, lif_discrete, scan
-from adaspike.layers.adaptive import AdaptiveLIF, StepWeightedReadout
+from adaspike.layers.adaptive import PerStepLIF, StepWeightedReadout
 from adaspike.models import build_model
 
 
@@ -34,7 +34,7 @@ class HandLIF(nn.Module):
 @pytest.mark.parametrize("granularity", ["layer", "channel"])
 def test_tied_layer_is_the_standard_soft_reset_lif(granularity):
     torch.manual_seed(0)
-    layer = AdaptiveLIF(5, channels=3, granularity=granularity, tied=True)
+    layer = PerStepLIF(5, channels=3, granularity=granularity, tied=True)
     with torch.no_grad():
         layer.leak.raw.fill_(0.7)
         layer.gain.raw.fill_(0.9)
@@ -47,24 +47,24 @@ def test_tied_layer_is_the_standard_soft_reset_lif(granularity):
 
 def test_fresh_layer_is_a_tau2_decay_input_lif():
     x = torch.randn(6, 8, 10) * 3
-    assert torch.equal(AdaptiveLIF(6)(x), hand_lif(x, 0.5, 0.5))
+    assert torch.equal(PerStepLIF(6)(x), hand_lif(x, 0.5, 0.5))
     standard = scan(x, lif_discrete(0.5), spike_fn=BinarySpike(Sigmoid(4.0), strict=True), backend="reference")
-    assert torch.equal(AdaptiveLIF(6)(x), standard.spikes)   # α = 0.5 ⇒ gain 1 − α = 0.5
+    assert torch.equal(PerStepLIF(6)(x), standard.spikes)   # α = 0.5 ⇒ gain 1 − α = 0.5
 
 
 def test_untied_parameters_set_equal_match_tied():
     x = torch.randn(4, 3, 7)
-    untied = AdaptiveLIF(4)
+    untied = PerStepLIF(4)
     with torch.no_grad():
         untied.leak.raw.fill_(0.3)
-    tied = AdaptiveLIF(4, tied=True)
+    tied = PerStepLIF(4, tied=True)
     with torch.no_grad():
         tied.leak.raw.fill_(0.3)
     assert torch.equal(untied(x), tied(x))
 
 
 def test_per_step_parameters_act_at_their_step():
-    layer = AdaptiveLIF(3)
+    layer = PerStepLIF(3)
     with torch.no_grad():
         layer.gain.raw.copy_(torch.tensor([2.0, 0.0, 2.0]))
     x = torch.ones(3, 1, 1)
@@ -79,7 +79,7 @@ def test_tied_network_equals_network_of_standard_lif(model):
     reference = copy.deepcopy(net)
     for name, module in list(reference.named_modules()):
         for child_name, child in list(module.named_children()):
-            if isinstance(child, AdaptiveLIF):
+            if isinstance(child, PerStepLIF):
                 threshold = float(child.threshold())
                 assert threshold == 1.0 or model == "spikformer"
                 lam, gain = (v.detach() for v in child.per_step())
@@ -110,7 +110,7 @@ def test_step0_leak_gets_exactly_zero_gradient(model, encoding):
     torch.manual_seed(2)
     net = build_model(model, T=4, encoding=encoding, adaptive="on", **_size(model))
     nn.functional.cross_entropy(net(torch.rand(3, 1, 16, 16)), torch.tensor([0, 1, 2])).backward()
-    layers = [m for m in net.modules() if isinstance(m, AdaptiveLIF)]
+    layers = [m for m in net.modules() if isinstance(m, PerStepLIF)]
     assert layers
     for layer in layers:
         assert torch.equal(layer.leak.raw.grad[0], torch.zeros_like(layer.leak.raw.grad[0]))
@@ -147,7 +147,7 @@ def test_adaptive_off_fixes_step_weights():
 
 
 def test_spike_is_strict_with_sigmoid4_surrogate():
-    layer = AdaptiveLIF(1)
+    layer = PerStepLIF(1)
     with torch.no_grad():
         layer.gain.raw.fill_(1.0)
     x = torch.tensor([[[1.0, 1.5, 0.2]]], requires_grad=True)
@@ -160,7 +160,7 @@ def test_spike_is_strict_with_sigmoid4_surrogate():
 
 
 def test_sigmoid_constraint_keeps_values_in_unit_interval():
-    layer = AdaptiveLIF(3, constrain="sigmoid")
+    layer = PerStepLIF(3, constrain="sigmoid")
     with torch.no_grad():
         layer.leak.raw.fill_(50.0)
     lam, gain = layer.per_step()
@@ -169,7 +169,7 @@ def test_sigmoid_constraint_keeps_values_in_unit_interval():
 
 def test_fast_backend_matches_reference_for_time_varying_neurons():
     torch.manual_seed(5)
-    layer = AdaptiveLIF(6, channels=4, granularity="channel")
+    layer = PerStepLIF(6, channels=4, granularity="channel")
     with torch.no_grad():
         layer.leak.raw.uniform_(0.2, 0.9)
         layer.gain.raw.uniform_(0.5, 1.5)
@@ -189,6 +189,6 @@ def test_fast_backend_matches_reference_for_time_varying_neurons():
 
 def test_wrong_number_of_steps_raises():
     with pytest.raises(ValueError, match="T = 4"):
-        AdaptiveLIF(4)(torch.zeros(3, 1, 2))
+        PerStepLIF(4)(torch.zeros(3, 1, 2))
     with pytest.raises(ValueError, match="channels"):
-        AdaptiveLIF(4, granularity="channel")
+        PerStepLIF(4, granularity="channel")

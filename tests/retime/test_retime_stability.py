@@ -9,7 +9,7 @@ from torch import nn
 from adaspike.core import adlif_discrete, lif_discrete
 from adaspike.core.linalg import spectral_radius
 from adaspike.layers import IF, LIF, AdLIF, SpikingLayer
-from adaspike.layers.adaptive import AdaptiveLIF
+from adaspike.layers.adaptive import PerStepLIF
 from adaspike.retime import RetimeError, adapt_ssm, retime, retime_layer, to_ssm
 from adaspike.retime import maps as maps_module
 from adaspike.retime import neurons as neurons_module
@@ -173,19 +173,19 @@ def test_adapt_ssm_still_checks_on_its_own():
 
 def _asnn():
     torch.manual_seed(0)
-    return nn.Sequential(SpikingLayer(nn.Linear(3, 4), AdaptiveLIF(6, channels=4, granularity="channel")))
+    return nn.Sequential(SpikingLayer(nn.Linear(3, 4), PerStepLIF(6, channels=4, granularity="channel")))
 
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("rho", [0.5, 2.0])
 def test_adaptive_lif_is_refused_by_name(method, rho):
     model = _asnn()
-    with pytest.raises(RetimeError, match=r"0\.neuron: cannot retime AdaptiveLIF with method '" + method
+    with pytest.raises(RetimeError, match=r"0\.neuron: cannot retime PerStepLIF with method '" + method
                        + r"'.*time-step-adaptive.*indexed by step.*no continuous-time model to re-discretise"):
         retime(model, ratio=rho, method=method)
-    with pytest.raises(RetimeError, match="AdaptiveLIF"):
+    with pytest.raises(RetimeError, match="PerStepLIF"):
         retime_layer(model[0].neuron, rho, method, name="asnn", structure_only=True)
-    with pytest.raises(RetimeError, match="AdaptiveLIF"):
+    with pytest.raises(RetimeError, match="PerStepLIF"):
         retime(model, ratio=rho, method=method, unstable="ignore")
 
 
@@ -194,6 +194,6 @@ def test_adaptive_lif_is_kept_under_none_and_at_ratio_one():
     x = torch.rand(6, 2, 3)
     for method in METHODS:
         same = retime(model, ratio=1.0, method=method)
-        assert isinstance(same[0].neuron, AdaptiveLIF) and torch.equal(same(x), model(x))
+        assert isinstance(same[0].neuron, PerStepLIF) and torch.equal(same(x), model(x))
     baseline = retime(model, ratio=0.5, method="none")  # the no-adaptation baseline: the same per-step neuron
-    assert isinstance(baseline[0].neuron, AdaptiveLIF)
+    assert isinstance(baseline[0].neuron, PerStepLIF)

@@ -103,7 +103,7 @@ def test_write_outputs_writes_the_rate_table_and_both_plots(tmp_path):
 def test_rate_table_has_a_line_per_layer_and_marks_errors():
     rows = [_row(method="zoh", rho=1.0, hz=10.0), _row(method="zoh", rho=2.0, hz=12.5),
             _row(method="euler", rho=1.0, hz=10.0), _row(method="euler", rho=2.0, error="x: method 'euler' ... unstable"),
-            _row(method="tau", rho=1.0, hz=10.0), _row(method="tau", rho=2.0, error="x: cannot retime AdaptiveLIF")]
+            _row(method="tau", rho=1.0, hz=10.0), _row(method="tau", rho=2.0, error="x: cannot retime PerStepLIF")]
     cfg = RetimeStudyConfig(methods=["zoh", "euler", "tau"], train_dt=4e-3)
     table = rate_tables(study.add_rate_ratios(rows), cfg)
     assert "| zoh | 10.0 | 12.5 |" in table

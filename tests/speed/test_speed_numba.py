@@ -18,6 +18,7 @@ from adaspike.core import BinarySpike, Surrogate, if_discrete, lif_discrete, sca
 import importlib  # noqa: E402
 
 scan_module = importlib.import_module("adaspike.core.scan")
+backends_module = importlib.import_module("adaspike.core.backends")
 from adaspike.layers import LIF, AdLIF, CubaLIF  # noqa: E402
 
 
@@ -63,7 +64,7 @@ def test_layer_parameter_gradients_match(layer_cls):
 def test_auto_picks_numba_and_env_forces_reference(monkeypatch):
     ssm = lif_discrete(0.9)
     seen, real = [], scan_module.reference_scan
-    monkeypatch.setattr(scan_module, "reference_scan", lambda req: seen.append("ref") or real(req))
+    monkeypatch.setattr(backends_module, "reference_scan", lambda req: seen.append("ref") or real(req))
     scan(torch.rand(3, 2, 4), ssm)
     assert seen == []
     monkeypatch.setenv("ADASPIKE_BACKEND", "reference")
@@ -111,7 +112,7 @@ def test_missing_numba_logs_once_and_falls_back(caplog):
 
 @pytest.mark.parametrize("chunk", [1, 7, 40])
 def test_checkpointed_scan_equals_plain_scan(chunk):
-    from adaspike.core.backends.checkpoint import checkpointed_scan
+    from adaspike.core.chunked import checkpointed_scan
     from adaspike.core import adlif_discrete
 
     alpha = torch.full((6,), 0.9, dtype=torch.float64, requires_grad=True)

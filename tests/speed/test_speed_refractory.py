@@ -17,6 +17,7 @@ from adaspike.core import BinarySpike, BurstSpike, NeuronState, lif_discrete, sc
 from adaspike.core.backends.layout import spike_rule  # noqa: E402
 
 scan_module = importlib.import_module("adaspike.core.scan")
+backends_module = importlib.import_module("adaspike.core.backends")
 
 
 def _case(n, burst, reset, recurrent, k, with_counter=True, **over):
@@ -71,7 +72,7 @@ def test_numba_is_selected_for_refractory_rules(monkeypatch):
     rule = BinarySpike(refractory=2)
     assert spike_rule(rule).refractory == 2
     seen, real = [], scan_module.reference_scan
-    monkeypatch.setattr(scan_module, "reference_scan", lambda req: seen.append("ref") or real(req))
+    monkeypatch.setattr(backends_module, "reference_scan", lambda req: seen.append("ref") or real(req))
     current = 3 * torch.rand(10, 2, 4)
     out = scan(current, lif_discrete(0.9), spike_fn=rule, backend="numba")  # would raise if declined
     auto = scan(current, lif_discrete(0.9), spike_fn=BurstSpike(3, refractory=1))
@@ -120,7 +121,7 @@ def test_parallel_launch_with_refractory_matches_reference():
 
 
 def test_checkpointed_scan_carries_the_counter():
-    from adaspike.core.backends.checkpoint import checkpointed_scan
+    from adaspike.core.chunked import checkpointed_scan
 
     x = (3 * torch.rand(30, 2, 5, dtype=torch.float64)).requires_grad_(True)
     ssm, rule = lif_discrete(0.9), BinarySpike(refractory=3)
@@ -190,7 +191,7 @@ def test_triton_refractory_kernels_under_interpreter(k, burst, reset, n, recurre
     from adaspike.core.backends import fused, triton_backend
     from adaspike.core.backends.layout import basic_support
 
-    scan_module._load_fast_backends()
+    backends_module.register_default_backends()
     scan_module.register_backend("triton_interpreted", lambda req: fused.fused_scan(req, triton_backend.KERNELS),
                                  lambda req: basic_support(req, "cpu"), auto=False)
     for dtype in (torch.float32, torch.float64):

@@ -7,4 +7,10 @@ from .ssm import DISCRETISATIONS, ContinuousSSM, DiscreteSSM
 from .surrogates import Arctan, FastSigmoid, Sigmoid, Surrogate, Triangle, get_surrogate
 from .units import check_dt, format_time, parse_time
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+__all__ = [
+    "AdLIFParams", "Arctan", "BinarySpike", "BurstSpike", "ContinuousSSM", "CubaLIFParams", "DISCRETISATIONS",
+    "DiscreteSSM", "FastSigmoid", "IFParams", "LIFParams", "NeuronState", "RESET_MODES", "ScanOutput", "Sigmoid",
+    "Surrogate", "Triangle", "adlif_discrete", "available_backends", "check_dt", "check_time_major",
+    "cuba_lif_discrete", "decay_from_tau", "format_time", "get_surrogate", "if_discrete", "lif_discrete",
+    "parse_time", "register_backend", "rule_for_step", "scan", "tau_from_decay",
+]

@@ -6,64 +6,15 @@ must return the same spikes and gradients (checked by equivalence tests).
 """
 from __future__ import annotations
 
-import logging
-import os
-from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import torch
 
-from .spikes import BinarySpike, check_reset, reset_amount
+from .backends import available_backends, register_backend, select_backend
+from .reference import reference_scan
+from .spikes import BinarySpike, check_reset
 from .ssm import DiscreteSSM
-
-log = logging.getLogger("adaspike")
-
-
-class NeuronState(NamedTuple):
-    """Explicit state between calls: x [B, *F, n], the last spikes s [B, *F] and, for refractory spike rules,
-    the steps each neuron is still blocked for (``refractory`` [B, *F]; None means none is)."""
-
-    x: torch.Tensor
-    s: torch.Tensor
-    refractory: torch.Tensor | None = None
-
-
-class ScanOutput(NamedTuple):
-    spikes: torch.Tensor                 # [T, B, *F]
-    states: torch.Tensor | None          # [T, B, *F, n], post-propagation, pre-reset (on request)
-    final: NeuronState
-
-
-@dataclass
-class ScanRequest:
-    """Everything a backend needs, already validated and cast to the current's dtype/device."""
-
-    current: torch.Tensor
-    ssm: DiscreteSSM
-    reset: str
-    detach_reset: bool
-    spike_fn: Callable
-    state: NeuronState
-    recurrent_weight: torch.Tensor | None
-    return_states: bool
-
-
-Backend = Callable[[ScanRequest], ScanOutput]
-_BACKENDS: dict[str, tuple[Backend, Callable[[ScanRequest], bool]]] = {}
-_AUTO_ORDER: list[str] = []
-
-
-def register_backend(name: str, fn: Backend, supports: Callable[[ScanRequest], bool], auto: bool = True) -> None:
-    """Add a backend; with ``auto`` it is tried (in registration order) before the reference."""
-    _BACKENDS[name] = (fn, supports)
-    if auto and name not in _AUTO_ORDER:
-        _AUTO_ORDER.append(name)
-
-
-def available_backends() -> list[str]:
-    _load_fast_backends()
-    return ["reference", *_BACKENDS]
-
+from .state import NeuronState, ScanOutput, ScanRequest
 
 def check_time_major(current: torch.Tensor, feature_shape: torch.Size | tuple | None = None,
                      name: str = "input", check_finite: bool = True) -> None:
@@ -137,84 +88,11 @@ def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", de
     request = ScanRequest(current=current, ssm=ssm.to(dtype=current.dtype, device=current.device), reset=reset,
                           detach_reset=detach_reset, spike_fn=spike_fn or BinarySpike(), state=state,
                           recurrent_weight=recurrent_weight, return_states=return_states)
-    out = _dispatch(request, backend)(request)
+    out = select_backend(request, backend)(request)
     if check_after and not bool(torch.isfinite(out.final.x.detach()).all()):
         check_finite_values(current, "current")
     return out
 
 
-def _load_fast_backends() -> None:
-    """Register the bundled fused backends on first use (they compile nothing until they run)."""
-    global _FAST_LOADED
-    if not _FAST_LOADED:
-        _FAST_LOADED = True
-        from .backends import register_default_backends
-
-        register_default_backends()
-
-
-_FAST_LOADED = False
-
-
-def _dispatch(request: ScanRequest, backend: str) -> Backend:
-    if backend == "auto":
-        # ADASPIKE_BACKEND=reference (or a backend name) overrides automatic selection, e.g. for debugging
-        forced = os.environ.get("ADASPIKE_BACKEND", "").strip()
-        if forced and forced != "auto":
-            if forced == "reference":
-                return reference_scan
-            _load_fast_backends()
-            entry = _BACKENDS.get(forced)
-            return entry[0] if entry is not None and entry[1](request) else reference_scan
-        _load_fast_backends()
-    elif backend != "reference":
-        _load_fast_backends()
-    if backend == "reference":
-        return reference_scan
-    if backend != "auto":
-        if backend not in _BACKENDS:
-            raise ValueError(f"unknown scan backend {backend!r}; available: {available_backends()}")
-        fn, supports = _BACKENDS[backend]
-        if not supports(request):
-            raise ValueError(f"scan backend {backend!r} does not support this neuron/options")
-        return fn
-    for name in _AUTO_ORDER:
-        fn, supports = _BACKENDS[name]
-        if supports(request):
-            return fn
-    return reference_scan
-
-
-def reference_scan(req: ScanRequest) -> ScanOutput:
-    """Plain PyTorch loop over time; the ground truth every fast backend is tested against."""
-    ssm, m = req.ssm, req.ssm.mem_index
-    n = ssm.state_size
-    x = list(req.state.x.unbind(-1))
-    s = req.state.s
-    theta = ssm.threshold
-    hold = int(getattr(req.spike_fn, "refractory", 0))
-    blocked = req.state.refractory
-    if hold and blocked is None:
-        blocked = torch.zeros_like(s)
-    spikes, states = [], []
-    for t in range(req.current.shape[0]):
-        H = ssm.H[t] if ssm.time_varying else ssm.H
-        B = ssm.B[t] if ssm.time_varying else ssm.B
-        r = reset_amount(req.reset, s, x[m], theta, req.detach_reset)
-        if r is not None:
-            x = [x[i] + ssm.kick_reset[..., i] * r for i in range(n)]
-        x = [x[i] + ssm.kick_spike[..., i] * s for i in range(n)]
-        drive = req.current[t]
-        if req.recurrent_weight is not None:
-            drive = drive + s @ req.recurrent_weight.T
-        x = [sum(H[..., i, j] * x[j] for j in range(n)) + B[..., i] * drive for i in range(n)]
-        s = req.spike_fn(x[m], theta)
-        if hold:
-            # a blocked neuron emits nothing (and passes no gradient); a spike blocks the next `hold` steps
-            s = s * (blocked <= 0).to(s.dtype)
-            blocked = torch.where(s.detach() > 0, torch.full_like(blocked, hold), (blocked - 1).clamp_min(0))
-        spikes.append(s)
-        if req.return_states:
-            states.append(torch.stack(x, dim=-1))
-    return ScanOutput(torch.stack(spikes), torch.stack(states) if req.return_states else None,
-                      NeuronState(torch.stack(x, dim=-1), s, blocked if hold else req.state.refractory))
+__all__ = ["NeuronState", "ScanOutput", "ScanRequest", "available_backends", "check_finite_values", "check_time_major",
+           "reference_scan", "register_backend", "scan"]

@@ -127,7 +127,3 @@ class DiscreteSSM:
         conv = lambda t: t.to(device=device, dtype=dtype)
         return replace(self, H=conv(self.H), B=conv(self.B), kick_reset=conv(self.kick_reset),
                        kick_spike=conv(self.kick_spike), threshold=conv(self.threshold))
-
-    def with_time_steps(self, H: torch.Tensor, B: torch.Tensor) -> "DiscreteSSM":
-        """Copy with per-step H [T, *P, n, n] and B [T, *P, n] (time-step-adaptive neurons)."""
-        return replace(self, H=H, B=B, time_varying=True)

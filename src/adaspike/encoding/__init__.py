@@ -37,4 +37,8 @@ def make_encoder(name: str, steps: int, *, mean=None, std=None, seed: int | None
     raise ValueError(f"unknown encoding {name!r}; choose one of {ENCODINGS}")
 
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+__all__ = [
+    "DirectEncoder", "ENCODINGS", "Encoder", "HybridEncoder", "LatencyEncoder", "RateEncoder", "TemporalEncoder",
+    "equal_mass_hybrid_thresholds", "equal_mass_input", "equal_mass_temporal_thresholds", "make_encoder",
+    "quantised_level", "to_pixels", "to_unit_float", "uniform_hybrid_thresholds", "uniform_temporal_thresholds",
+]

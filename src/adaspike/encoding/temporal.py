@@ -29,7 +29,7 @@ def quantised_level(x: torch.Tensor, T: int) -> torch.Tensor:
 
 
 class TemporalEncoder(Encoder):
-    """Latency quantiser with residual (spec §3.2); ``thresholds="equal_mass"`` is the §3.4 variant."""
+    """Latency quantiser with residual (docs/pages/specs/hybrid_asnn.md §3.2); ``thresholds="equal_mass"`` is the §3.4 variant."""
 
     def __init__(self, T: int, last_plane: str = "ones", thresholds: str = "uniform", integer: bool = True):
         super().__init__()
@@ -71,7 +71,7 @@ class TemporalEncoder(Encoder):
 
 
 class HybridEncoder(Encoder):
-    """Step 0 the raw analog input, steps 1..T−1 a latency code (spec §3.3); output [T, B, ...].
+    """Step 0 the raw analog input, steps 1..T−1 a latency code (docs/pages/specs/hybrid_asnn.md §3.3); output [T, B, ...].
 
     Models route step 0 through their own analog stem (see :class:`adaspike.models.HybridStem`).
     """

@@ -3,7 +3,11 @@ from .bounded import Bounded
 from .discretisation_cache import clear_ssm_cache
 from .neurons import IF, LIF, NEURONS, AdLIF, CubaLIF, NeuronLayer, SSMNeuron, make_neuron
 from .readout import LeakyIntegrator, SoftmaxSum, TimeReduce, reduce_time
-from .synapse import (RecurrentSpikingLayer, SpikingLayer, TimeFolded, fan_in_scale, spiking_conv2d,
+from .synapse import (RecurrentSpikingLayer, SpikingLayer, TimeFolded, spiking_conv2d,
                       spiking_linear)
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+__all__ = [
+    "AdLIF", "Bounded", "CubaLIF", "IF", "LIF", "LeakyIntegrator", "NEURONS", "NeuronLayer",
+    "RecurrentSpikingLayer", "SSMNeuron", "SoftmaxSum", "SpikingLayer", "TimeFolded", "TimeReduce",
+    "clear_ssm_cache", "make_neuron", "reduce_time", "spiking_conv2d", "spiking_linear",
+]

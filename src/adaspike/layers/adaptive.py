@@ -1,10 +1,10 @@
-"""Time-step-adaptive neurons (ASNN, hybrid-coding spec §2) and the per-step weighted readout.
+"""Time-step-adaptive neurons (ASNN, docs/pages/specs/hybrid_asnn.md §2) and the per-step weighted readout.
 
 For layer l and step t = 0..T−1, with v_{−1} = 0:
     u_t = λ_t · v_{t−1} + a_t · I_t          (charge; λ_t, a_t learnable per step)
     o_t = H(u_t − V_th)                       (strict step: u = V_th does not fire)
     v_t = u_t − V_th·o_t                      (soft reset, not detached)
-This is the core SSM with per-step H = λ_t and B = a_t (``DiscreteSSM.with_time_steps``), so any scan
+This is the core SSM with per-step H = λ_t and B = a_t (a ``DiscreteSSM`` with ``time_varying=True``), so any scan
 backend that supports time-varying neurons runs it. λ_0 multiplies v_{−1} = 0, so its gradient is exactly 0.
 ``tied=True`` keeps one λ and one a for all steps: the standard decay-input LIF u = λv + aI.
 """
@@ -61,7 +61,7 @@ class StepParameter(nn.Module):
         return v
 
 
-class AdaptiveLIF(NeuronLayer):
+class PerStepLIF(NeuronLayer):
     """Decay-input LIF with per-step leak λ[t] and input gain a[t] (ASNN node), multi-step [T, B, *F].
 
     ``granularity="layer"`` holds one scalar per step; ``"channel"`` one per (step, channel), where the
@@ -105,9 +105,9 @@ class AdaptiveLIF(NeuronLayer):
 
     def forward(self, current: torch.Tensor, state=None, return_state: bool = False):
         if current.dim() < 3:
-            raise ValueError(f"AdaptiveLIF expects [T, B, *features], got shape {tuple(current.shape)}")
+            raise ValueError(f"PerStepLIF expects [T, B, *features], got shape {tuple(current.shape)}")
         if self.channels is not None and current.shape[2] != self.channels:
-            raise ValueError(f"AdaptiveLIF has {self.channels} channels, input has {current.shape[2]} on axis 2")
+            raise ValueError(f"PerStepLIF has {self.channels} channels, input has {current.shape[2]} on axis 2")
         ssm = self.ssm(T=current.shape[0], feature_dims=current.dim() - 2)
         out = self.run(current, state, ssm=ssm)
         return (out.spikes, out.final) if return_state else out.spikes

@@ -10,7 +10,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..core.neurons import AdLIFParams, CubaLIFParams, IFParams, LIFParams, adlif_discrete
+from ..core.neurons import (AdLIFParams, CubaLIFParams, IFParams, LIFParams, adlif_discrete, decay_from_tau,
+                            tau_from_decay)
 from ..core.scan import NeuronState, ScanOutput, scan
 from ..core.spikes import check_refractory_period, check_reset, rule_for_step
 from ..core.ssm import DISCRETISATIONS, DiscreteSSM
@@ -106,8 +107,7 @@ class LIF(NeuronLayer):
     @classmethod
     def from_decay(cls, alpha, dt: float, **kw) -> "LIF":
         """A LIF whose ZOH decay at ``dt`` is ``alpha`` (loads discrete-time models)."""
-        alpha = torch.as_tensor(alpha, dtype=torch.float64)
-        tau = -dt / torch.log(alpha)
+        tau = tau_from_decay(torch.as_tensor(alpha, dtype=torch.float64), dt)
         lo, hi = float(tau.min()) / 2, float(tau.max()) * 2
         return cls(alpha.shape, tau=tau.float(), tau_range=(lo, hi), dt=dt, **kw)
 
@@ -148,7 +148,12 @@ class AdLIF(NeuronLayer):
 
     def ssm(self, dt=None):
         if self.parameterisation == "discrete":
-            alpha, beta = torch.exp(-self.dt / self.tau_u()), torch.exp(-self.dt / self.tau_w())
+            # the learned (α, β, a, b) are per-step values at the layer's own dt: another dt has no meaning here
+            if dt is not None and float(dt) != float(self.dt):
+                raise ValueError(f"a discrete-parameterised AdLIF is defined at its own dt ({self.dt:g} s) and "
+                                 f"cannot run at {float(dt):g} s; retime the model (adaspike retime) or train "
+                                 f"with parameterisation='continuous'")
+            alpha, beta = decay_from_tau(self.tau_u(), self.dt), decay_from_tau(self.tau_w(), self.dt)
             return adlif_discrete(alpha, beta, self.a(), self.b(), self.threshold(), dt=self.dt)
         params = AdLIFParams(tau_u=self.tau_u(), tau_w=self.tau_w(), a=self.a(), b=self.b(),
                              threshold=self.threshold())

@@ -1,4 +1,4 @@
-"""BatchNorm over time for multi-step tensors [T, B, C, *spatial] (hybrid-coding spec §4).
+"""BatchNorm over time for multi-step tensors [T, B, C, *spatial] (docs/pages/specs/hybrid_asnn.md §4).
 
 Modes (``bn_mode``):
   ``flat``     (default) BN over the flattened T·B batch (tdBN / Spikformer style): statistics shared across

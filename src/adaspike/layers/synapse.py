@@ -62,9 +62,3 @@ def spiking_conv2d(in_channels: int, out_channels: int, kernel_size: int, neuron
                    padding: int | None = None, bias: bool = True) -> SpikingLayer:
     pad = kernel_size // 2 if padding is None else padding
     return SpikingLayer(nn.Conv2d(in_channels, out_channels, kernel_size, stride, pad, bias=bias), neuron)
-
-
-def fan_in_scale(layer: nn.Linear | nn.Conv2d, gain: float) -> None:
-    """Rescale weights so a layer driven by sparse spikes starts with a useful drive."""
-    with torch.no_grad():
-        layer.weight.mul_(gain / math.sqrt(max(1, layer.weight[0].numel())) / layer.weight.std().clamp_min(1e-12))

@@ -10,7 +10,7 @@ from typing import Sequence
 
 from torch import nn
 
-from .registry import register_model
+from .registry import build_model, register_model
 
 
 def _pool(kind: str) -> nn.Module:
@@ -107,8 +107,6 @@ ARCHS = {"vgg": "vgg-ann", "resnet": "resnet-ann"}
 
 def build_ann(arch: str, in_channels: int = 1, num_classes: int = 10, image_size: int = 28, **kwargs) -> nn.Module:
     """Build a source ANN by short name ('vgg' | 'resnet') or registered name, through the model registry."""
-    from .registry import build_model
-
     name = ARCHS.get(arch, arch)
     if name not in ARCHS.values():
         raise ValueError(f"unknown ANN architecture {arch!r}; choose from {sorted(ARCHS)}")

@@ -2,7 +2,7 @@
 
 Every model: static batch [B, C, H, W] → encoder → frames [T, B, C, H, W] → stem (conv + BN, or the
 hybrid pair of stems) → spiking body → per-step features [T, B, F] → StepWeightedReadout → logits [B, K].
-``adaptive`` picks the neuron dynamics of the ablation (spec §8):
+``adaptive`` picks the neuron dynamics of the ablation (docs/pages/specs/hybrid_asnn.md §8):
   ``off``      λ, a tied across steps and s ≡ 1 (the baseline SNN),
   ``neurons``  per-step λ[t], a[t], s ≡ 1,
   ``on``       per-step λ[t], a[t] and learnable step weights s_t.
@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..encoding import HybridEncoder, make_encoder
-from ..layers.adaptive import AdaptiveLIF, StepWeightedReadout
+from ..layers.adaptive import PerStepLIF, StepWeightedReadout
 from ..layers.norm import TemporalBatchNorm
 from ..layers.synapse import TimeFolded
 
@@ -42,8 +42,8 @@ class SpikingOptions:
     constrain: str | None = None
     bn_mode: str = "flat"
 
-    def neuron(self, channels: int, threshold: float = 1.0) -> AdaptiveLIF:
-        return AdaptiveLIF(self.T, channels=channels, granularity=self.granularity, constrain=self.constrain,
+    def neuron(self, channels: int, threshold: float = 1.0) -> PerStepLIF:
+        return PerStepLIF(self.T, channels=channels, granularity=self.granularity, constrain=self.constrain,
                            tied=self.adaptive == "off", threshold=threshold)
 
     def norm(self, channels: int, T: int | None = None) -> TemporalBatchNorm:

@@ -1,6 +1,12 @@
-"""Model registry: builders by name, so a checkpoint's JSON metadata can rebuild its model."""
+"""Model registry: builders by name, so a checkpoint's JSON metadata can rebuild its model.
+
+The model zoo registers itself when ``adaspike.models`` is imported. Builders that live in higher floors
+(``"retimed"`` in retime, ``"nir_graph"`` in interop) or in other packages are declared as entry points of the
+group ``adaspike.models`` and imported only when a checkpoint names them, so this module never imports them.
+"""
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from typing import Callable
 
 from torch import nn
@@ -21,25 +27,25 @@ def register_model(name: str):
 
 
 def build_model(name: str, **kwargs) -> nn.Module:
-    _load_builtin_models()
-    try:
-        builder = _BUILDERS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; registered: {sorted(_BUILDERS)}") from None
+    builder = _builder(name)
     model = builder(**kwargs)
     model.config = {"name": name, "kwargs": kwargs}
     return model
 
 
 def registered_models() -> list[str]:
-    _load_builtin_models()
-    return sorted(_BUILDERS)
+    return sorted({*_BUILDERS, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
 
 
-def _load_builtin_models() -> None:
-    # importing the model modules registers their builders; optional ones may still be in development
-    import importlib
+ENTRY_POINT_GROUP = "adaspike.models"
 
-    for module in ("models.snn", "models.ann", "models.resnet", "models.spikformer", "models.lenet",
-                   "interop.checkpoint", "retime.checkpoint"):
-        importlib.import_module(f"adaspike.{module}")
+
+def _builder(name: str) -> Callable[..., nn.Module]:
+    if name not in _BUILDERS:
+        for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+            builder = ep.load()  # importing the module usually registers it; register the object in any case
+            _BUILDERS.setdefault(name, builder)
+    try:
+        return _BUILDERS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; registered: {registered_models()}") from None

@@ -7,7 +7,7 @@ form of the input gain (1 − α for LIF) stay as they are.
 
 Every method is followed by the same per-neuron stability check (:func:`~adaspike.retime.maps.check_stability`
 on the spectral radius of H_T against H_S). Time-step-adaptive neurons (a per-step H[t], B[t] such as
-:class:`~adaspike.layers.adaptive.AdaptiveLIF`) are refused: their parameters are indexed by step, not by time.
+:class:`~adaspike.layers.adaptive.PerStepLIF`) are refused: their parameters are indexed by step, not by time.
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def retime_layer(layer: nn.Module, rho: float, method: str, *, name: str = "neur
     After any method but ``none`` (and ρ ≠ 1), every neuron's spectral radius of H_T is checked against H_S:
     ``unstable="raise"`` refuses new instabilities (radius ≥ 1 above max(r_S, r_S^ρ)) with a
     :class:`RetimeError`, ``"warn"`` warns; target radii ≥ 1 inherited from the source always warn;
-    ``"ignore"`` skips the check. Time-varying (per-step) neurons such as ``AdaptiveLIF`` raise ``RetimeError``.
+    ``"ignore"`` skips the check. Time-varying (per-step) neurons such as ``PerStepLIF`` raise ``RetimeError``.
 
     ``structure_only`` builds the right module types without evaluating the map (used to rebuild a retimed
     checkpoint, whose values are then loaded from the file).

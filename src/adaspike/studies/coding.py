@@ -1,5 +1,5 @@
 """The coding study: encodings × {standard, time-step-adaptive} × T for the Spiking ResNet and the Spikformer
-(hybrid-coding spec §8), with accuracy on the real test set, training time per epoch and peak memory.
+(docs/pages/specs/hybrid_asnn.md §8), with accuracy on the real test set, training time per epoch and peak memory.
 
 Memory is measured as the peak resident-set growth during training: ru_maxrss after training minus the RSS
 just before it, in a fresh process per cell (``isolate=True``) so earlier cells cannot hide the peak. On CUDA
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
-from ..layers.adaptive import AdaptiveLIF
+from ..layers.adaptive import PerStepLIF
 from ..models import build_model
 from ..models.blocks import FASHION_MNIST_STATS
 from ..report import markdown_table, save_figure, write_json, write_text
@@ -98,11 +98,11 @@ def _peak_rss_mb() -> float:
 
 @torch.no_grad()
 def evaluate_with_spikes(model: nn.Module, loader, device) -> dict:
-    """Eval-mode accuracy, loss and spikes per sample (all AdaptiveLIF outputs summed over time)."""
+    """Eval-mode accuracy, loss and spikes per sample (all PerStepLIF outputs summed over time)."""
     model.eval()
     counts = [0.0]
     hooks = [m.register_forward_hook(lambda mod, inp, out: counts.__setitem__(0, counts[0] + float(out.sum())))
-             for m in model.modules() if isinstance(m, AdaptiveLIF)]
+             for m in model.modules() if isinstance(m, PerStepLIF)]
     correct = loss = total = 0.0
     try:
         for x, y in loader:

@@ -7,6 +7,7 @@ The defaults (``TRAIN_DEFAULTS``) were chosen by measurement on event-digits and
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -56,8 +57,7 @@ def train_run(*, dataset: str = "event-digits", root: str | None = None, dt: flo
     if adlif_form not in ADLIF_FORMS:
         raise ValueError(f"adlif_form must be one of {ADLIF_FORMS}, got {adlif_form!r}")
     if nproc > 1:
-        from ..train.distributed import launch_train_run
-        return launch_train_run(nproc, dict(dataset=dataset, root=root, dt=dt, neuron=neuron, hidden=list(hidden),
+        return _launch_distributed(nproc, dict(dataset=dataset, root=root, dt=dt, neuron=neuron, hidden=list(hidden),
                                             recurrent=recurrent, readout=readout, epochs=epochs, lr=lr,
                                             batch_size=batch_size, seed=seed, out=str(out), progress=progress,
                                             weight_decay=weight_decay, dropout=dropout, patience=patience,
@@ -138,3 +138,13 @@ def _device_loader(loader, device: torch.device):
         return loader
     return _DeviceLoader(loader, device)
 
+
+def _distributed_worker(options: dict) -> None:
+    train_run(**options, nproc=1)
+
+
+def _launch_distributed(nproc: int, options: dict) -> dict:
+    """``adaspike train --nproc N``: the standard training run in N processes; returns rank 0's metrics."""
+    distributed.spawn(nproc, _distributed_worker, dict(options, progress=False))
+    metrics = Path(options["out"]) / "metrics.json"
+    return json.loads(metrics.read_text()) if metrics.is_file() else {}

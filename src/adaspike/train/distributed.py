@@ -14,7 +14,6 @@ import datetime
 import os
 import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -123,17 +122,6 @@ def shard_loader(loader: DataLoader, shuffle: bool = True, seed: int = 0) -> Dat
                       pin_memory=loader.pin_memory)
 
 
-def all_reduce_mean(value: float | torch.Tensor) -> float:
-    """Mean of a scalar over processes (for logging metrics)."""
-    if not is_distributed():
-        return float(value)
-    t = torch.tensor(float(value), dtype=torch.float64)
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
-    dist.all_reduce(t)
-    return float(t) / world_size()
-
-
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -168,18 +156,3 @@ def spawn(nproc: int, fn: Callable, *args: Any, backend: str | None = None, thre
         threads = max(1, (os.cpu_count() or 1) // nproc)
     torch.multiprocessing.start_processes(_worker, args=(nproc, free_port(), fn, args, backend, threads),
                                           nprocs=nproc, join=True, start_method=start_method)
-
-
-def _train_run_worker(options: dict) -> None:
-    from ..studies.train_run import train_run
-
-    train_run(**options, nproc=1)
-
-
-def launch_train_run(nproc: int, options: dict) -> dict:
-    """``adaspike train --nproc N``: the standard training run in N processes; returns rank 0's metrics."""
-    import json
-
-    spawn(nproc, _train_run_worker, dict(options, progress=False))
-    metrics = Path(options["out"]) / "metrics.json"
-    return json.loads(metrics.read_text()) if metrics.is_file() else {}

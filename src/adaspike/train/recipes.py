@@ -3,7 +3,7 @@ cosine schedule with warm-up. Each is a ``batch_transform(x, y) -> (x, y)`` or a
 Trainer composes them: ``Trainer(..., batch_transform=compose(ImageAugment(), Mixup(10)))``.
 
 Mixup acts on the static images [B, C, H, W] *before* the model's encoder, so temporal and hybrid codes
-see a mixed image, not a mix of two spike trains (spec §3).
+see a mixed image, not a mix of two spike trains (docs/pages/specs/hybrid_asnn.md §3).
 """
 from __future__ import annotations
 

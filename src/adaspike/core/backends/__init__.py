@@ -8,14 +8,32 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
+from typing import Callable
 
 import torch
 
+from ..reference import reference_scan
+from ..state import Backend, ScanRequest
 from .layout import basic_support
 
 log = logging.getLogger("adaspike")
 
 _REGISTERED = False
+_BACKENDS: dict[str, tuple[Backend, Callable[[ScanRequest], bool]]] = {}
+_AUTO_ORDER: list[str] = []
+
+
+def register_backend(name: str, fn: Backend, supports: Callable[[ScanRequest], bool], auto: bool = True) -> None:
+    """Add a backend; with ``auto`` it is tried (in registration order) before the reference."""
+    _BACKENDS[name] = (fn, supports)
+    if auto and name not in _AUTO_ORDER:
+        _AUTO_ORDER.append(name)
+
+
+def available_backends() -> list[str]:
+    register_default_backends()
+    return ["reference", *_BACKENDS]
 
 
 class LazyBackend:
@@ -55,8 +73,6 @@ class LazyBackend:
             return False
 
     def __call__(self, req):
-        from ..scan import reference_scan
-
         if self._fn is None and not self._load():
             return reference_scan(req)
         try:
@@ -82,15 +98,44 @@ TRITON = LazyBackend("triton", "triton_backend", "triton_scan", "cuda", "triton"
 
 
 def register_default_backends() -> None:
-    """Register the numba (CPU) and Triton (CUDA) backends once; cheap, compiles nothing."""
+    """Register the numba (CPU) and Triton (CUDA) backends once; cheap, compiles nothing until they run."""
     global _REGISTERED
     if _REGISTERED:
         return
     _REGISTERED = True
-    from ..scan import register_backend
-
     register_backend("numba", NUMBA, NUMBA.supports)
     register_backend("triton", TRITON, TRITON.supports)
 
 
-__all__ = ["register_default_backends", "NUMBA", "TRITON", "LazyBackend"]
+def select_backend(request: ScanRequest, backend: str) -> Backend:
+    """The backend that runs ``request``: by name, or with "auto" the first registered one that supports it."""
+    if backend == "auto":
+        # ADASPIKE_BACKEND=reference (or a backend name) overrides automatic selection, e.g. for debugging
+        forced = os.environ.get("ADASPIKE_BACKEND", "").strip()
+        if forced and forced != "auto":
+            if forced == "reference":
+                return reference_scan
+            register_default_backends()
+            entry = _BACKENDS.get(forced)
+            return entry[0] if entry is not None and entry[1](request) else reference_scan
+        register_default_backends()
+    elif backend != "reference":
+        register_default_backends()
+    if backend == "reference":
+        return reference_scan
+    if backend != "auto":
+        if backend not in _BACKENDS:
+            raise ValueError(f"unknown scan backend {backend!r}; available: {available_backends()}")
+        fn, supports = _BACKENDS[backend]
+        if not supports(request):
+            raise ValueError(f"scan backend {backend!r} does not support this neuron/options")
+        return fn
+    for name in _AUTO_ORDER:
+        fn, supports = _BACKENDS[name]
+        if supports(request):
+            return fn
+    return reference_scan
+
+
+__all__ = ["LazyBackend", "NUMBA", "TRITON", "available_backends", "register_backend", "register_default_backends",
+           "select_backend"]

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import torch
 
 from ..spikes import BinarySpike, BurstSpike
+from ..state import NeuronState, ScanOutput
 from ..surrogates import Arctan, FastSigmoid, Sigmoid, Triangle
 
 RESET_CODES = {"subtract": 0, "zero": 1, "none": 2}
@@ -124,8 +125,6 @@ def unflatten_outputs(req, spikes: torch.Tensor, states: torch.Tensor, final_x: 
                       final_s: torch.Tensor, final_r: torch.Tensor | None = None):
     """Kernel layouts back to the scan's: spikes [T, B, *F], states [T, B, *F, n], final (x [B, *F, n], s and,
     for a refractory rule, the counter ``final_r`` [B, N]; otherwise the state's own counter passes through)."""
-    from ..scan import NeuronState, ScanOutput
-
     T, batch, feat = req.current.shape[0], req.current.shape[1], tuple(req.current.shape[2:])
     n = req.ssm.state_size
     out_states = states.permute(0, 2, 3, 1).reshape(T, batch, *feat, n) if req.return_states else None

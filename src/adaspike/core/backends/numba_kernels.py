@@ -53,29 +53,8 @@ def _count(v, th, burst, strict):
 
 
 @nb.njit(inline="always")
-def _surrogate_row(z, kind, slope, out):
-    """out[j] *= σ'(z[j]) for the surrogate ``kind`` (one loop per kind, so each loop vectorises)."""
-    N = z.shape[0]
-    if kind == SURR_FAST_SIGMOID:
-        for j in range(N):
-            d = slope * abs(z[j]) + 1.0
-            out[j] = out[j] / (d * d)
-    elif kind == SURR_ARCTAN:
-        for j in range(N):
-            u = math.pi / 2.0 * slope * z[j]
-            out[j] = out[j] * (slope / 2.0) / (1.0 + u * u)
-    elif kind == SURR_SIGMOID:
-        for j in range(N):
-            sig = 1.0 / (1.0 + math.exp(-slope * z[j]))
-            out[j] = out[j] * slope * sig * (1.0 - sig)
-    else:
-        for j in range(N):
-            out[j] = out[j] * slope * max(0.0, 1.0 - slope * abs(z[j]))
-
-
-@nb.njit(inline="always")
 def _spike_grad_row(v, th, gs, gsp, kind, slope, out):
-    """out[j] = (gs[j] + gsp[j])·σ'(v[j] − θ[j]): ``_surrogate_row`` fused with its inputs (one loop per kind)."""
+    """out[j] = (gs[j] + gsp[j])·σ'(v[j] − θ[j]) for the surrogate ``kind`` (one loop per kind, so each vectorises)."""
     N = v.shape[0]
     if kind == SURR_FAST_SIGMOID:
         for j in range(N):

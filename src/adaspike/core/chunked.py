@@ -11,8 +11,8 @@ from dataclasses import replace
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from ..scan import NeuronState, ScanOutput, scan
-from ..ssm import DiscreteSSM
+from .scan import NeuronState, ScanOutput, scan
+from .ssm import DiscreteSSM
 
 
 def _chunk_ssm(ssm: DiscreteSSM, start: int, stop: int) -> DiscreteSSM:
@@ -46,3 +46,6 @@ def checkpointed_scan(current: torch.Tensor, ssm: DiscreteSSM, chunk: int, *, st
         sp, x, s, blocked = checkpoint(run, current[start:stop], x, s, blocked, use_reentrant=False)
         spikes.append(sp)
     return ScanOutput(torch.cat(spikes), None, NeuronState(x, s, blocked))
+
+
+__all__ = ["checkpointed_scan"]
