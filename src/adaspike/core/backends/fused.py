@@ -21,8 +21,9 @@ from typing import Optional, Protocol
 import torch
 from torch import Tensor
 
-from .layout import (BLOCKED, RESET_CODES, SpikeRule, flatten_refractory, flatten_request, spike_rule,
+from .layout import (RESET_CODES, SpikeRule, flatten_refractory, flatten_request, spike_rule, spike_table,
                      unflatten_outputs)
+from .recurrent import RecurrentFusedScan
 
 
 class Kernels(Protocol):
@@ -62,17 +63,6 @@ def _counts_steps(device: torch.device, T: int, refractory: int = 0) -> int:
     return 1 if recomputes and not refractory else T
 
 
-def spike_table(burst: int, like: Tensor, refractory: int = 0) -> Tensor:
-    """Spike value of each count code: 0..Γ, and for refractory rules 256 entries with table[BLOCKED] = 0."""
-    table = torch.arange(max(burst, 1) + 1, dtype=like.dtype, device=like.device)
-    if refractory:
-        table = torch.cat([table, table.new_zeros(BLOCKED + 1 - table.numel())])
-    return table
-
-
-_table = spike_table
-
-
 def _rule(burst: int, strict: bool, surrogate: int = 0, slope: float = 1.0, refractory: int = 0) -> SpikeRule:
     return SpikeRule(burst, strict, surrogate, slope, refractory)
 
@@ -89,7 +79,7 @@ def fused_scan_op(current: Tensor, H: Tensor, Bm: Tensor, kr: Tensor, ks: Tensor
     kernels = _kernels(current.device)
     T, batch, N = current.shape
     n = H.shape[1]
-    rule, table = _rule(burst, strict, refractory=refractory), _table(burst, current, refractory)
+    rule, table = _rule(burst, strict, refractory=refractory), spike_table(burst, current, refractory)
     states = _empty(kernels, (T, n, batch, N), current.dtype, current.device)
     counts = _empty(kernels, (_counts_steps(current.device, T, refractory), batch, N), torch.uint8, current.device)
     extra = {}
@@ -137,7 +127,7 @@ def fused_scan_backward_op(g_spikes: Tensor, g_states: Optional[Tensor], g_final
     g_H, g_B = torch.zeros((pb, TH, n, n, N), **like), torch.zeros((pb, TH, n, N), **like)
     g_kr, g_ks, g_th = torch.zeros((pb, n, N), **like), torch.zeros((pb, n, N), **like), torch.zeros((pb, N), **like)
     kernels.backward(g_spikes, g_states, g_final_x, g_final_s, drive, H, Bm, kr, ks, th, x0, s0, states, counts,
-                     _table(burst, states, refractory), mem, reset, detach,
+                     spike_table(burst, states, refractory), mem, reset, detach,
                      _rule(burst, strict, surrogate, slope, refractory), with_params,
                      g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th)
     return g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th
@@ -195,8 +185,6 @@ def fused_scan(req, kernels: Kernels):
     mem, reset, detach = req.ssm.mem_index, RESET_CODES[req.reset], bool(req.detach_reset)
     r0 = flatten_refractory(req) if rule.refractory else None
     if req.recurrent_weight is not None:
-        from .recurrent import RecurrentFusedScan
-
         spikes, states, final_x, final_s, final_r = RecurrentFusedScan.apply(
             kernels, *flat, req.recurrent_weight, mem, reset, detach, rule, r0)
     elif rule.refractory:

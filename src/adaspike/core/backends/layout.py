@@ -14,13 +14,20 @@ import torch
 from ..spikes import BinarySpike, BurstSpike
 from ..state import NeuronState, ScanOutput
 from ..surrogates import Arctan, FastSigmoid, Sigmoid, Triangle
+from . import codes
 
-RESET_CODES = {"subtract": 0, "zero": 1, "none": 2}
-SURROGATE_CODES = {FastSigmoid: 0, Arctan: 1, Sigmoid: 2, Triangle: 3}
-MAX_BURST = 255  # counts are stored as uint8
-# With a refractory rule the saved count of a blocked neuron is this code (its spike is 0): the backward reads
-# each step's mask from the counts. It is out of reach of a count, so refractory bursts are capped below it.
-BLOCKED = 255
+RESET_CODES = {"subtract": codes.RESET_SUBTRACT, "zero": codes.RESET_ZERO, "none": codes.RESET_NONE}
+SURROGATE_CODES = {FastSigmoid: codes.SURR_FAST_SIGMOID, Arctan: codes.SURR_ARCTAN, Sigmoid: codes.SURR_SIGMOID,
+                   Triangle: codes.SURR_TRIANGLE}
+MAX_BURST, BLOCKED = codes.MAX_BURST, codes.BLOCKED
+
+
+def spike_table(burst: int, like: torch.Tensor, refractory: int = 0) -> torch.Tensor:
+    """Spike value of each count code: 0..Γ, and for refractory rules 256 entries with table[BLOCKED] = 0."""
+    table = torch.arange(max(burst, 1) + 1, dtype=like.dtype, device=like.device)
+    if refractory:
+        table = torch.cat([table, table.new_zeros(BLOCKED + 1 - table.numel())])
+    return table
 
 
 class SpikeRule(NamedTuple):

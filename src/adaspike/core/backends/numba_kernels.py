@@ -32,10 +32,8 @@ import math
 import numba as nb
 import numpy as np
 
-# integer codes shared with the Python side
-RESET_SUBTRACT, RESET_ZERO, RESET_NONE = 0, 1, 2
-SURR_FAST_SIGMOID, SURR_ARCTAN, SURR_SIGMOID, SURR_TRIANGLE = 0, 1, 2, 3
-BLOCKED = 255  # saved count code of a neuron blocked by a refractory rule (layout.BLOCKED)
+from .codes import (BLOCKED, RESET_NONE, RESET_SUBTRACT, RESET_ZERO, SURR_ARCTAN, SURR_FAST_SIGMOID, SURR_SIGMOID,
+                    SURR_TRIANGLE)
 
 
 @nb.njit(inline="always")

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .fused import spike_table
-from .layout import BLOCKED
+from .layout import BLOCKED, spike_table
 
 
 def _spikes(counts_t: torch.Tensor, table: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,15 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from . import codes
+
+# the shared integer codes, as compile-time constants a kernel may read as globals
+RESET_SUBTRACT, RESET_ZERO, RESET_NONE = (tl.constexpr(codes.RESET_SUBTRACT), tl.constexpr(codes.RESET_ZERO),
+                                          tl.constexpr(codes.RESET_NONE))
+SURR_FAST_SIGMOID, SURR_ARCTAN, SURR_SIGMOID = (tl.constexpr(codes.SURR_FAST_SIGMOID), tl.constexpr(codes.SURR_ARCTAN),
+                                                tl.constexpr(codes.SURR_SIGMOID))
+BLOCKED = tl.constexpr(codes.BLOCKED)
+
 
 @triton.jit
 def _spike_count(v, th, BURST: tl.constexpr, STRICT: tl.constexpr):
@@ -35,13 +44,13 @@ def _spike_count(v, th, BURST: tl.constexpr, STRICT: tl.constexpr):
 
 @triton.jit
 def _surrogate(z, slope, SURR: tl.constexpr):
-    if SURR == 0:
+    if SURR == SURR_FAST_SIGMOID:
         d = slope * tl.abs(z) + 1.0
         g = 1.0 / (d * d)
-    elif SURR == 1:
+    elif SURR == SURR_ARCTAN:
         u = 1.5707963267948966 * slope * z
         g = (slope * 0.5) / (1.0 + u * u)
-    elif SURR == 2:
+    elif SURR == SURR_SIGMOID:
         sig = 1.0 / (1.0 + tl.exp(-slope * z))
         g = slope * sig * (1.0 - sig)
     else:
@@ -69,16 +78,16 @@ def scan_forward_kernel(I, H, Bm, KR, KS, TH, X0, S0, STATES, COUNTS, R0, R_OUT,
         blk = tl.load(R0 + offs, mask=mask, other=0.0)  # blocked-steps counter, in the input dtype
     for t in range(T):
         tt = t * TV
-        if RESET == 0:
+        if RESET == RESET_SUBTRACT:
             r = th * s
-        elif RESET == 1:
+        elif RESET == RESET_ZERO:
             if MEM == 0:
                 r = x0 * tl.minimum(s, 1.0)
             else:
                 r = x1 * tl.minimum(s, 1.0)
         drive = tl.load(I + t * M + offs, mask=mask, other=0.0)
         y0 = x0
-        if RESET != 2:
+        if RESET != RESET_NONE:
             y0 = y0 + kr0 * r
         y0 = y0 + ks0 * s
         if NS == 1:
@@ -87,7 +96,7 @@ def scan_forward_kernel(I, H, Bm, KR, KS, TH, X0, S0, STATES, COUNTS, R0, R_OUT,
             tl.store(STATES + t * M + offs, x0, mask=mask)
         else:
             y1 = x1
-            if RESET != 2:
+            if RESET != RESET_NONE:
                 y1 = y1 + kr1 * r
             y1 = y1 + ks1 * s
             hb = H + tt * 4 * N + j
@@ -106,7 +115,7 @@ def scan_forward_kernel(I, H, Bm, KR, KS, TH, X0, S0, STATES, COUNTS, R0, R_OUT,
             # the reference's s·(blocked <= 0); then blocked = k after a spike, else max(blocked − 1, 0)
             free = blk <= 0.0
             c = tl.where(free, c, 0.0)
-            tl.store(COUNTS + t * M + offs, tl.where(free, c, 255.0).to(tl.uint8), mask=mask)
+            tl.store(COUNTS + t * M + offs, tl.where(free, c, BLOCKED * 1.0).to(tl.uint8), mask=mask)
             d = blk - 1.0
             blk = tl.where(c > 0, HOLD * 1.0, tl.where(d < 0.0, 0.0, d))
         else:
@@ -166,7 +175,7 @@ def scan_backward_kernel(GS, GX, GFX, GFS, I, H, Bm, KR, KS, TH, X0, S0, STATES,
         sgrad = g_v * _surrogate(v - th, slope, SURR)
         if HOLD > 0:  # a blocked step's spike is a constant 0: no surrogate gradient
             code_t = tl.load(COUNTS + t * M + offs, mask=mask, other=0).to(tl.int32)
-            sgrad = tl.where(code_t == 255, 0.0, sgrad)
+            sgrad = tl.where(code_t == BLOCKED, 0.0, sgrad)
         if MEM == 0:
             g0 += sgrad
         else:
@@ -181,16 +190,16 @@ def scan_backward_kernel(GS, GX, GFX, GFS, I, H, Bm, KR, KS, TH, X0, S0, STATES,
             p1 = tl.where(first, tl.load(X0 + M + offs, mask=mask, other=0.0),
                           tl.load(STATES + ((t - 1) * NS + 1) * M + offs, mask=later, other=0.0))
         code_p = tl.load(COUNTS + (t - 1) * M + offs, mask=later, other=0).to(tl.int32)
-        if HOLD > 0:  # code 255: a blocked step, spike 0
-            code_p = tl.where(code_p == 255, 0, code_p)
+        if HOLD > 0:  # code BLOCKED: a blocked step, spike 0
+            code_p = tl.where(code_p == BLOCKED, 0, code_p)
         sp = tl.where(first, tl.load(S0 + offs, mask=mask, other=0.0), code_p.to(p0.dtype))
         if MEM == 0:
             pm = p0
         else:
             pm = p1
-        if RESET == 0:
+        if RESET == RESET_SUBTRACT:
             r = th * sp
-        elif RESET == 1:
+        elif RESET == RESET_ZERO:
             r = pm * tl.minimum(sp, 1.0)
         else:
             r = sp * 0.0
@@ -240,11 +249,11 @@ def scan_backward_kernel(GS, GX, GFX, GFS, I, H, Bm, KR, KS, TH, X0, S0, STATES,
             a_kr1 += gy1 * r
         g_r = kr0 * gy0 + kr1 * gy1
         g_sp = ks0 * gy0 + ks1 * gy1
-        if RESET == 0:
+        if RESET == RESET_SUBTRACT:
             gth += g_r * sp
             if not DETACH:
                 g_sp += g_r * th
-        elif RESET == 1:
+        elif RESET == RESET_ZERO:
             if MEM == 0:
                 gy0 += g_r * tl.minimum(sp, 1.0)
             else:
