@@ -9,6 +9,7 @@ from .options import HELP_FORMAT, add_config_option, apply_config, int_list, str
 
 
 def register(commands, studies) -> None:
+    from ..layers import registered_neurons
     from ..studies.train_run import ADLIF_FORMS, TRAIN_DEFAULTS as D
 
     train = commands.add_parser("train", help="train an SNN on a dataset", formatter_class=HELP_FORMAT,
@@ -16,7 +17,7 @@ def register(commands, studies) -> None:
                                 "split, the best validation epoch is kept, and the test split is evaluated "
                                 "once at the end. The run resumes from OUT/last.safetensors if interrupted.")
     _data_options(train)
-    train.add_argument("--neuron", default=D["neuron"], choices=["if", "lif", "cuba", "adlif"], help="neuron model")
+    train.add_argument("--neuron", default=D["neuron"], choices=registered_neurons(), help="neuron model")
     train.add_argument("--adlif-form", default=D["adlif_form"], choices=ADLIF_FORMS,
                        help="adLIF parameters: continuous time constants in seconds, or sparch-style per-step "
                        "decays")

@@ -55,14 +55,14 @@ def _study(args) -> int:
 
 
 def register(commands, studies) -> None:
-    from ..retime import METHODS, READOUT_MODES, SPIKE_RULES
+    from ..retime import READOUT_MODES, SPIKE_RULES, retime_methods
 
     p = commands.add_parser("retime", help="re-discretise a trained checkpoint for another time step (zero-shot)")
     p.add_argument("checkpoint", type=Path)
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--dt", type=time_arg, help="target time step, e.g. 1ms")
     target.add_argument("--ratio", type=float, help="ρ = Δ_T/Δ_S instead of --dt")
-    p.add_argument("--method", choices=METHODS, default="zoh")
+    p.add_argument("--method", choices=retime_methods(), default="zoh")
     p.add_argument("--input-scale", default="auto", help="'auto' (1/ρ for count inputs under zoh/euler/"
                    "bilinear) or a number multiplying the drive W·x of count inputs")
     p.add_argument("--readout", choices=READOUT_MODES, default="auto")
@@ -88,7 +88,7 @@ def register(commands, studies) -> None:
     s.add_argument("--limit", type=int, help="use a class-balanced subset of N samples per split")
     s.add_argument("--train-dt", type=time_arg, default=4e-3, help="source time step")
     s.add_argument("--eval-dt", type=time_list, default=[1e-3, 2e-3, 4e-3, 8e-3, 16e-3], help="target steps")
-    s.add_argument("--methods", type=str_list, default=list(METHODS), help="retime methods")
+    s.add_argument("--methods", type=str_list, default=list(retime_methods()), help="retime methods")
     s.add_argument("--spike-rules", type=str_list, default=list(SPIKE_RULES),
                    help="'seconds' (capacity per second, the default of `adaspike retime`) and/or 'steps' "
                    "(the plain maps)")

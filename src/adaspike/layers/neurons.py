@@ -20,6 +20,31 @@ from ..core.units import check_dt
 from .bounded import Bounded
 from .discretisation_cache import layer_ssm
 
+NEURONS: dict[str, type] = {}
+
+
+def register_neuron(name: str, *aliases: str):
+    """Class decorator: make a neuron layer buildable by name (``make_neuron``, the CLI's ``--neuron``, checkpoints).
+
+    A new linear neuron model is its parameter class in ``core.neurons`` plus its layer here: the scan kernels
+    (state size ≤ 2), retime and the CLI take it from its SSM and this registry, with no list to edit.
+    """
+
+    def wrap(cls):
+        for key in (name, *aliases):
+            if NEURONS.get(key, cls) is not cls:
+                raise ValueError(f"neuron name {key!r} is already registered to {NEURONS[key].__name__}")
+            NEURONS[key] = cls
+        cls.registered_name = name
+        return cls
+
+    return wrap
+
+
+def registered_neurons() -> list[str]:
+    """The registered neuron names, without aliases (for ``--neuron`` choices)."""
+    return sorted({cls.registered_name for cls in NEURONS.values()})
+
 Shape = int | Sequence[int]
 
 
@@ -81,6 +106,7 @@ class NeuronLayer(nn.Module):
                 + (f", refractory={self.refractory:g}s" if self.refractory is not None else ""))
 
 
+@register_neuron("if")
 class IF(NeuronLayer):
     """Integrate-and-fire, dv/dt = gain·I; by default gain = 1/dt so one step adds I (the conversion IF)."""
 
@@ -92,6 +118,7 @@ class IF(NeuronLayer):
         return IFParams(gain=self.gain, threshold=self.threshold()).discretise(dt or self.dt, self.method)
 
 
+@register_neuron("lif")
 class LIF(NeuronLayer):
     """Leaky integrate-and-fire, τ dv/dt = −v + r·I, τ learnable in ``tau_range`` seconds.
 
@@ -115,6 +142,7 @@ class LIF(NeuronLayer):
         return LIFParams(tau=self.tau(), threshold=self.threshold(), r=self.r).discretise(dt or self.dt, self.method)
 
 
+@register_neuron("cuba", "cubalif")
 class CubaLIF(NeuronLayer):
     """Current-based LIF: τ_syn di/dt = −i + I; τ_mem dv/dt = −v + r·i (state [i, v])."""
 
@@ -130,6 +158,7 @@ class CubaLIF(NeuronLayer):
         return params.discretise(dt or self.dt, self.method)
 
 
+@register_neuron("adlif")
 class AdLIF(NeuronLayer):
     """Adaptive LIF (Bittar & Garner): τ_u du/dt = −u + I − w; τ_w dw/dt = −w + a·u; spike: w += b.
 
@@ -196,11 +225,8 @@ def _check_param(parameterisation: str) -> str:
     return parameterisation
 
 
-NEURONS = {"if": IF, "lif": LIF, "cuba": CubaLIF, "cubalif": CubaLIF, "adlif": AdLIF}
-
-
 def make_neuron(kind: str, shape: Shape, **kw) -> NeuronLayer:
-    """Build a neuron layer by name: ``if``, ``lif``, ``cuba``/``cubalif``, ``adlif``."""
+    """Build a registered neuron layer by name (``NEURONS``: ``if``, ``lif``, ``cuba``/``cubalif``, ``adlif``, ...)."""
     try:
         return NEURONS[kind.lower()](shape, **kw)
     except KeyError:

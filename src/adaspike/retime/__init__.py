@@ -7,9 +7,9 @@
 """
 from . import checkpoint as _checkpoint  # registers the "retimed" model builder
 from .binning import rebin
-from .maps import MAPS, RetimeError, adapt_ssm, bilinear_map, euler_map, zoh_map
+from .maps import MAPS, RetimeError, RetimeMap, adapt_ssm, bilinear_map, euler_map, register_map, zoh_map
 from .model import SPIKE_RULES, RetimeInfo, resolve_input_scale, retime, source_dt
-from .neurons import METHODS, SSMIntegrator, retime_layer, to_ssm
+from .neurons import SSMIntegrator, retime_layer, retime_methods, to_ssm
 from .readout import READOUT_MODES, normalise_readout
 from .synapses import count_synapses, fold_batchnorm, scale_count_inputs
 
@@ -19,7 +19,9 @@ def adapt(model, rho: float, method: str = "zoh", input_scale="auto", readout: s
     return retime(model, ratio=rho, method=method, input_scale=input_scale, readout=readout, **kw)
 
 
-__all__ = ["MAPS", "METHODS", "READOUT_MODES", "SPIKE_RULES", "RetimeError", "RetimeInfo", "SSMIntegrator", "adapt", "adapt_ssm",
-           "bilinear_map", "count_synapses", "euler_map", "fold_batchnorm", "normalise_readout", "rebin",
-           "resolve_input_scale", "retime", "retime_layer", "scale_count_inputs", "source_dt", "to_ssm",
-           "zoh_map"]
+__all__ = [
+    "MAPS", "READOUT_MODES", "SPIKE_RULES", "adapt", "adapt_ssm", "bilinear_map", "count_synapses", "euler_map",
+    "fold_batchnorm", "normalise_readout", "rebin", "register_map", "resolve_input_scale", "retime", "retime_layer",
+    "retime_methods", "RetimeError", "RetimeInfo", "RetimeMap", "scale_count_inputs", "source_dt", "SSMIntegrator",
+    "to_ssm", "zoh_map",
+]

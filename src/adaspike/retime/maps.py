@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Callable
 
 import torch
 
 from ..core.linalg import eigvals, matrix_function, spectral_radius
 from ..core.ssm import DiscreteSSM
 
-MAPS = ("zoh", "euler", "bilinear")
 _REAL_TOL = 1e-12      # |Im λ| below this (relative) counts as a real eigenvalue
 _G_SERIES = 1e-3       # |λ − 1| below this uses the Taylor series of g'
 _STABLE_SLACK = 1e-9
@@ -30,6 +30,36 @@ _STABLE_SLACK = 1e-9
 
 class RetimeError(ValueError):
     """The requested map does not exist, or would destabilise a neuron; the message names the layer."""
+
+
+@dataclass(frozen=True)
+class RetimeMap:
+    """A registered map (H_S, B_S, ρ, name) → (H_T, B_T), in float64.
+
+    ``level_inputs``: the map assumes inputs held constant over a step, so ``input_scale="auto"`` scales inputs
+    by 1/ρ. ``hint``: appended to a refused instability. ``after``: extra checks on H_T (warnings only).
+    """
+
+    name: str
+    apply: Callable[..., tuple[torch.Tensor, torch.Tensor]]
+    level_inputs: bool = True
+    hint: str = "; use method='zoh', which maps every radius r to exactly r^ρ"
+    after: Callable[[torch.Tensor, float, str, str, int], None] | None = None
+
+
+MAPS: dict[str, RetimeMap] = {}
+
+
+def register_map(name: str, *, level_inputs: bool = True, hint: str | None = None, after=None):
+    """Function decorator: a new retime map, usable by ``retime(method=name)``, the CLI and the study."""
+
+    def wrap(fn):
+        if name in MAPS:
+            raise ValueError(f"retime map {name!r} is already registered")
+        MAPS[name] = RetimeMap(name, fn, level_inputs, hint if hint is not None else RetimeMap.hint, after)
+        return fn
+
+    return wrap
 
 
 def check_ratio(rho: float) -> float:
@@ -85,6 +115,7 @@ def _describe(lams: torch.Tensor, mask: torch.Tensor, limit: int = 4) -> str:
     return ", ".join(f"{complex(v):.6g}" for v in bad.flatten()[:limit])
 
 
+@register_map("zoh", hint="")
 def zoh_map(H: torch.Tensor, B: torch.Tensor, rho: float, name: str = "neuron") -> tuple[torch.Tensor, torch.Tensor]:
     """Integral/ZOH map: H_T = H_S^ρ (principal real branch), B_T = g(H_S) B_S. Raises on λ ≤ 0 real."""
     H = H.to(torch.float64)
@@ -125,6 +156,7 @@ def _warn_sign_flips(H_T: torch.Tensor, rho: float, name: str, unstable: str, st
                       stacklevel=stacklevel)
 
 
+@register_map("bilinear")
 def bilinear_map(H: torch.Tensor, B: torch.Tensor, rho: float, name: str = "neuron") -> tuple[torch.Tensor, torch.Tensor]:
     """Bilinear (Tustin) map via the Cayley transform; needs only that −1 is not an eigenvalue of H_S."""
     H = H.to(torch.float64)
@@ -145,14 +177,19 @@ def bilinear_map(H: torch.Tensor, B: torch.Tensor, rho: float, name: str = "neur
     return H_T, B_T
 
 
+# adapt_ssm runs the stability check once after every map, so the registered Euler map skips its own
+register_map("euler", hint=" (Euler needs ρ < 2/(1−λ) per real eigenvalue λ); use method='zoh' or 'bilinear'",
+             after=_warn_sign_flips)(lambda H, B, rho, name: euler_map(H, B, rho, name, unstable="ignore"))
+
 UNSTABLE_MODES = ("raise", "warn", "ignore")
 
-_HINTS = {
-    "euler": " (Euler needs ρ < 2/(1−λ) per real eigenvalue λ); use method='zoh' or 'bilinear'",
-    "tau": (" (method 'tau' scales only the decays α, β and keeps the couplings a, b, so the radius need not "
-            "follow r^ρ); use method='zoh', which maps every radius r to exactly r^ρ"),
-    "bilinear": "; use method='zoh', which maps every radius r to exactly r^ρ",
-}
+# 'tau' is not a map of (H, B) (retime.neurons rescales time constants), but it is checked the same way
+_TAU_HINT = (" (method 'tau' scales only the decays α, β and keeps the couplings a, b, so the radius need not "
+             "follow r^ρ); use method='zoh', which maps every radius r to exactly r^ρ")
+
+
+def _hint(method: str) -> str:
+    return MAPS[method].hint if method in MAPS else _TAU_HINT if method == "tau" else ""
 
 
 def check_stability(H_S: torch.Tensor, H_T: torch.Tensor, rho: float, *, name: str = "neuron",
@@ -182,7 +219,7 @@ def check_stability(H_S: torch.Tensor, H_T: torch.Tensor, rho: float, *, name: s
         i = int(new.nonzero()[0, 0])
         message = (f"{name}: method '{method}' at ρ = {rho:g} makes {int(new.sum())} of {total} neuron(s) unstable "
                    f"(largest |eig(H_T)| = {float(r_T[new].max()):.6g}), e.g. neuron {i}: |eig(H_T)| = "
-                   f"{float(r_T[i]):.6g} ≥ 1 from source radius {float(r_S[i]):.6g}{_HINTS.get(method, '')}")
+                   f"{float(r_T[i]):.6g} ≥ 1 from source radius {float(r_S[i]):.6g}{_hint(method)}")
         if int(above.sum()) > int(new.sum()):
             message += f"; in all {int(above.sum())} of {total} neuron(s) have radius ≥ 1"
         if mode == "raise":
@@ -214,7 +251,7 @@ def adapt_ssm(ssm: DiscreteSSM, rho: float, method: str, *, name: str = "neuron"
     if ssm.state_size > 2:
         raise RetimeError(f"{name}: retime supports state size n ≤ 2, got n = {ssm.state_size}")
     if method not in MAPS:
-        raise ValueError(f"unknown map {method!r} for {name}; choose one of {MAPS}")
+        raise ValueError(f"unknown map {method!r} for {name}; choose one of {sorted(MAPS)}")
     detached = ssm.to(dtype=torch.float64)
     detached = replace(detached, H=detached.H.detach().clone(), B=detached.B.detach().clone(),
                        kick_reset=detached.kick_reset.detach().clone(),
@@ -222,13 +259,9 @@ def adapt_ssm(ssm: DiscreteSSM, rho: float, method: str, *, name: str = "neuron"
                        threshold=detached.threshold.detach().clone())
     if rho == 1.0:
         return detached
-    if method == "zoh":
-        H_T, B_T = zoh_map(detached.H, detached.B, rho, name)
-    elif method == "euler":
-        H_T, B_T = euler_map(detached.H, detached.B, rho, name, unstable="ignore")
-    else:
-        H_T, B_T = bilinear_map(detached.H, detached.B, rho, name)
+    entry = MAPS[method]
+    H_T, B_T = entry.apply(detached.H, detached.B, rho, name)
     check_stability(detached.H, H_T, rho, name=name, method=method, mode=unstable)
-    if method == "euler":
-        _warn_sign_flips(H_T, rho, name, unstable, stacklevel=3)
+    if entry.after is not None:
+        entry.after(H_T, rho, name, unstable, 3)
     return replace(detached, H=H_T, B=B_T, dt=ssm.dt * rho, method=f"retime-{method}")

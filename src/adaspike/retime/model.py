@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from torch import nn
 
 from ..core.units import check_dt
-from .maps import check_ratio
 from ..layers import NeuronLayer
-from .neurons import METHODS, is_neuron, retime_layer
+from .maps import MAPS, check_ratio
+from .neurons import is_neuron, retime_layer, retime_methods
 
 SPIKE_RULES = ("seconds", "steps")
 from .readout import normalise_readout
@@ -78,7 +78,7 @@ def resolve_input_scale(input_scale: str | float, method: str, rho: float) -> fl
     if isinstance(input_scale, str):
         if input_scale != "auto":
             raise ValueError(f"input_scale must be 'auto' or a number, got {input_scale!r}")
-        return 1.0 / rho if method in ("zoh", "euler", "bilinear") else 1.0
+        return 1.0 / rho if method in MAPS and MAPS[method].level_inputs else 1.0
     scale = float(input_scale)
     if not math.isfinite(scale) or scale <= 0:
         raise ValueError(f"input_scale must be a finite number > 0, got {input_scale!r}")
@@ -100,8 +100,8 @@ def retime(model: nn.Module, dt: float | str | None = None, ratio: float | None 
             per step at the new step: the plain maps).
         structure_only: build module types only, without evaluating the maps (checkpoint rebuilding).
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown retime method {method!r}; choose one of {METHODS}")
+    if method not in retime_methods():
+        raise ValueError(f"unknown retime method {method!r}; choose one of {retime_methods()}")
     if spike_rule not in SPIKE_RULES:
         raise ValueError(f"unknown spike_rule {spike_rule!r}; choose one of {SPIKE_RULES}")
     if isinstance(dt, str):

@@ -20,7 +20,12 @@ from ..core.ssm import DiscreteSSM
 from ..layers import IF, LeakyIntegrator, NeuronLayer, SSMNeuron
 from .maps import MAPS, UNSTABLE_MODES, RetimeError, adapt_ssm, check_ratio, check_stability
 
-METHODS = ("none", "tau", *MAPS)
+NEURON_METHODS = ("none", "tau")  # handled per neuron type here; every other method is a registered map of (H, B)
+
+
+def retime_methods() -> tuple[str, ...]:
+    """Every retime method: ``none``, ``tau`` and the registered maps (``MAPS``), read at call time."""
+    return (*NEURON_METHODS, *MAPS)
 
 
 class SSMIntegrator(LeakyIntegrator):
@@ -74,8 +79,8 @@ def retime_layer(layer: nn.Module, rho: float, method: str, *, name: str = "neur
     checkpoint, whose values are then loaded from the file).
     """
     rho = check_ratio(rho)
-    if method not in METHODS:
-        raise ValueError(f"unknown retime method {method!r}; choose one of {METHODS}")
+    if method not in retime_methods():
+        raise ValueError(f"unknown retime method {method!r}; choose one of {retime_methods()}")
     if unstable not in UNSTABLE_MODES:
         raise ValueError(f"unstable must be one of {UNSTABLE_MODES}, got {unstable!r}")
     if method == "none" or rho == 1.0:

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from ..core.units import format_time
 from ..report import markdown_table, save_figure, write_json, write_text
-from ..retime import MAPS, METHODS, SPIKE_RULES, RetimeError, retime
+from ..retime import MAPS, SPIKE_RULES, RetimeError, retime, retime_methods
 from .experiment import with_dataset_defaults
 from .train_run import TRAIN_DEFAULTS
 
@@ -34,7 +34,7 @@ class RetimeStudyConfig:
     dataset: str = "event-digits"
     train_dt: float = 4e-3
     eval_dts: list[float] = field(default_factory=lambda: [1e-3, 2e-3, 4e-3, 8e-3, 16e-3])
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    methods: list[str] = field(default_factory=lambda: list(retime_methods()))
     spike_rules: list[str] = field(default_factory=lambda: list(SPIKE_RULES))
     neurons: list[str] = field(default_factory=lambda: ["lif", "adlif"])
     seeds: list[int] = field(default_factory=lambda: [0])
