@@ -5,7 +5,6 @@
 - :func:`adapt_ssm` and the maps :func:`zoh_map`, :func:`euler_map`, :func:`bilinear_map` on (H, B);
 - :func:`rebin`: event counts at any step with exactly nesting bins.
 """
-from . import checkpoint as _checkpoint  # registers the "retimed" model builder
 from .binning import rebin
 from .maps import MAPS, RetimeError, RetimeMap, adapt_ssm, bilinear_map, euler_map, register_map, zoh_map
 from .model import SPIKE_RULES, RetimeInfo, resolve_input_scale, retime, source_dt
