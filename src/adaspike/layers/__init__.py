@@ -1,14 +1,14 @@
 """nn.Module layers in multi-step mode over [T, B, ...]."""
 from .bounded import Bounded
 from .discretisation_cache import clear_ssm_cache
-from .neurons import (IF, LIF, NEURONS, AdLIF, CubaLIF, NeuronLayer, SSMNeuron, make_neuron,
+from .neurons import (IF, LIF, NEURONS, AdLIF, CubaLIF, FrozenSSM, NeuronLayer, SSMNeuron, make_neuron,
                       register_neuron, registered_neurons)
 from .readout import LeakyIntegrator, SoftmaxSum, TimeReduce, reduce_time
 from .synapse import (RecurrentSpikingLayer, SpikingLayer, TimeFolded, spiking_conv2d,
                       spiking_linear)
 
 __all__ = [
-    "AdLIF", "Bounded", "CubaLIF", "IF", "LIF", "LeakyIntegrator", "NEURONS", "NeuronLayer",
+    "AdLIF", "Bounded", "CubaLIF", "FrozenSSM", "IF", "LIF", "LeakyIntegrator", "NEURONS", "NeuronLayer",
     "RecurrentSpikingLayer", "SSMNeuron", "SoftmaxSum", "SpikingLayer", "TimeFolded", "TimeReduce",
     "clear_ssm_cache", "make_neuron", "register_neuron", "registered_neurons", "reduce_time", "spiking_conv2d", "spiking_linear",
 ]

@@ -189,18 +189,30 @@ class AdLIF(NeuronLayer):
         return params.discretise(dt or self.dt, self.method)
 
 
-class SSMNeuron(NeuronLayer):
+class FrozenSSM:
+    """Mixin for modules that hold a fixed per-step form (H, B, K_reset, K_spike, θ) as float64 buffers."""
+
+    def _freeze(self, ssm: DiscreteSSM) -> None:
+        self.dt, self.mem_index, self.origin = float(ssm.dt), ssm.mem_index, ssm.method
+        for name in ("H", "B", "kick_reset", "kick_spike", "threshold"):
+            self.register_buffer(name, getattr(ssm, name).detach().to(torch.float64).clone())
+
+    def ssm(self, dt=None):
+        if dt is not None and dt != self.dt:
+            raise ValueError(f"{type(self).__name__} is fixed at dt = {self.dt:g}s; use adaspike.retime to move it "
+                             f"to {dt:g}s")
+        return DiscreteSSM(H=self.H, B=self.B, kick_reset=self.kick_reset, kick_spike=self.kick_spike,
+                           threshold=self.threshold, mem_index=self.mem_index, dt=self.dt, method=self.origin)
+
+
+class SSMNeuron(FrozenSSM, NeuronLayer):
     """Generic per-step neuron holding (H, B, K_reset, K_spike, θ) as buffers: the home of retimed neurons."""
 
     def __init__(self, ssm: DiscreteSSM, **kw):
-        shape = tuple(ssm.param_shape)
         kw.setdefault("threshold", 1.0)
-        super().__init__(shape, dt=ssm.dt, **kw)
+        super().__init__(tuple(ssm.param_shape), dt=ssm.dt, **kw)
         del self.threshold
-        self.mem_index = ssm.mem_index
-        self.origin = ssm.method
-        for name in ("H", "B", "kick_reset", "kick_spike", "threshold"):
-            self.register_buffer(name, getattr(ssm, name).detach().to(torch.float64).clone())
+        self._freeze(ssm)
 
     @classmethod
     def from_layer(cls, layer: NeuronLayer, ssm: DiscreteSSM | None = None) -> "SSMNeuron":
@@ -208,12 +220,6 @@ class SSMNeuron(NeuronLayer):
         return cls(ssm if ssm is not None else layer.ssm(), reset=layer.reset, detach_reset=layer.detach_reset,
                    surrogate=layer.surrogate, max_spikes=layer.max_spikes, strict=layer.strict,
                    refractory=getattr(layer, "refractory", None), backend=layer.backend)
-
-    def ssm(self, dt=None):
-        if dt is not None and dt != self.dt:
-            raise ValueError(f"SSMNeuron is fixed at dt = {self.dt:g}s; use adaspike.retime to move it to {dt:g}s")
-        return DiscreteSSM(H=self.H, B=self.B, kick_reset=self.kick_reset, kick_spike=self.kick_spike,
-                           threshold=self.threshold, mem_index=self.mem_index, dt=self.dt, method=self.origin)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", state_size={self.H.shape[-1]}, origin={self.origin}"

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..core.ssm import DiscreteSSM
-from ..layers import IF, LeakyIntegrator, NeuronLayer, SSMNeuron
+from ..layers import IF, FrozenSSM, LeakyIntegrator, NeuronLayer, SSMNeuron
 from .maps import MAPS, UNSTABLE_MODES, RetimeError, adapt_ssm, check_ratio, check_stability
 
 NEURON_METHODS = ("none", "tau")  # handled per neuron type here; every other method is a registered map of (H, B)
@@ -28,7 +28,7 @@ def retime_methods() -> tuple[str, ...]:
     return (*NEURON_METHODS, *MAPS)
 
 
-class SSMIntegrator(LeakyIntegrator):
+class SSMIntegrator(FrozenSSM, LeakyIntegrator):
     """A non-spiking leaky readout held as a fixed per-step (H, B): the home of a retimed ``LeakyIntegrator``.
 
     It reuses ``LeakyIntegrator.forward`` (membrane trace [T, B, *F]); only the source of ``ssm()`` differs.
@@ -36,17 +36,8 @@ class SSMIntegrator(LeakyIntegrator):
 
     def __init__(self, ssm: DiscreteSSM):
         nn.Module.__init__(self)
-        self.shape = tuple(ssm.param_shape)
-        self.dt, self.method, self.origin = float(ssm.dt), "zoh", ssm.method
-        self.mem_index = ssm.mem_index
-        for name in ("H", "B", "kick_reset", "kick_spike", "threshold"):
-            self.register_buffer(name, getattr(ssm, name).detach().to(torch.float64).clone())
-
-    def ssm(self, dt=None):
-        if dt is not None and dt != self.dt:
-            raise ValueError(f"SSMIntegrator is fixed at dt = {self.dt:g}s; use adaspike.retime to move it")
-        return DiscreteSSM(H=self.H, B=self.B, kick_reset=self.kick_reset, kick_spike=self.kick_spike,
-                           threshold=self.threshold, mem_index=self.mem_index, dt=self.dt, method=self.origin)
+        self.shape, self.method = tuple(ssm.param_shape), "zoh"
+        self._freeze(ssm)
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, dt={self.dt:g}s, state_size={self.H.shape[-1]}, origin={self.origin}"
