@@ -18,8 +18,17 @@ DOCS = Path(__file__).resolve().parent
 
 
 def run_tutorials(docs: Path, timeout: float = 600) -> dict[str, float]:
-    """Execute docs/tutorials/tutorial_*.py in ``docs``; figures go to docs/pages/figures. Returns seconds each."""
-    env = dict(os.environ, ADASPIKE_DOCS_FIGURES=str(docs / "pages" / "figures"), MPLBACKEND="Agg")
+    """Execute docs/tutorials/tutorial_*.py in ``docs``. Returns seconds each.
+
+    Figures go to docs/pages/figures; printed outputs to docs/outputs: the named blocks a tutorial writes with
+    ``_common.show``/``_common.output`` (outputs/<tutorial>/<block>.txt) and its whole stdout
+    (outputs/<tutorial>.txt). Pages include them with pymdownx.snippets (see docs/tutorials/_common.py).
+    """
+    outputs = docs / "outputs"
+    env = dict(os.environ, ADASPIKE_DOCS_FIGURES=str(docs / "pages" / "figures"), ADASPIKE_DOCS_OUTPUTS=str(outputs),
+               MPLBACKEND="Agg", PYTHONUNBUFFERED="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
+               NUMBA_NUM_THREADS=os.environ.get("NUMBA_NUM_THREADS", "1"))
+    outputs.mkdir(parents=True, exist_ok=True)
     timings = {}
     for script in sorted((docs / "tutorials").glob("tutorial_*.py")):
         tic = time.perf_counter()
@@ -27,8 +36,14 @@ def run_tutorials(docs: Path, timeout: float = 600) -> dict[str, float]:
                               text=True, timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"tutorial {script.name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        (outputs / f"{tutorial_name(script)}.txt").write_text(proc.stdout)
         timings[script.name] = time.perf_counter() - tic
     return timings
+
+
+def tutorial_name(script: Path) -> str:
+    """``tutorial_retime.py`` -> ``retime``: the folder of its output blocks under docs/outputs."""
+    return script.stem.removeprefix("tutorial_")
 
 
 def build_site(docs: Path, site: Path) -> None:
@@ -45,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="adaspike-docs-") as tmp:
         docs = Path(tmp) / "docs"
-        shutil.copytree(DOCS, docs, ignore=shutil.ignore_patterns("__pycache__", "figures"))
+        shutil.copytree(DOCS, docs, ignore=shutil.ignore_patterns("__pycache__", "figures", "outputs"))
         for name, seconds in run_tutorials(docs).items():
             print(f"{name}: ok in {seconds:.1f}s")
         if not args.tutorials_only:

@@ -1,4 +1,4 @@
-"""NIR tutorial: export with true time constants, re-import at any dt, read a peer's file by its convention."""
+"""NIR tutorial: export with true time constants, re-import at any dt, round trip with Norse, read snnTorch files."""
 from pathlib import Path
 import tempfile
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from _common import FIGURES
-from adaspike.interop import export_nir, import_nir, write_nir
+from adaspike.interop import export_nir, import_nir, read_nir, write_nir
 from adaspike.layers import LIF, LeakyIntegrator, SpikingLayer, TimeFolded
 from adaspike.report import save_figure
 from adaspike.report.plots import firing_rate_histogram, membrane_trace, spike_raster
@@ -39,18 +39,55 @@ fig = membrane_trace(torch.stack([v_coarse.repeat_interleave(2), v_fine], 1), dt
 save_figure(fig, FIGURES / "nir_membrane.png")
 save_figure(spike_raster(hidden, dt=dt, title="hidden LIF spikes"), FIGURES / "nir_raster.png")
 with torch.no_grad():
-    layer_spikes = {"hidden (original)": hidden, "hidden (imported at 0.5 ms)": fine.layers["0_neuron"](
-        fine.layers["0_synapse"](x_fine))}
+    fine_hidden = fine.layers["0_neuron"](fine.layers["0_synapse"](x_fine))
+# the fine import steps every 0.5 ms: sum its spikes in 1 ms bins so that both histograms use the same dt
+layer_spikes = {"hidden (original, 1 ms)": hidden,
+                "hidden (imported at 0.5 ms)": fine_hidden.reshape(-1, 2, *fine_hidden.shape[1:]).sum(1)}
 save_figure(firing_rate_histogram(layer_spikes, dt=dt), FIGURES / "nir_rates.png")
 
-# 3. Peers: the same numbers mean different dynamics. snnTorch writes tau = 1e-4/(1-beta), R = tau/1e-4.
+# 3. A real round trip with a peer: adaspike → Norse → adaspike. Norse's reader runs Euler at the dt you give it
+# and ignores R, so `profile="norse"` writes the τ whose Euler step equals our ZOH step and moves R into the
+# weights; the reset must be to zero (Norse's) and the readout stays behind (Norse's reader has no LI node).
+import norse.torch as norse  # noqa: E402  (peers extra: pip install adaspike[peers])
+from norse.torch.utils.export_nir import to_nir  # noqa: E402
+
+spiking = nn.Sequential(SpikingLayer(nn.Linear(20, 32), LIF(32, tau=10e-3, dt=dt, reset="zero", strict=True)))
+with torch.no_grad():
+    spiking[0].synapse.module.weight.mul_(6)
+norse_file = write_nir(path.parent / "for_norse.nir", export_nir(spiking, (20,), profile="norse"))
+in_norse = norse.from_nir(read_nir(norse_file), dt=dt)
+with torch.no_grad():
+    state, steps = None, []
+    for t in range(x.shape[0]):
+        z, state = in_norse(x[t], state)
+        steps.append(z)
+    ours, theirs = spiking(x), torch.stack(steps)
+print(f"adaspike → Norse: {float((ours == theirs).float().mean()):.2%} of spikes agree")
+assert torch.equal(ours, theirs)
+
+# ... and back: Norse 1.1 writes τ·dt instead of τ (τ_file = 1e-5 for a 10 ms neuron); the importer detects the
+# writer from the graph (torch tensors, R = 1, τ ≪ dt) and reads it as Norse simulated it.
+norse_net = norse.SequentialState(nn.Linear(20, 32), norse.LIFBoxCell())
+with torch.no_grad():
+    norse_net[0].weight.mul_(8)
+back = import_nir(to_nir(norse_net, torch.zeros(20)), dt=dt)
+print("detected convention:", back.nir_import["convention"])
+with torch.no_grad():
+    state, steps = None, []
+    for t in range(x.shape[0]):
+        z, state = norse_net(x[t], state)
+        steps.append(z)
+    assert torch.equal(back(x), torch.stack(steps)), "Norse → adaspike changed the spikes"
+
+# 4. snnTorch files: the same numbers mean different dynamics. snnTorch writes tau = 1e-4/(1-beta),
+# R = tau/1e-4, and does not record its reset: name it (reset="subtract" is snnTorch's default).
 beta = 0.9
 peer_tau, peer_r = 1e-4 / (1 - beta), 1 / (1 - beta)
 zeros = torch.zeros(1).numpy()
 node = nir.LIF(tau=zeros + peer_tau, r=zeros + peer_r, v_leak=zeros, v_threshold=zeros + 1, v_reset=zeros)
 peer = nir.NIRGraph(nodes={"input": nir.Input(zeros.shape), "lif": node, "output": nir.Output(zeros.shape)},
                     edges=[("input", "lif"), ("lif", "output")], metadata={})
-as_snntorch = import_nir(peer, dt="1ms", convention="snntorch").layers["lif"]
+as_snntorch = import_nir(peer, dt="1ms", convention="snntorch", reset="zero").layers["lif"]
 alpha = float(as_snntorch.ssm().H.detach().flatten()[0])
 print(f"snnTorch file read as snnTorch meant it: beta per step = {alpha:.4f} (expected {beta})")
 assert abs(alpha - beta) < 1e-5

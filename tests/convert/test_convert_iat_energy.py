@@ -78,11 +78,11 @@ def test_calibrated_schedule_has_one_top_threshold_at_lowest_entropy():
     assert normalised_entropy(torch.zeros(2, 10)).allclose(torch.ones(2, dtype=torch.float64))
 
 
-def test_no_correct_sample_gives_alpha():
+def test_no_correct_sample_gives_threshold_one():
     logits = [torch.zeros(T, 4, 3)]
     logits[0][..., 0] = 5.0
     policy, mean = calibrate_exit_policy(logits, [torch.full((4,), 2)], alpha=0.6, beta=0.4)
-    assert math.isinf(float(mean[0])) and torch.allclose(policy.thresholds, torch.full((T,), 0.6, dtype=torch.float64))
+    assert math.isinf(float(mean[0])) and torch.allclose(policy.thresholds, torch.ones(T, dtype=torch.float64))
 
 
 def _energy(snn, x):

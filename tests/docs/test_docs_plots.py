@@ -46,3 +46,33 @@ def test_learning_curve_has_train_and_validation(tmp_path):
     assert labels.count("selected (epoch 2)") == 2
     path = save_figure(fig, tmp_path / "curve.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_accuracy_axes_keep_a_minimum_span():
+    from adaspike.report.plots import ACCURACY_MIN_SPAN, accuracy_limits
+
+    lo, hi = accuracy_limits([0.9045, 0.9068])
+    assert hi - lo >= ACCURACY_MIN_SPAN - 1e-12 and lo <= 0.9045 and hi >= 0.9068
+    lo, hi = accuracy_limits([0.99, 1.0])  # shifted inside [0, 1], span kept
+    assert hi == 1.0 and hi - lo >= ACCURACY_MIN_SPAN - 1e-12
+    assert accuracy_limits([0.1, 0.9]) == pytest.approx((0.02, 0.98))  # wide spreads: data range + margin
+    fig = accuracy_vs_ratio([1, 2], {"zoh": [0.9045, 0.9068], "euler": [0.9045, 0.9068]})
+    bottom, top = fig.axes[0].get_ylim()
+    assert top - bottom >= ACCURACY_MIN_SPAN - 1e-12
+
+
+def test_coinciding_lines_stay_distinguishable():
+    fig = accuracy_vs_ratio([1, 2, 4], {"zoh": [0.9, 0.8, 0.7], "euler": [0.9, 0.8, 0.7], "none": [0.9, 0.5, 0.2]})
+    lines = fig.axes[0].get_lines()
+    styles = {(line.get_marker(), str(line.get_linestyle()), line.get_markersize()) for line in lines}
+    assert len(styles) == len(lines)  # a line exactly under another still shows its own marker and dash
+
+
+def test_chance_level_warning():
+    from adaspike.train.metrics import chance_level_warning
+
+    assert "chance level" in chance_level_warning({"test": 0.105}, classes=10)
+    assert chance_level_warning({"test": 0.16, "validation": None}, classes=10) is None
+    assert "validation" in chance_level_warning({"test": 0.9, "validation": 0.52}, classes=2)
+    with pytest.raises(ValueError):
+        chance_level_warning({"test": 0.5}, classes=1)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 sys.path.insert(0, str(DOCS))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build  # noqa: E402  (docs/build.py)
 
 
@@ -20,6 +22,17 @@ def test_tutorials_run_and_site_builds(tmp_path):
     assert "import_nir" in html  # the executed tutorial's code is on the page
     assert (tmp_path / "site" / "figures" / "nir_membrane.png").is_file()
     assert "export_nir" in (tmp_path / "site" / "api" / "interop" / "index.html").read_text()
+    from test_docs_api import check_site_api_pages, check_site_math
+    check_site_api_pages(tmp_path / "site")
+    check_site_math(tmp_path / "site")
+    retime_page = (tmp_path / "site" / "tutorials" / "retime" / "index.html").read_text()
+    assert "deployed at" in retime_page and "retime_accuracy.png" in retime_page  # printed output + figure
+
+
+def test_every_tutorial_page_shows_printed_output():
+    for page in sorted((DOCS / "pages" / "tutorials").glob("*.md")):
+        assert re.search(r'--8<-- "outputs/', page.read_text()), \
+            f"{page.name} includes no printed output (docs/tutorials/_common.py: show/output + a snippet)"
 
 
 def test_tutorials_run_without_mkdocs(tmp_path, monkeypatch):

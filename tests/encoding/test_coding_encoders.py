@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adaspike.encoding import (DirectEncoder, HybridEncoder, LatencyEncoder, RateEncoder, TemporalEncoder,
+from adaspike.encoding import (ENCODERS, ENCODINGS, DirectEncoder, HybridEncoder, LatencyEncoder, RateEncoder, TemporalEncoder,
                                equal_mass_hybrid_thresholds, equal_mass_temporal_thresholds, make_encoder)
 
 ALL_PIXELS = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 16, 16)
@@ -129,10 +129,24 @@ def test_latency_fires_once_brighter_earlier():
     assert first_spike_time(out).tolist() == [[-1, 3, 2, 0]]
 
 
-@pytest.mark.parametrize("name", ["direct", "rate", "latency", "temporal", "temporal-ones", "hybrid",
-                                  "temporal-em", "hybrid-em"])
+@pytest.mark.parametrize("name", ENCODINGS)
 def test_make_encoder_gives_the_requested_number_of_steps(name):
     assert make_encoder(name, 4)(torch.rand(2, 1, 6, 6)).shape == (4, 2, 1, 6, 6)
+    assert ENCODERS[name][1]  # every registered code says what it is
+
+
+@given(st.integers(2, 9), st.lists(st.integers(0, 255), min_size=1, max_size=40))
+def test_the_study_temporal_code_is_the_faithful_one_and_the_drop_variant_is_named(T, pixels):
+    x = torch.tensor([pixels], dtype=torch.float32) / 255.0
+    faithful = make_encoder("temporal", T)(x)
+    # spec §3.2: T levels, T planes, the last one all ones; spike time T−1−min(⌊T x⌋, T−1)
+    assert torch.equal(faithful, TemporalEncoder(T, last_plane="ones")(x))
+    assert bool((faithful[-1] == 1).all())
+    m = torch.clamp((T * torch.tensor([pixels])) // 255, max=T - 1)
+    assert torch.equal(first_spike_time(faithful[:-1]), torch.where(m == 0, -1, T - 1 - m))
+    drop = make_encoder("temporal-drop", T)(x)
+    assert torch.equal(drop, TemporalEncoder(T + 1, last_plane="drop")(x))
+    assert bool((drop.sum(0) <= 1).all())  # no all-ones plane: every pixel fires at most once
 
 
 def test_bad_inputs_raise_clear_errors():

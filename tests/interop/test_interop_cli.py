@@ -46,3 +46,19 @@ def test_export_of_adaptive_neurons_fails_clearly(tmp_path, capsys):
     ckpt = save_checkpoint(tmp_path / "a.safetensors", model)
     assert main(["export-nir", str(ckpt), "-o", str(tmp_path / "a.nir")]) == 1
     assert "no NIR primitive" in capsys.readouterr().err
+
+
+def test_export_for_a_reader_and_missing_file(tmp_path, capsys):
+    from adaspike.models import build_model
+    from adaspike.train import save_checkpoint
+    model = build_model("snn", input_shape=[4], classes=2, hidden=[4], neuron="lif", dt=1e-3)
+    ckpt = save_checkpoint(tmp_path / "m.safetensors", model)
+    assert main(["export-nir", str(ckpt), "--for", "snntorch", "-o", str(tmp_path / "m.nir")]) == 1
+    assert "RLeaky" in capsys.readouterr().err  # the default model is recurrent
+    ok = build_model("snn", input_shape=[4], classes=2, hidden=[4], neuron="lif", dt=1e-3, recurrent=False,
+                     readout="sum", neuron_options={"reset": "zero", "strict": True})
+    ckpt = save_checkpoint(tmp_path / "ok.safetensors", ok)
+    assert main(["export-nir", str(ckpt), "--for", "norse", "-o", str(tmp_path / "ok.nir")]) == 0
+    assert '"for": "norse"' in capsys.readouterr().out
+    assert main(["import-nir", str(tmp_path / "missing.nir"), "--dt", "1ms", "-o", str(tmp_path / "x.safetensors")]) == 1
+    assert "NIR file not found" in capsys.readouterr().err

@@ -136,6 +136,6 @@ def test_the_convention_matters(tmp_path):
     graph = export_to_nir(_snntorch_net(snn, "zero", False), torch.zeros(1, N_IN), ignore_dims=[0])
     x = _inputs()
     with torch.no_grad():
-        right = import_nir(graph, dt="1ms", convention="snntorch")(x)
+        right = import_nir(graph, dt="1ms", convention="snntorch", reset="zero")(x)
         wrong = import_nir(graph, dt="1ms", convention="adaspike")(x)
     assert (right != wrong).float().mean() > 0.01

@@ -141,11 +141,12 @@ def test_peer_conventions_reproduce_their_step(name):
     node = nir.LIF(tau=tau, r=r, v_leak=zeros, v_threshold=np.ones(2, np.float32), v_reset=zeros)
     graph = nir.NIRGraph(nodes={"input": nir.Input(np.array([2])), "lif": node, "output": nir.Output(np.array([2]))},
                          edges=[("input", "lif"), ("lif", "output")], metadata={})
-    model = import_nir(graph, dt="4ms", convention=name)
+    model = import_nir(graph, dt="4ms", convention=name, reset="zero" if conv.reset is None else None)
     layer = model.layers["lif"]
     ssm = layer.ssm()
     alpha = ssm.H[..., 0, 0].detach().numpy()
-    gain = ssm.B[..., 0].detach().numpy()
+    # a per-neuron R that the layer holds as one number arrives as the node's input scale
+    gain = ssm.B[..., 0].detach().numpy() * getattr(model, "scale_lif", torch.ones(2)).numpy()
     expected_alpha = 1 - conv.file_dt / tau if conv.method == "euler" else np.exp(-conv.file_dt / tau)
     expected_gain = r * conv.file_dt / tau if conv.method == "euler" else r * (1 - np.exp(-conv.file_dt / tau))
     np.testing.assert_allclose(alpha, expected_alpha, rtol=1e-5)
@@ -154,7 +155,7 @@ def test_peer_conventions_reproduce_their_step(name):
 
 
 def test_conventions_table_is_complete():
-    assert set(CONVENTIONS) == {"adaspike", "snntorch", "spikingjelly", "sinabs"}
+    assert set(CONVENTIONS) == {"adaspike", "snntorch", "spikingjelly", "sinabs", "norse", "norse-1.1"}
     a, b = leaky_step(np.array(0.01), np.array(1.0), 1e-3, "zoh")
     assert math.isclose(float(a), math.exp(-0.1)) and math.isclose(float(b), 1 - math.exp(-0.1))
 

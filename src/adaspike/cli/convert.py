@@ -1,6 +1,7 @@
 """CLI: ``adaspike train-ann``, ``adaspike convert`` and ``adaspike study convert``."""
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from .options import int_list
@@ -9,10 +10,10 @@ from .options import int_list
 def _train(args) -> int:
     from ..studies.convert import train_ann
 
-    out = args.output or Path("runs") / f"ann_{args.arch}_{args.dataset}.safetensors"
+    out = args.out or Path("runs") / f"ann_{args.arch}_{Path(args.dataset).name}.safetensors"
     _, accuracy, history = train_ann(args.arch, args.dataset, epochs=args.epochs, batch_size=args.batch_size,
-                                     lr=args.lr, seed=args.seed, out=out, root=args.root,
-                                     limit_train=args.limit_train, device=args.device)
+                                     lr=args.lr, seed=args.seed, out=out, root=args.root, limit=args.limit,
+                                     device=args.device)
     print(f"trained {args.arch} on {args.dataset}: test accuracy {100 * accuracy:.2f} % "
           f"({len(history)} epochs) -> {out}")
     return 0
@@ -27,29 +28,60 @@ def _methods(args) -> tuple[str, ...]:
         chosen.append("+ssc")
     if args.iat:
         chosen.append("+iat")
+    if args.compare_budget:
+        from ..studies.convert import UNCONSTRAINED
+        chosen.append(UNCONSTRAINED)
     return tuple(chosen)
 
 
 def _options(args) -> dict:
-    options = {"gammas": tuple(args.gammas), "spike_budget": args.spike_budget, "ssc_kl_budget": args.kl_budget,
-               "iat_alpha": args.alpha, "iat_beta": args.beta, "threshold_quantiser": args.quantiser}
-    if args.gamma_target:
-        options["gamma_target"] = args.gamma_target
-    return options
+    return {"gammas": tuple(args.gammas), "gamma_target": args.gamma_target or None,
+            "spike_budget": args.spike_budget, "ssc_kl_budget": args.kl_budget, "iat_alpha": args.alpha,
+            "iat_beta": args.beta, "iat_tolerance": args.iat_tolerance, "threshold_quantiser": args.quantiser}
+
+
+def load_user_model(spec: str, weights: Path | None):
+    """``module:factory`` → ``factory()`` with weights from ``.safetensors`` or ``.pt`` (weights_only=True)."""
+    import torch
+
+    module_name, sep, factory_name = spec.partition(":")
+    if not sep or not module_name or not factory_name:
+        raise ValueError(f"--model must look like 'package.module:factory', got {spec!r}")
+    factory = getattr(importlib.import_module(module_name), factory_name, None)
+    if factory is None:
+        raise ValueError(f"{module_name} has no attribute {factory_name!r}")
+    model = factory()
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{spec}() returned {type(model).__name__}, not a torch.nn.Module")
+    if weights is not None:
+        if weights.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            state = load_file(str(weights))
+        else:
+            state = torch.load(weights, map_location="cpu", weights_only=True)  # never unpickles objects
+            if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+                state = state["state_dict"]
+        model.load_state_dict(state)
+    return model.eval()
 
 
 def _convert(args) -> int:
     from ..studies.convert import run_study
-    from ..train import load_model, read_checkpoint
 
-    _, _, meta = read_checkpoint(args.ann)
-    saved_arch = meta.get("arch")
-    if args.arch and saved_arch and args.arch != saved_arch:
-        raise ValueError(f"--arch {args.arch} does not match the checkpoint's architecture {saved_arch!r}")
-    ann = load_model(args.ann).eval()
-    result = run_study(args.arch or saved_arch or "ann", ann, args.dataset, args.out, args.T,
-                       calib_size=args.calib_size, test_limit=args.test_limit, batch_size=args.batch_size,
-                       device=args.device, root=args.root, options=_options(args), methods=_methods(args))
+    if (args.ann is None) == (args.model is None):
+        raise ValueError("give either --ann CKPT (written by train-ann) or --model module:factory [--weights FILE]")
+    if args.ann is not None:
+        from ..train import load_model, read_checkpoint
+
+        _, _, meta = read_checkpoint(args.ann)
+        name = meta.get("arch") or "ann"
+        ann = load_model(args.ann).eval()
+    else:
+        name = args.model.partition(":")[2]
+        ann = load_user_model(args.model, args.weights)
+    result = run_study(name, ann, args.data, args.out, args.T, calib_size=args.calib_size, limit=args.limit,
+                       test_limit=args.test_limit, batch_size=args.batch_size, device=args.device, root=args.root,
+                       options=_options(args), methods=_methods(args))
     print(result["table"])
     print(f"\nwrote {args.out}/convert_*.json, .md and .png")
     return 0
@@ -59,21 +91,31 @@ def _study(args) -> int:
     from ..studies.convert import run_study, train_ann
 
     args.out.mkdir(parents=True, exist_ok=True)
-    ann, accuracy, _ = train_ann(args.arch, args.dataset, epochs=args.epochs, batch_size=128, lr=args.lr,
-                                 seed=args.seed, out=args.out / f"ann_{args.arch}.safetensors", root=args.root,
-                                 limit_train=args.limit_train, device=args.device)
-    result = run_study(args.arch, ann.eval(), args.dataset, args.out, args.T, calib_size=args.calib_size,
-                       test_limit=args.test_limit, batch_size=args.batch_size, device=args.device, root=args.root,
-                       options=_options(args), methods=_methods(args))
+    ann, _, _ = train_ann(args.arch, args.data, epochs=args.epochs, batch_size=128, lr=args.lr, seed=args.seed,
+                          out=args.out / f"ann_{args.arch}.safetensors", root=args.root, limit=args.limit,
+                          device=args.device)
+    result = run_study(args.arch, ann.eval(), args.data, args.out, args.T, calib_size=args.calib_size,
+                       limit=args.limit, test_limit=args.test_limit, batch_size=args.batch_size, device=args.device,
+                       root=args.root, options=_options(args), methods=_methods(args))
     print(result["table"])
     return 0
 
 
-def _common(p) -> None:
-    p.add_argument("--dataset", default="fashion-mnist", help="static image dataset of adaspike.data")
+def _events(args) -> int:
+    from ..studies.convert import event_frames_study
+
+    result = event_frames_study(args.out, T=args.T, dataset=args.dataset, epochs=args.epochs, seed=args.seed)
+    print(result["table"])
+    return 0
+
+
+def _common(p, data_flag: str) -> None:
+    p.add_argument(data_flag, dest="data" if data_flag == "--data" else "dataset", default="fashion-mnist",
+                   help="a load_dataset name, or a folder with train/test .safetensors (or .pt) holding x and y")
     p.add_argument("--root", help="dataset directory (default: the loader's)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the calibration subset and of training")
+    p.add_argument("--limit", type=int, default=None, help="read at most N samples of every split")
 
 
 def _conversion_options(p) -> None:
@@ -81,42 +123,57 @@ def _conversion_options(p) -> None:
     p.add_argument("--adafire", action="store_true", help="add the AdaFire rows (per-layer burst caps)")
     p.add_argument("--ssc", action="store_true", help="add the SSC rows (on top of AdaFire)")
     p.add_argument("--iat", action="store_true", help="add the IAT early-exit rows (on top of SSC)")
+    p.add_argument("--compare-budget", action="store_true",
+                   help="also convert with the budget at max Γ (unconstrained) to compare energy")
     p.add_argument("--gammas", type=int_list, default=list(range(1, 9)), help="Γ candidates (default 1..8)")
-    p.add_argument("--gamma-target", type=int, default=None, help="Γ whose spike count sets the budget (max)")
-    p.add_argument("--spike-budget", type=float, default=1.0, help="η: spike budget ratio for AdaFire")
-    p.add_argument("--kl-budget", type=float, default=1.0, help="τ_KL: SSC KL budget ratio")
-    p.add_argument("--alpha", type=float, default=0.6, help="IAT α")
-    p.add_argument("--beta", type=float, default=0.4, help="IAT β")
+    p.add_argument("--gamma-target", type=int, default=4,
+                   help="Γ whose all-layer spike count sets the AdaFire budget (default 4, as the paper's code; "
+                        "0 = max Γ, effectively unconstrained)")
+    p.add_argument("--spike-budget", type=float, default=1.0, help="η: spike budget ratio for AdaFire (default 1.0)")
+    p.add_argument("--kl-budget", type=float, default=1.0, help="τ_KL: SSC KL budget ratio (default 1.0)")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="fix IAT α (default: chosen on held-back calibration data within --iat-tolerance)")
+    p.add_argument("--beta", type=float, default=None, help="fix IAT β (default 1 − α)")
+    p.add_argument("--iat-tolerance", type=float, default=0.3,
+                   help="max accuracy loss (points) of IAT against the fixed-T SNN on held-back calibration data")
     p.add_argument("--quantiser", choices=("floor", "round"), default="floor", help="threshold-fit quantiser")
     p.add_argument("--calib-size", type=int, default=1024, help="calibration images (un-augmented train set)")
     p.add_argument("--batch-size", type=int, default=128, help="calibration batch size")
-    p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test images only")
+    p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test samples only")
     p.add_argument("--out", "-o", type=Path, default=Path("runs/convert"), help="output directory")
 
 
 def register(commands, studies) -> None:
     p = commands.add_parser("train-ann", help="train a ReLU + BatchNorm source CNN for conversion")
-    p.add_argument("--arch", choices=("vgg", "resnet"), required=True)
-    _common(p)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--limit-train", type=int, default=None, help="train on the first N images only")
-    p.add_argument("--output", "-o", type=Path, default=None, help="checkpoint path (.safetensors)")
+    p.add_argument("--arch", choices=("vgg", "resnet"), required=True, help="source architecture")
+    _common(p, "--dataset")
+    p.add_argument("--epochs", type=int, default=3, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=128, help="training batch size")
+    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (cosine schedule)")
+    p.add_argument("--out", "-o", type=Path, default=None, help="checkpoint path (.safetensors)")
     p.set_defaults(func=_train)
 
     p = commands.add_parser("convert", help="convert a trained ANN to an SNN; tables (JSON + Markdown) and plots")
-    p.add_argument("--ann", type=Path, required=True, help="checkpoint written by train-ann")
-    p.add_argument("--arch", choices=("vgg", "resnet"), default=None, help="checked against the checkpoint")
-    _common(p)
+    p.add_argument("--ann", type=Path, default=None, help="checkpoint written by train-ann")
+    p.add_argument("--model", default=None, help="your own model: 'package.module:factory' returning an nn.Module")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="weights for --model: .safetensors, or .pt (a state dict, loaded with weights_only=True)")
+    _common(p, "--data")
     _conversion_options(p)
     p.set_defaults(func=_convert)
 
     p = studies.add_parser("convert", help="train-ann then convert, in one run")
-    p.add_argument("--arch", choices=("vgg", "resnet"), default="vgg")
-    _common(p)
+    p.add_argument("--arch", choices=("vgg", "resnet"), default="vgg", help="source architecture")
+    _common(p, "--data")
     _conversion_options(p)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--limit-train", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=3, help="training epochs")
+    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (cosine schedule)")
     p.set_defaults(func=_study, adafire=True, ssc=True, iat=True)
+
+    p = studies.add_parser("convert-events", help="train a CNN on mean event frames, convert it, feed it the frames")
+    p.add_argument("--dataset", default="event-digits", help="event dataset of load_dataset (t_max 0.3 s)")
+    p.add_argument("--T", type=int, default=8, help="frames per sample = SNN time steps")
+    p.add_argument("--epochs", type=int, default=30, help="ANN training epochs")
+    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--out", "-o", type=Path, default=Path("runs/convert_events"), help="output directory")
+    p.set_defaults(func=_events)

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .options import HELP_FORMAT, add_config_option, apply_config, int_list, str_list, time_arg
+from .options import HELP_FORMAT, add_config_option, apply_config, int_list, positive_int, str_list, time_arg
 
 
 def register(commands, studies) -> None:
@@ -25,7 +25,7 @@ def register(commands, studies) -> None:
     train.add_argument("--recurrent", action=argparse.BooleanOptionalAction, default=D["recurrent"],
                        help="recurrent hidden layers")
     train.add_argument("--readout", default=D["readout"], help="li-mean, li-max, li-softmax, mean or sum")
-    train.add_argument("--epochs", type=int, default=D["epochs"], help="maximum epochs (cosine schedule over them)")
+    train.add_argument("--epochs", type=positive_int, default=D["epochs"], help="maximum epochs (cosine schedule over them)")
     train.add_argument("--patience", type=int, default=D["patience"],
                        help="stop after this many epochs without a better validation accuracy")
     train.add_argument("--lr", type=float, default=D["lr"], help="peak learning rate (AdamW)")
@@ -36,27 +36,34 @@ def register(commands, studies) -> None:
     train.add_argument("--val-fraction", type=float, default=0.15,
                        help="part of the training split held out for validation")
     train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    train.add_argument("--nproc", type=int, default=1, help="data-parallel processes (torch.distributed, gloo)")
+    train.add_argument("--nproc", type=positive_int, default=1, help="data-parallel processes (torch.distributed, gloo)")
     train.add_argument("-o", "--out", type=Path, default=Path("runs/train"), help="output folder")
     add_config_option(train)
     train.set_defaults(func=lambda args: _train(apply_config(train, args)))
 
-    evaluate = commands.add_parser("eval", help="evaluate a checkpoint on a dataset")
-    evaluate.add_argument("checkpoint", type=Path)
+    evaluate = commands.add_parser("eval", help="evaluate a checkpoint on a dataset", formatter_class=HELP_FORMAT,
+                                   description="Evaluate a checkpoint on the test split of its dataset. The "
+                                   "dataset, its options and dt come from the checkpoint's metadata; flags override "
+                                   "them (an explicit --dt prints a note when it differs from the model's step).")
+    evaluate.add_argument("checkpoint", type=Path, help="model checkpoint (.safetensors)")
     _data_options(evaluate, dataset_required=False)
     evaluate.add_argument("-o", "--out", type=Path, help="write the metrics as JSON here")
+    evaluate.add_argument("--metrics", action="store_true", help="also collect NeuroBench-style workload metrics, "
+                          "synaptic operations and energy (adaspike.metrics)")
     evaluate.set_defaults(func=_eval)
 
-    info = commands.add_parser("info", help="show a checkpoint's metadata, or what this install provides")
-    info.add_argument("checkpoint", type=Path, nargs="?")
+    info = commands.add_parser("info", help="show a checkpoint's metadata, or what this install provides",
+                               formatter_class=HELP_FORMAT)
+    info.add_argument("checkpoint", type=Path, nargs="?",
+                      help="checkpoint whose metadata to show; without it: version, backends, datasets, models")
     info.set_defaults(func=_info)
 
     demo = commands.add_parser("demo", help="the main job: short studies on the embedded data, "
-                               "results under runs/demo")
-    demo.add_argument("-o", "--out", type=Path, default=Path("runs/demo"))
+                               "results under runs/demo", formatter_class=HELP_FORMAT)
+    demo.add_argument("-o", "--out", type=Path, default=Path("runs/demo"), help="output folder")
     demo.add_argument("--skip", type=str_list, default=[], help="parts to skip: retime,convert,coding")
     demo.add_argument("--epochs", type=int, default=None, help="override the core training epochs")
-    demo.add_argument("--no-progress", dest="progress", action="store_false")
+    demo.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     demo.set_defaults(func=_demo)
 
 
@@ -65,11 +72,11 @@ def _data_options(parser, dataset_required: bool = True) -> None:
                         help="event-digits, event-fashion-mnist, nmnist, shd, ssc, wav-folder, digits, ...")
     parser.add_argument("--root", help="dataset folder (for datasets read from disk)")
     parser.add_argument("--dt", type=time_arg, default=None, help="time step, e.g. 4ms (event data)")
-    parser.add_argument("--pool", type=int, default=None, help="sum pxp pixel blocks or channel groups")
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N samples")
-    parser.add_argument("--batch-size", type=int, default=32, help="samples per batch")
+    parser.add_argument("--pool", type=positive_int, default=None, help="sum pxp pixel blocks or channel groups")
+    parser.add_argument("--limit", type=positive_int, default=None, help="read at most N samples of every split (class-balanced where the loader supports it)")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="samples per batch")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the data order")
-    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
 def _dataset_options(args) -> dict:
@@ -118,7 +125,15 @@ def _eval(args) -> int:
               f"{model.config['kwargs']['dt']:g}s; use `adaspike retime` to adapt it")
     loaders = make_loaders(dataset, dt=dt, batch_size=args.batch_size, root=args.root or data.get("root"),
                            val_fraction=None, **options)
-    metrics = evaluate(model, loaders.test, progress=args.progress)
+    if args.metrics:  # the same pass: the collector's hooks watch the evaluation
+        from ..metrics import MetricsCollector
+
+        collector = MetricsCollector()
+        with collector.watch(model):
+            metrics = evaluate(model, loaders.test, progress=args.progress)
+        metrics["metrics"] = collector.result()
+    else:
+        metrics = evaluate(model, loaders.test, progress=args.progress)
     print(json.dumps(metrics, indent=2))
     if args.out:
         write_json(args.out, metrics)

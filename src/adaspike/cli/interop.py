@@ -2,33 +2,49 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+from ..core import DISCRETISATIONS, RESET_MODES
+from ..interop.conventions import AUTO, CONVENTIONS
+from ..interop.profiles import PROFILES
+from ..layers.readout import REDUCTIONS
 from .options import int_list, time_arg
+
+# choices come from the registries: a new convention or reader profile needs no edit here
+_CONVENTIONS = (AUTO, *sorted(CONVENTIONS))
+_PROFILES = tuple(PROFILES)
 
 
 def register(commands, studies) -> None:
     export = commands.add_parser("export-nir", help="write a checkpoint as a NIR graph (τ in seconds)",
                                  description="Export a trained model to NIR with its true continuous time "
                                  "constants; dt, discretisation and reset mode go into node metadata as hints.")
-    export.add_argument("checkpoint", type=Path)
+    export.add_argument("checkpoint", type=Path, help="the model checkpoint (.safetensors) to export")
     export.add_argument("-o", "--out", type=Path, required=True, help="the .nir file to write")
     export.add_argument("--dt", type=time_arg, default=None, help="step recorded in the metadata hints "
                         "(default: each layer's own dt)")
     export.add_argument("--input-shape", type=int_list, default=None,
                         help="per-step input shape, e.g. 2,34,34 (default: from the checkpoint's model config)")
+    export.add_argument("--for", dest="profile", choices=_PROFILES, default="generic",
+                        help="the reader: generic NIR with true τ (default), or a file that snnTorch, Norse or "
+                        "SpikingJelly runs step for step like the model (warnings say what differs)")
     export.set_defaults(func=_export)
 
     imp = commands.add_parser("import-nir", help="turn a NIR graph into an adaspike checkpoint",
                               description="Import a NIR graph. NIR stores no time step, so --dt is required; "
-                              "--convention says which exporter wrote the file.")
-    imp.add_argument("nir_file", type=Path)
+                              "the writer's convention is detected from the graph, or named with --convention.")
+    imp.add_argument("nir_file", type=Path, help="the .nir file to read")
     imp.add_argument("--dt", type=time_arg, required=True, help="the step to run at, e.g. 1ms")
-    imp.add_argument("--convention", default="adaspike", choices=["adaspike", "snntorch", "spikingjelly", "sinabs"])
-    imp.add_argument("--method", choices=["zoh", "euler", "bilinear"], default=None,
+    imp.add_argument("--convention", default="auto", choices=_CONVENTIONS,
+                     help="which library wrote the file (default: detect it from the graph; an error names the "
+                     "candidates when it cannot tell)")
+    imp.add_argument("--method", choices=DISCRETISATIONS, default=None,
                      help="discretisation (default: the file's metadata hint, else zoh)")
-    imp.add_argument("--reset", choices=["subtract", "zero", "none"], default=None)
-    imp.add_argument("--time-reduce", choices=["mean", "sum", "last", "max"], default=None,
+    imp.add_argument("--reset", choices=RESET_MODES, default=None,
+                     help="reset mode (default: the file's metadata or the writer's convention; snnTorch files "
+                     "do not record it and need this flag)")
+    imp.add_argument("--time-reduce", choices=REDUCTIONS, default=None,
                      help="reduce the output over time into logits")
     imp.add_argument("-o", "--out", type=Path, required=True, help="checkpoint (.safetensors) to write")
     imp.set_defaults(func=_import)
@@ -36,6 +52,11 @@ def register(commands, studies) -> None:
 
 def _input_shape(args, model) -> list[int]:
     if args.input_shape:
+        expected = getattr(model, "input_size", None)
+        if expected is not None and math.prod(args.input_shape) != int(expected):
+            shape = ",".join(map(str, args.input_shape))
+            raise ValueError(f"--input-shape {shape} has {math.prod(args.input_shape)} features; the model "
+                             f"expects {int(expected)}")
         return args.input_shape
     kwargs = (getattr(model, "config", None) or {}).get("kwargs", {})
     shape = kwargs.get("input_shape") or getattr(model, "input_shape", None)
@@ -49,10 +70,11 @@ def _export(args) -> int:
     from ..train import load_model
 
     model = load_model(args.checkpoint)
-    graph = export_nir(model, _input_shape(args, model), dt=args.dt)
+    graph = export_nir(model, _input_shape(args, model), dt=args.dt, profile=args.profile)
     write_nir(args.out, graph)
     kinds = sorted({type(n).__name__ for n in graph.nodes.values()})
-    print(json.dumps({"nir": str(args.out), "nodes": len(graph.nodes), "types": kinds}, indent=2))
+    print(json.dumps({"nir": str(args.out), "for": args.profile, "nodes": len(graph.nodes), "types": kinds},
+                     indent=2))
     return 0
 
 
@@ -64,9 +86,10 @@ def _import(args) -> int:
     options = {k: v for k, v in (("method", args.method), ("reset", args.reset),
                                  ("time_reduce", args.time_reduce)) if v is not None}
     model = imported_model(read_nir(args.nir_file), dt=args.dt, convention=args.convention, **options)
+    convention = model.nir_import["convention"]
     save_checkpoint(args.out, model, {"nir": {"source": str(args.nir_file), "dt": args.dt,
-                                              "convention": args.convention, **options}})
+                                              "convention": convention, **options}})
     neurons = sum(1 for m in model.modules() if hasattr(m, "dt"))
-    print(json.dumps({"checkpoint": str(args.out), "dt": args.dt, "convention": args.convention,
+    print(json.dumps({"checkpoint": str(args.out), "dt": args.dt, "convention": convention,
                       "neuron_layers": neurons}, indent=2))
     return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -18,9 +19,31 @@ HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter  # every option's help show
 
 def time_arg(text: str) -> float:
     try:
-        return parse_time(text)
+        return parse_time(text, strict=True)  # on the CLI a bare "4" (seconds) is refused, not warned
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (process counts, pool sizes, epochs, batch sizes)."""
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (budgets, rates); refuses nan and inf, which float() accepts."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
 
 
 def time_list(text: str) -> list[float]:
@@ -61,6 +84,8 @@ def apply_config(parser: argparse.ArgumentParser, argv_args: argparse.Namespace)
     path = getattr(argv_args, "config", None)
     if path is None:
         return argv_args
+    if path.is_dir():
+        raise IsADirectoryError(f"config file {path} is a folder, not a TOML file")
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
     with path.open("rb") as handle:
@@ -76,7 +101,27 @@ def apply_config(parser: argparse.ArgumentParser, argv_args: argparse.Namespace)
         action = known[dest]
         # command-line flags win over the file: only fill values still at their default
         if getattr(argv_args, dest) == action.default:
-            if action.type is not None and isinstance(value, str):
-                value = action.type(value)
-            setattr(argv_args, dest, value)
+            setattr(argv_args, dest, _config_value(path, key, value, action))
     return argv_args
+
+
+def _config_value(path: Path, key: str, value, action: argparse.Action):
+    """Check a TOML value as the command line would: through the option's type and choices."""
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse.BooleanOptionalAction)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{path}: option {key!r} must be true or false, got {value!r}")
+        return value if not isinstance(action, argparse._StoreFalseAction) else not value
+    if isinstance(value, (dict, bool)) or (isinstance(value, list) and any(isinstance(v, (list, dict)) for v in value)):
+        raise ValueError(f"{path}: option {key!r} has an invalid value {value!r}")
+    if action.type is not None:
+        # the same parser as the flag: lists become "a,b", numbers their text (so dt = 4 is refused like --dt 4)
+        text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        try:
+            value = action.type(text)
+        except (argparse.ArgumentTypeError, ValueError, TypeError) as err:
+            raise ValueError(f"{path}: option {key!r} = {value!r}: {err}") from None
+    elif isinstance(value, list):
+        raise ValueError(f"{path}: option {key!r} takes one value, got the list {value!r}")
+    if action.choices is not None and value not in action.choices:
+        raise ValueError(f"{path}: option {key!r} = {value!r} is not one of {list(action.choices)}")
+    return value

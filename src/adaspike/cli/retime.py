@@ -20,7 +20,7 @@ def _retime_checkpoint(args) -> int:
     metadata = {"retime": info}
     if isinstance(source_meta.get("data"), dict):  # the data the model reads, now binned at the target step
         metadata["data"] = {**source_meta["data"], "dt": info["target_dt"]}
-    path = save_checkpoint(args.output, new, metadata=metadata)
+    path = save_checkpoint(args.out, new, metadata=metadata)
     print(f"retimed {args.checkpoint} from {info['source_dt']:g}s to {info['target_dt']:g}s "
           f"(ρ = {info['ratio']:g}, method {args.method}, input scale {info['input_scale']:g}, "
           f"spike rule {info['spike_rule']}) -> {path}")
@@ -57,20 +57,29 @@ def _study(args) -> int:
 def register(commands, studies) -> None:
     from ..retime import READOUT_MODES, SPIKE_RULES, retime_methods
 
-    p = commands.add_parser("retime", help="re-discretise a trained checkpoint for another time step (zero-shot)")
-    p.add_argument("checkpoint", type=Path)
+    p = commands.add_parser("retime", help="re-discretise a trained checkpoint for another time step (zero-shot)",
+                            formatter_class=HELP_FORMAT,
+                            description="Re-discretise every neuron of a trained checkpoint for a new time step "
+                            "without training. The new checkpoint keeps the source's dataset metadata at the new "
+                            "dt, so `adaspike eval` reads the data at the model's new step.")
+    p.add_argument("checkpoint", type=Path, help="trained model checkpoint (.safetensors)")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--dt", type=time_arg, help="target time step, e.g. 1ms")
     target.add_argument("--ratio", type=float, help="ρ = Δ_T/Δ_S instead of --dt")
-    p.add_argument("--method", choices=retime_methods(), default="zoh")
+    p.add_argument("--method", choices=retime_methods(), default="zoh",
+                   help="zoh/euler/bilinear: re-discretise the continuous-time model; tau: decays to the power ρ; "
+                   "none: keep the per-step parameters")
     p.add_argument("--input-scale", default="auto", help="'auto' (1/ρ for count inputs under zoh/euler/"
                    "bilinear) or a number multiplying the drive W·x of count inputs")
-    p.add_argument("--readout", choices=READOUT_MODES, default="auto")
-    p.add_argument("--unstable", choices=("raise", "warn", "ignore"), default="raise")
+    p.add_argument("--readout", choices=READOUT_MODES, default="auto",
+                   help="time sums in the readout: 'auto' scales them by ρ (logits keep their scale), 'mean' makes them "
+                   "means, 'keep' leaves them")
+    p.add_argument("--unstable", choices=("raise", "warn", "ignore"), default="raise",
+                   help="what to do when a retimed per-step system is unstable")
     p.add_argument("--spike-rule", choices=SPIKE_RULES, default="seconds",
                    help="'seconds': keep each neuron's spike capacity per second (refractory period or bursts); "
                    "'steps': one spike per step at the new step (the plain maps)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="retimed checkpoint (.safetensors)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="retimed checkpoint (.safetensors)")
     p.set_defaults(func=_retime_checkpoint)
 
     from ..studies.train_run import ADLIF_FORMS, TRAIN_DEFAULTS as D
@@ -85,7 +94,7 @@ def register(commands, studies) -> None:
     s.add_argument("--pattern", help="wav-folder file-name pattern, e.g. '{label}_{speaker}_{take}.wav'")
     s.add_argument("--pool", type=int, help="pool pixels/channels (default: the dataset's recommended pool)")
     s.add_argument("--dataset-options", help="extra dataset options as JSON")
-    s.add_argument("--limit", type=int, help="use a class-balanced subset of N samples per split")
+    s.add_argument("--limit", type=int, help="read at most N samples of every split (class-balanced)")
     s.add_argument("--train-dt", type=time_arg, default=4e-3, help="source time step")
     s.add_argument("--eval-dt", type=time_list, default=[1e-3, 2e-3, 4e-3, 8e-3, 16e-3], help="target steps")
     s.add_argument("--methods", type=str_list, default=list(retime_methods()), help="retime methods")

@@ -18,16 +18,30 @@ Library choices (documented deviations or readings of the spec):
   (``spiking_linear=False`` keeps ReLUs after Linear layers analog, as the reference code does).
 * The readout's ACs are reported per layer and included in the total energy (the reference omits them).
 * IAT calibration needs labels; without them the ANN's predictions stand in.
+* Neurons are core models (IF + ``BurstSpike`` + subtractive reset) run by ``adaspike.core.scan``; without
+  early exit the network runs layer by layer over all steps, with IAT a step-wise runner exits for real.
 """
 from .calibrate import bias_correction, fit_thresholds, mse_threshold, quantise
 from .energy import E_AC_PJ, E_MAC_PJ, OperationCounter, ann_energy_pj, layer_flops, summarise_energy
 from .evaluate import evaluate_ann, evaluate_snn
-from .iat import ExitPolicy, calibrate_exit_policy, exit_score, normalised_entropy, thresholds_from_entropy
-from .neuron import AdaFireNeuron, run_adafire
-from .pipeline import SSC_RATIOS, ConversionReport, calibration_batches, convert, copy_snn
+from .iat import (ALPHAS, ExitPolicy, calibrate_exit_policy, exit_score, normalised_entropy, posthoc_accuracy,
+                  select_exit_policy, thresholds_from_entropy)
+from .nir_export import converted_to_nir, export_converted
+from .neuron import NEURONS, AdaFireNeuron, ConversionNeuron, make_neuron, register_neuron, run_adafire
+from .pipeline import (DEFAULT_GAMMA_TARGET, DEFAULT_GAMMAS, DEFAULT_SPIKE_BUDGET, SSC_RATIOS, ConversionReport,
+                       calibration_batches, convert, copy_snn)
 from .search import brute_force, pareto_dp, symmetric_kl
 from .sensitivity import allocate_gammas, compress_thresholds, layer_tables
 from .snn import ConvertedSNN, SNNRun
-from .trace import UnsupportedOperationError, fold_batchnorm, spiking_graph
+from .trace import UnsupportedOperationError, spiking_graph
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+__all__ = [
+    "ALPHAS", "AdaFireNeuron", "ConversionNeuron", "ConversionReport", "ConvertedSNN", "DEFAULT_GAMMAS",
+    "DEFAULT_GAMMA_TARGET", "DEFAULT_SPIKE_BUDGET", "E_AC_PJ", "E_MAC_PJ", "NEURONS", "OperationCounter",
+    "SNNRun", "SSC_RATIOS", "UnsupportedOperationError", "allocate_gammas", "ann_energy_pj", "bias_correction",
+    "brute_force", "calibrate_exit_policy", "calibration_batches", "compress_thresholds", "convert", "converted_to_nir", "copy_snn",
+    "evaluate_ann", "evaluate_snn", "exit_score", "export_converted", "fit_thresholds", "layer_flops", "layer_tables", "make_neuron",
+    "mse_threshold", "normalised_entropy", "pareto_dp", "posthoc_accuracy", "quantise", "register_neuron",
+    "run_adafire", "select_exit_policy", "spiking_graph", "summarise_energy", "symmetric_kl",
+    "thresholds_from_entropy",
+]

@@ -11,24 +11,26 @@ Plain synaptic operations are also reported: SOP_l(t) = F_l · n̄_l(t), n̄ the
 element of the neuron feeding layer l (a burst of k counts k; exact through average pooling).
 The non-spiking readout is reported on its own line ('readout') and included in the total; the spec's
 reference leaves it out. The ANN reference costs 4.6 pJ per MAC for every conv/linear.
+
+The costs and the MAC rule live in :mod:`adaspike.metrics.energy` (one energy model for every adaspike model);
+this module keeps conversion's graded-spike convention and its per-sample accumulators on top of it.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-E_MAC_PJ = 4.6
-E_AC_PJ = 0.9
+from ..metrics import NeuronKind, register_neuron_type
+from ..metrics.energy import DEFAULT_ENERGY, E_AC_PJ, E_MAC_PJ, nominal_macs
+from .neuron import ConversionNeuron
+
+# converted neurons for adaspike.metrics: activation sparsity of their graded outputs n·θ (not integer counts)
+register_neuron_type(ConversionNeuron, NeuronKind(activation=True, membrane="none", counts=False))
 
 
 def layer_flops(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
     """MACs per sample: conv C_in·C_out·k_h·k_w·H_out·W_out, linear in·out."""
-    if isinstance(module, nn.Conv2d):
-        kh, kw = module.kernel_size
-        return module.in_channels * module.out_channels * kh * kw * out.shape[-2] * out.shape[-1]
-    if isinstance(module, nn.Linear):
-        return module.in_features * module.out_features
-    raise TypeError(f"no FLOP rule for {type(module).__name__}")
+    return nominal_macs(module, out)
 
 
 class OperationCounter:
@@ -48,7 +50,8 @@ class OperationCounter:
         """[layers, batch] pJ: MAC energy for the analog-input layer, AC energy × density for the rest."""
         f = self.flops.to(self.density.device).unsqueeze(1)
         first = torch.tensor([k == "first" for k in self.kinds], device=self.density.device).unsqueeze(1)
-        return torch.where(first, E_MAC_PJ * f * self.steps.unsqueeze(0), E_AC_PJ * f * self.density)
+        return torch.where(first, DEFAULT_ENERGY.energy_pj(macs=f * self.steps.unsqueeze(0)),
+                           DEFAULT_ENERGY.energy_pj(acs=f * self.density))
 
     def sops_per_layer(self) -> torch.Tensor:
         """[layers, batch] synaptic operations (bursts counted by size; the analog layer counts its MACs)."""
@@ -59,7 +62,7 @@ class OperationCounter:
 
 def ann_energy_pj(flops: list[int]) -> float:
     """Energy of one ANN inference: 4.6 pJ per MAC of every conv/linear."""
-    return E_MAC_PJ * float(sum(flops))
+    return float(DEFAULT_ENERGY.energy_pj(macs=float(sum(flops))))
 
 
 def summarise_energy(counters: list[OperationCounter], ann_flops: list[int]) -> dict:
@@ -83,3 +86,6 @@ def summarise_energy(counters: list[OperationCounter], ann_flops: list[int]) -> 
         "convention": "pJ: 4.6/MAC for the analog-input layer, 0.9/AC x non-zero input density elsewhere "
                       "(a burst is one AC); SOPs count a burst of k as k; readout included",
     }
+
+
+__all__ = ["E_AC_PJ", "E_MAC_PJ", "OperationCounter", "ann_energy_pj", "layer_flops", "summarise_energy"]

@@ -6,7 +6,13 @@ Score on the cumulative readout logits L_t = Σ_{τ≤t} o_τ, p_t = softmax(L_t
 
 Calibration: ē_t = mean normalised entropy H(p_t)/log C of the samples whose argmax at t is correct
 (+∞ when none is, giving θ_t = α); θ_t = α + β·exp(min_τ ē_τ − ē_t). A sample exits at the first t with
-s_t > θ_t (strict), else at T, and predicts the argmax of its cumulative logits.
+s_t ≥ θ_t, else at T, and predicts the argmax of its cumulative logits. The test is not strict, so a step
+whose threshold is 1 (the lowest-entropy step with α + β = 1) can still be passed by a certain prediction;
+with a strict test the policy degenerates to "exit at step 1 or run to T" once ē_t ≈ 0.
+
+Choosing α, β (``select_exit_policy``): ē_t is measured on one part of the calibration data; on the held-back
+rest each candidate α (β = 1 − α) is simulated post hoc and the one with the fewest mean steps whose accuracy
+stays within ``tolerance`` percentage points of the fixed-T SNN is kept.
 """
 from __future__ import annotations
 
@@ -42,12 +48,14 @@ def mean_correct_entropy(step_logits: torch.Tensor, labels: torch.Tensor) -> tup
 
 
 def thresholds_from_entropy(mean_entropy: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
-    """θ_t = α + β·exp(min ē − ē_t); steps with ē_t = +∞ (no correct sample) get α."""
+    """θ_t = α + β·exp(min ē − ē_t); steps with ē_t = +∞ (no correct calibration sample) get 1, as the
+    official code does: no exit there short of a certain prediction."""
     finite = torch.isfinite(mean_entropy)
     if not bool(finite.any()):
-        return torch.full_like(mean_entropy, alpha)
+        return torch.ones_like(mean_entropy)
     low = mean_entropy[finite].min()
-    return alpha + beta * torch.exp(low - mean_entropy)     # exp(−∞) = 0
+    theta = alpha + beta * torch.exp(low - mean_entropy)
+    return torch.where(finite, theta, torch.ones_like(theta))
 
 
 @dataclass
@@ -58,13 +66,13 @@ class ExitPolicy:
     score: str = "entropy"
 
     def __call__(self, cumulative_logits: torch.Tensor, t: int) -> torch.Tensor:
-        return exit_score(cumulative_logits, self.score) > float(self.thresholds[t - 1])
+        return exit_score(cumulative_logits, self.score) >= float(self.thresholds[t - 1])
 
     def exit_steps(self, step_logits: torch.Tensor) -> torch.Tensor:
         """Post-hoc batched simulation: exit step (1-based) per sample from the full per-step logits [T, B, C]."""
         T = step_logits.shape[0]
         s = exit_score(step_logits.cumsum(0), self.score)
-        passed = s > self.thresholds.to(s).view(T, 1)
+        passed = s >= self.thresholds.to(s).view(T, 1)
         passed[-1] = True
         return passed.double().argmax(0) + 1
 
@@ -79,3 +87,49 @@ def calibrate_exit_policy(step_logits: list[torch.Tensor], labels: list[torch.Te
         counts = c if counts is None else counts + c
     mean = torch.where(counts > 0, sums / counts.clamp_min(1), torch.full_like(sums, float("inf")))
     return ExitPolicy(thresholds_from_entropy(mean, alpha, beta).cpu(), score), mean.cpu()
+
+
+ALPHAS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
+
+
+def posthoc_accuracy(policy: ExitPolicy, step_logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """(accuracy, mean exit step) of ``policy`` simulated on full per-step logits [T, B, C]."""
+    steps = policy.exit_steps(step_logits)
+    cumulative = step_logits.cumsum(0)
+    chosen = cumulative[steps - 1, torch.arange(step_logits.shape[1], device=step_logits.device)]
+    accuracy = float((chosen.argmax(-1) == labels.to(chosen.device)).double().mean())
+    return accuracy, float(steps.double().mean())
+
+
+def select_exit_policy(step_logits: list[torch.Tensor], labels: list[torch.Tensor], *, tolerance: float = 0.3,
+                       alphas=ALPHAS, score: str = "entropy", held_fraction: float = 0.25) -> tuple[ExitPolicy, dict]:
+    """Calibrate ē_t on part of the data and pick α (β = 1 − α) on the held-back rest (see module docstring).
+
+    ``tolerance`` is in percentage points of accuracy against the fixed-T SNN on the held-back samples.
+    Returns the policy and a report: chosen α, β, held-back accuracies and mean steps of every candidate.
+    """
+    logits = torch.cat(step_logits, dim=1)
+    y = torch.cat([t.to(logits.device) for t in labels])
+    n = y.numel()
+    held = max(1, int(round(held_fraction * n))) if n > 1 else 0
+    fit_l, fit_y = (logits[:, :n - held], y[:n - held]) if held else (logits, y)
+    held_l, held_y = (logits[:, n - held:], y[n - held:]) if held else (logits, y)
+    _, mean_entropy = calibrate_exit_policy([fit_l], [fit_y], 0.0, 1.0, score)
+    fixed = float((held_l.sum(0).argmax(-1) == held_y).double().mean())
+    rows, best = [], None
+    for alpha in alphas:
+        policy = ExitPolicy(thresholds_from_entropy(mean_entropy, float(alpha), 1.0 - float(alpha)).cpu(), score)
+        acc, steps = posthoc_accuracy(policy, held_l, held_y)
+        ok = 100 * (fixed - acc) <= tolerance + 1e-9
+        rows.append({"alpha": float(alpha), "beta": 1.0 - float(alpha), "accuracy": acc, "mean_steps": steps,
+                     "within_tolerance": ok})
+        if ok and (best is None or steps < best[1]["mean_steps"]):
+            best = (policy, rows[-1])
+    if best is None:        # nothing keeps the accuracy: never exit early (thresholds above any score)
+        policy = ExitPolicy(torch.full_like(mean_entropy, 2.0).cpu(), score)
+        best = (policy, {"alpha": None, "beta": None, "accuracy": fixed, "mean_steps": float(logits.shape[0])})
+    info = {"alpha": best[1]["alpha"], "beta": best[1]["beta"], "tolerance_pp": tolerance,
+            "held_out_samples": int(held_y.numel()), "held_out_fixed_T_accuracy": fixed,
+            "held_out_accuracy": best[1]["accuracy"], "held_out_mean_steps": best[1]["mean_steps"],
+            "candidates": rows, "mean_correct_entropy": [float(v) for v in mean_entropy]}
+    return best[0], info

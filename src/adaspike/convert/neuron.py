@@ -1,27 +1,41 @@
-"""AdaFire burst neuron: a subtractive-reset IF neuron that may emit up to Γ spikes per step.
+"""Conversion neurons on the shared core: IF state-space model + a core spike rule + subtractive reset.
 
-Per step t (T steps in a run, threshold θ per channel, burst cap Γ)::
+A converted ReLU becomes a ``ConversionNeuron``. It owns no time loop: each call hands its drive to
+``adaspike.core.scan`` (reference or fused numba/Triton backend) with explicit state. AdaFire (spec §3)::
 
     v(t) = v(t−1) + z(t) + δ + θ/(2T)        v(0) = 0, δ = bias-correction shift
-    n(t) = clip(⌊v(t)/θ⌋, 0, Γ)              burst size
-    v(t) ← v(t) − n(t)·θ                      reset by subtraction (no lower clamp)
+    n(t) = clip(⌊v(t)/θ⌋, 0, Γ)              core ``BurstSpike(Γ)``
+    v(t) ← v(t) − n(t)·θ                      core subtractive reset (no lower clamp)
     x(t) = n(t)·θ                             graded output to the next layer
 
-For a constant z the rate after T steps is (θ/T)·clip(⌊Tz/θ + ½⌋, 0, ΓT): the θ/(2T) shift turns the
-floor of plain IF into rounding. Γ = 1 is exactly the binary IF rule. δ is the per-channel bias correction;
-it is kept on the neuron (equivalent to correcting the preceding layer's bias) so the synapses stay the
-original folded ANN weights.
+Two ways to drive a neuron (``ConvertedSNN`` chooses):
 
-In ``"ann"`` mode the module is a plain ReLU (the folded ANN reference) and can capture its activations.
+* ``"sequence"``: the input holds all T steps folded into the batch axis, [T·B, ...] (time-major). The
+  neuron unfolds it to [T, B, ...] and scans all steps at once, so a whole network runs layer by layer
+  (each conv sees T·B maps in one call) and the scan may use a fused backend.
+* ``"step"``: one step [B, ...]; the neuron's explicit ``state`` (a core ``NeuronState``) carries v between
+  calls, so samples can leave the batch (IAT early exit) and their later steps are never computed.
+
+In ``"ann"`` mode a neuron is a plain ReLU (the folded ANN reference) and may capture its activation.
+
+A new conversion neuron is one subclass registered with ``register_neuron``: say which spike rule it uses
+(``spike_rule``) and what it adds to the current each step (``offset``, or ``drive`` for more); see
+``AdaFireNeuron``.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch import nn
 
+from ..core import BurstSpike, NeuronState, if_discrete, scan
 
-class AdaFireNeuron(nn.Module):
-    """Stateful single-step burst neuron; ``ConvertedSNN`` drives it step by step and resets it per run."""
+MODES = ("ann", "sequence", "step")
+
+
+class ConversionNeuron(nn.Module):
+    """Base of all conversion neurons: IF dynamics, explicit state, statistics for calibration and energy."""
 
     def __init__(self, channels: int, per_channel: bool, name: str = ""):
         super().__init__()
@@ -31,27 +45,42 @@ class AdaFireNeuron(nn.Module):
         self.register_buffer("threshold", torch.ones(channels if per_channel else 1))
         self.register_buffer("bias_shift", torch.zeros(channels))
         self.gamma = 1
-        self.half_shift = True
-        self.steps = 1                       # T of the run: sets the θ/(2T) shift
-        self.mode = "snn"                    # "snn" | "ann"
+        self.steps = 1                       # T of the run (sets e.g. the θ/(2T) shift)
+        self.mode = "sequence"
+        self.backend = "auto"                # core scan backend
         self.capture = False                 # ann mode: keep the last activation in .activation
-        self.track_output = False            # snn mode: accumulate the output sum for bias correction
+        self.track_output = False            # snn modes: accumulate the output sum for bias correction
+        self.count_stats = True              # snn modes: spike totals / mean counts (searches, energy)
         self.reset_state()
 
+    # -- what a subclass defines ----------------------------------------------------------------------
+    def spike_rule(self):
+        """The core spike rule (``BinarySpike``/``BurstSpike``/...) of this neuron."""
+        raise NotImplementedError
+
+    def offset(self) -> torch.Tensor:
+        """Per-channel constant added to the synaptic current every step (default: the bias shift δ)."""
+        return self.bias_shift
+
+    def drive(self, z: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """The per-step membrane current from the synaptic current ``z`` (θ broadcastable against z)."""
+        return z + self._view(self.offset().to(z.dtype), z)     # one pass over z
+
+    # -- state ------------------------------------------------------------------------------------------
     def extra_repr(self) -> str:
         return f"node={self.node_name!r}, channels={self.threshold.numel()}, gamma={self.gamma}"
 
     def reset_state(self) -> None:
-        self.v: torch.Tensor | None = None
+        self.state: NeuronState | None = None                 # explicit scan state (step mode)
         self.activation: torch.Tensor | None = None
-        self.output_sum: torch.Tensor | None = None
-        self.spike_total: torch.Tensor | float = 0.0   # Σ n over steps and batch (a burst of k counts k)
-        self.last_mean_count: torch.Tensor | None = None   # [B] mean spike count per element, last step
+        self.output_sum: torch.Tensor | None = None            # Σ_t x(t) per sample (bias correction)
+        self.spike_total: torch.Tensor | float = 0.0           # Σ n over steps and batch (a burst of k counts k)
+        self.mean_count: torch.Tensor | None = None            # [B] Σ_t over this call of the mean count per element
 
     def keep(self, index: torch.Tensor) -> None:
         """Drop the state of samples that left the batch (early exit)."""
-        if self.v is not None:
-            self.v = self.v[index]
+        if self.state is not None:
+            self.state = NeuronState(self.state.x[index], self.state.s[index])
         if self.output_sum is not None:
             self.output_sum = self.output_sum[index]
 
@@ -60,36 +89,106 @@ class AdaFireNeuron(nn.Module):
         """[C] or [1] → broadcastable against [B, C, ...]."""
         return p.view(1, -1, *([1] * (like.dim() - 2)))
 
+    def _ssm(self, like: torch.Tensor):
+        # parameters shaped [C, 1, 1] (conv) / [C] (linear) so they broadcast over the feature axes
+        theta = self._view(self.threshold, like)[0]
+        return if_discrete(1.0, theta.to(like.dtype))
+
+    # -- forward ----------------------------------------------------------------------------------------
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if self.mode == "ann":
             a = torch.relu(z)
             if self.capture:
                 self.activation = a.detach()
             return a
-        theta = self._view(self.threshold, z)
-        drive = z + self._view(self.bias_shift, z)
-        if self.half_shift:
-            drive = drive + theta / (2 * self.steps)
-        v = drive if self.v is None else self.v + drive
-        n = torch.clamp(torch.floor(v / theta), 0, self.gamma)
-        out = n * theta
-        self.v = v - out
-        self.spike_total = self.spike_total + n.sum()      # stays on the device: no sync per step
-        self.last_count = n
-        self.last_mean_count = n.flatten(1).mean(1)
-        if self.track_output:
-            self.output_sum = out if self.output_sum is None else self.output_sum + out
-        return out
+        theta = self._view(self.threshold, z).to(z.dtype)
+        current = self.drive(z, theta)
+        if self.mode == "sequence":
+            T = int(self.steps)
+            current = current.reshape(T, z.shape[0] // T, *z.shape[1:])
+            out = scan(current, self._ssm(z), reset="subtract", spike_fn=self.spike_rule(), backend=self.backend)
+            counts = out.spikes
+            graded = counts * theta
+            result = graded.reshape(z.shape)
+            if self.count_stats:
+                self.mean_count = counts.flatten(2).mean(2).sum(0)
+            if self.track_output:
+                self._add_output(graded.sum(0))
+        elif self.mode == "step":
+            out = scan(current.unsqueeze(0), self._ssm(z), reset="subtract", spike_fn=self.spike_rule(),
+                       state=self.state, backend=self.backend)
+            self.state = out.final
+            counts = out.spikes[0]
+            result = counts * theta
+            if self.count_stats:
+                self.mean_count = counts.flatten(1).mean(1)
+            if self.track_output:
+                self._add_output(result)
+        else:
+            raise ValueError(f"neuron mode must be one of {MODES}, got {self.mode!r}")
+        if self.count_stats:
+            self.spike_total = self.spike_total + counts.sum()      # stays on the device: no sync per call
+        return result
+
+    def _add_output(self, step_sum: torch.Tensor) -> None:
+        self.output_sum = step_sum if self.output_sum is None else self.output_sum + step_sum
 
 
-def run_adafire(current: torch.Tensor, threshold: float, gamma: int = 1, half_shift: bool = True) -> torch.Tensor:
+NEURONS: dict[str, type[ConversionNeuron]] = {}
+
+
+def register_neuron(name: str) -> Callable[[type[ConversionNeuron]], type[ConversionNeuron]]:
+    """Class decorator: make a ``ConversionNeuron`` subclass available to ``convert(neuron=name)``."""
+    def add(cls: type[ConversionNeuron]) -> type[ConversionNeuron]:
+        if not issubclass(cls, ConversionNeuron):
+            raise TypeError(f"{cls.__name__} must subclass ConversionNeuron")
+        NEURONS[name] = cls
+        return cls
+    return add
+
+
+def make_neuron(kind: str | type[ConversionNeuron], channels: int, per_channel: bool, name: str = "",
+                **options) -> ConversionNeuron:
+    """The neuron factory: a registered name (or a ``ConversionNeuron`` class) → a fresh neuron."""
+    cls = NEURONS.get(kind) if isinstance(kind, str) else kind
+    if cls is None:
+        raise ValueError(f"unknown conversion neuron {kind!r}; registered: {sorted(NEURONS)}")
+    neuron = cls(channels, per_channel, name)
+    for key, value in options.items():
+        if not hasattr(neuron, key):
+            raise TypeError(f"{cls.__name__} has no option {key!r}")
+        setattr(neuron, key, value)
+    return neuron
+
+
+@register_neuron("adafire")
+class AdaFireNeuron(ConversionNeuron):
+    """AdaFire: IF + ``BurstSpike(Γ)`` + subtractive reset, driven by z + δ + θ/(2T) (``half_shift``)."""
+
+    def __init__(self, channels: int, per_channel: bool, name: str = ""):
+        super().__init__(channels, per_channel, name)
+        self.half_shift = True
+
+    def spike_rule(self):
+        return BurstSpike(int(self.gamma))
+
+    def offset(self) -> torch.Tensor:
+        # the half-threshold shift, spread over the T steps, turns IF's floor into rounding
+        return self.bias_shift + self.threshold / (2 * self.steps) if self.half_shift else self.bias_shift
+
+
+def run_adafire(current: torch.Tensor, threshold: float, gamma: int = 1, half_shift: bool = True,
+                backend: str = "auto") -> torch.Tensor:
     """Run one AdaFire population (scalar θ) over currents [T, B, *F]; returns the spike counts n(t)."""
-    neuron = AdaFireNeuron(1, per_channel=False)  # one channel: broadcasts over any feature shape
+    T = current.shape[0]
+    neuron = make_neuron("adafire", 1, per_channel=False, gamma=int(gamma), half_shift=half_shift, steps=T,
+                         backend=backend).to(current.dtype)
     neuron.threshold.fill_(float(threshold))
-    neuron.gamma, neuron.half_shift, neuron.steps = int(gamma), half_shift, current.shape[0]
-    neuron.to(current.dtype)
-    counts = []
-    for z in current:
-        neuron(z)
-        counts.append(neuron.last_count)
-    return torch.stack(counts)
+    # one channel broadcasts over any feature shape: give the neuron [T·B, 1, ...] and read the counts back
+    flat = current.reshape(T * current.shape[1], 1, -1)
+    with torch.no_grad():
+        out = neuron(flat)
+    return (out / float(threshold)).round().reshape(current.shape)
+
+
+__all__ = ["AdaFireNeuron", "ConversionNeuron", "MODES", "NEURONS", "make_neuron", "register_neuron", "run_adafire"]

@@ -3,7 +3,8 @@
 1 trace + fold BN → 2 wrap ReLUs as AdaFire neurons (Γ_init) → 3 per-channel MSE thresholds →
 4 AdaFire Γ allocation (Pareto DP) → 5 thresholds again with each Γ_l → 6 bias correction →
 7 SSC threshold ratios → 8 bias correction again → 9 IAT exit thresholds.
-Each of AdaFire, bias correction, SSC and IAT can be switched off; with all off, this is plain IF with MSE
+Defaults follow the paper's published code (Γ 1..8, budget at Γ = 4 with η = 1; IAT α, β chosen on held-back
+calibration data within a 0.3-point tolerance). Each of AdaFire, bias correction, SSC and IAT can be switched off; with all off, this is plain IF with MSE
 thresholds (the baseline). Without AdaFire a uniform Γ (default 1, binary IF) is used.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from .calibrate import bias_correction, fit_thresholds
-from .iat import ExitPolicy, calibrate_exit_policy
+from .iat import ExitPolicy, calibrate_exit_policy, select_exit_policy
 from .sensitivity import allocate_gammas, compress_thresholds
 from .snn import ConvertedSNN
 
@@ -38,6 +39,7 @@ class ConversionReport:
     ssc_ratios: list[float] | None = None
     exit_policy: ExitPolicy | None = None
     mean_correct_entropy: list[float] | None = None
+    iat_selection: dict | None = None                   # chosen α, β and the held-back check
     adafire_search: dict | None = None
     ssc_search: dict | None = None
     bias_corrections: dict = field(default_factory=dict)
@@ -50,7 +52,8 @@ class ConversionReport:
         return {"T": self.T, "options": self.options, "gammas": self.gammas, "ssc_ratios": self.ssc_ratios,
                 "iat_thresholds": None if self.exit_policy is None else
                 [round(float(v), 6) for v in self.exit_policy.thresholds],
-                "mean_correct_entropy": self.mean_correct_entropy, "maxpool_nodes": self.maxpool_nodes,
+                "mean_correct_entropy": self.mean_correct_entropy, "iat_selection": self.iat_selection,
+                "maxpool_nodes": self.maxpool_nodes,
                 "timings_s": self.timings_s, "stages": list(self.stages)}
 
 
@@ -77,39 +80,68 @@ def calibration_batches(data, batch_size: int = 128, device=None) -> tuple[list[
     return xs, ys
 
 
+DEFAULT_GAMMAS = tuple(range(1, 9))     # paper code: Γ candidates 1..8 (CIFAR)
+DEFAULT_GAMMA_TARGET = 4               # paper code: the spike budget is the all-Γ=4 network's count
+DEFAULT_SPIKE_BUDGET = 1.0             # η
+
+
 @torch.no_grad()
 def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = True, bias_correct: bool = True,
-            ssc: bool = False, iat: bool = False, gamma: int = 1, gammas: Sequence[int] = tuple(range(1, 9)),
-            gamma_target: int | None = None, spike_budget: float = 1.0, ssc_ratios: Iterable[float] = SSC_RATIOS,
-            ssc_kl_budget: float = 1.0, iat_alpha: float = 0.6, iat_beta: float = 0.4, iat_score: str = "entropy",
+            ssc: bool = False, iat: bool = False, gamma: int = 1, gammas: Sequence[int] = DEFAULT_GAMMAS,
+            gamma_target: int | None = DEFAULT_GAMMA_TARGET, spike_budget: float = DEFAULT_SPIKE_BUDGET,
+            ssc_ratios: Iterable[float] = SSC_RATIOS, ssc_kl_budget: float = 1.0, iat_alpha: float | None = None,
+            iat_beta: float | None = None, iat_tolerance: float = 0.3, iat_score: str = "entropy",
             threshold_quantiser: str = "floor", threshold_batches: int = 7, batch_size: int = 128,
-            spiking_linear: bool = True, half_shift: bool = True, device=None) -> tuple[ConvertedSNN, ConversionReport]:
-    """Convert a ReLU ANN into a ``ConvertedSNN`` running ``T`` steps; returns (snn, report).
+            spiking_linear: bool = True, half_shift: bool = True, neuron="adafire", frames: bool = False,
+            concrete_args: dict | None = None, leaf_modules: tuple = (), device=None
+            ) -> tuple[ConvertedSNN, ConversionReport]:
+    """Convert a ReLU ANN (any ``nn.Module``) into a ``ConvertedSNN`` running ``T`` steps; returns (snn, report).
 
-    ``calibration_data``: a tensor of images, an (images, labels) tuple or an iterable of batches (x or
-    (x, y)); un-augmented training data is recommended. The first batch is used for the Γ/SSC searches and
-    bias correction, up to ``threshold_batches`` for thresholds, all of them for IAT (labels needed there;
-    without labels the ANN's predictions stand in).
+    ``calibration_data``: a tensor of inputs, an (inputs, labels) tuple or an iterable of batches (x or
+    (x, y)); un-augmented training data is recommended. With ``frames=True`` inputs are event frames
+    [B, T, ...]: the SNN gets one frame per step, the ANN reference their mean. The first batch is used for
+    the Γ/SSC searches and bias correction, up to ``threshold_batches`` for thresholds, all of them for IAT
+    (labels needed there; without labels the ANN's predictions stand in).
+
+    Defaults follow the paper's code: Γ candidates 1..8 (``gammas``), spike budget η = 1.0 (``spike_budget``)
+    times the spike count of the network with Γ = 4 everywhere (``gamma_target``; None means max(gammas), an
+    effectively unconstrained budget). IAT: with ``iat_alpha=None`` α and β = 1 − α are chosen so that on a
+    held-back quarter of the calibration data accuracy stays within ``iat_tolerance`` percentage points of
+    the fixed-T SNN (``report.iat_selection``); pass ``iat_alpha`` (and ``iat_beta``, default 1 − α) to fix them.
+    ``neuron``: a name registered with ``register_neuron`` or a ``ConversionNeuron`` class.
+    ``concrete_args``/``leaf_modules`` go to torch.fx when the model needs them to trace.
     """
     if T < 1:
         raise ValueError(f"T must be >= 1, got {T}")
+    gammas = sorted(int(g) for g in gammas)
+    if gamma_target is None:
+        gamma_target = max(gammas)
+    elif adafire and int(gamma_target) not in gammas:
+        raise ValueError(f"gamma_target {gamma_target} is not among the Γ candidates {gammas}")
     options = dict(T=T, adafire=adafire, bias_correct=bias_correct, ssc=ssc, iat=iat, gamma=gamma,
-                   gammas=list(gammas), gamma_target=gamma_target, spike_budget=spike_budget,
-                   ssc_kl_budget=ssc_kl_budget, iat_alpha=iat_alpha, iat_beta=iat_beta, iat_score=iat_score,
-                   threshold_quantiser=threshold_quantiser, threshold_batches=threshold_batches,
-                   batch_size=batch_size, spiking_linear=spiking_linear, half_shift=half_shift)
+                   gammas=list(gammas), gamma_target=int(gamma_target), spike_budget=spike_budget,
+                   ssc_kl_budget=ssc_kl_budget, iat_alpha=iat_alpha, iat_beta=iat_beta, iat_tolerance=iat_tolerance,
+                   iat_score=iat_score, threshold_quantiser=threshold_quantiser, threshold_batches=threshold_batches,
+                   batch_size=batch_size, spiking_linear=spiking_linear, half_shift=half_shift,
+                   neuron=neuron if isinstance(neuron, str) else neuron.__name__, frames=frames)
     xs, ys = calibration_batches(calibration_data, batch_size, device)
-    snn = ConvertedSNN(ann, T, spiking_linear).to(device or xs[0].device)
+    example = xs[0][:2].mean(1) if frames else xs[0][:2]
+    snn = ConvertedSNN(ann.to(device or xs[0].device), T, spiking_linear, neuron=neuron, frames=frames,
+                       example=example, concrete_args=concrete_args, leaf_modules=leaf_modules)
+    snn = snn.to(device or xs[0].device)
     snn.eval()
     report = ConversionReport(T=T, options=options, maxpool_nodes=list(snn.maxpool_nodes))
     if snn.maxpool_nodes:
         warnings.warn(f"max-pooling spike maps ({', '.join(snn.maxpool_nodes)}) only approximates the ANN's "
                       "max-pool of rates (it takes the max of each step's map); prefer average pooling",
-                      stacklevel=2)
+                      stacklevel=3)
     if not snn.neurons:
         raise ValueError("the ANN has no ReLU after a Conv2d/Linear: nothing to convert into spiking neurons")
+    if ys is not None:
+        _warn_if_chance(snn, xs, ys)
     for n in snn.neurons:
-        n.half_shift = half_shift
+        if hasattr(n, "half_shift"):
+            n.half_shift = half_shift
     snn.measure_flops(xs[0])
     clock = time.perf_counter()
 
@@ -120,13 +152,12 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
         report.timings_s[name] = round(now - clock, 3)
         clock = now
 
-    gammas = sorted(int(g) for g in gammas)
     start_gamma = max(gammas) if adafire else int(gamma)
     _set_gammas(snn, [start_gamma] * len(snn.neurons))
     fit_thresholds(snn, xs[:threshold_batches], T, threshold_quantiser)
     stage("thresholds")
     if adafire:
-        search = allocate_gammas(snn, xs[0], T, gammas, gamma_target or max(gammas), spike_budget)
+        search = allocate_gammas(snn, xs[0], T, gammas, int(gamma_target), spike_budget)
         report.adafire_search = search
         _set_gammas(snn, search["gammas"])
         fit_thresholds(snn, xs[:threshold_batches], T, threshold_quantiser)
@@ -143,10 +174,34 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
     if iat:
         labels = ys if ys is not None else [snn.ann_forward(x)[0].argmax(1) for x in xs]
         step_logits = [snn.run(x, T, keep_steps=True).step_logits for x in xs]
-        policy, mean_entropy = calibrate_exit_policy(step_logits, labels, iat_alpha, iat_beta, iat_score)
-        report.exit_policy, report.mean_correct_entropy = policy, [float(v) for v in mean_entropy]
+        if iat_alpha is None:
+            policy, info = select_exit_policy(step_logits, labels, tolerance=iat_tolerance, score=iat_score)
+            report.iat_selection = {k: v for k, v in info.items() if k != "mean_correct_entropy"}
+            report.mean_correct_entropy = info["mean_correct_entropy"]
+        else:
+            beta = 1.0 - float(iat_alpha) if iat_beta is None else float(iat_beta)
+            policy, mean_entropy = calibrate_exit_policy(step_logits, labels, float(iat_alpha), beta, iat_score)
+            report.mean_correct_entropy = [float(v) for v in mean_entropy]
+            report.iat_selection = {"alpha": float(iat_alpha), "beta": beta, "chosen_by": "user"}
+        report.exit_policy = policy
         stage("iat")
     return snn, report
+
+
+def _warn_if_chance(snn: ConvertedSNN, xs: list, ys: list) -> None:
+    """Warn loudly when the source ANN is at chance level on the calibration data (an untrained model)."""
+    correct = total = 0
+    classes = 2
+    for x, y in zip(xs, ys):
+        logits = snn.ann_forward(x)[0]
+        classes = logits.shape[1]
+        correct += int((logits.argmax(1) == y).sum())
+        total += int(y.numel())
+    accuracy = correct / max(1, total)
+    if accuracy < 1.5 / classes:
+        warnings.warn(f"the source ANN is at chance level on the calibration data ({100 * accuracy:.1f} % with "
+                      f"{classes} classes): it looks untrained, so the converted SNN will be too. Train it "
+                      "longer (or check the weights / input scaling) before converting", stacklevel=4)
 
 
 def _set_gammas(snn: ConvertedSNN, gammas: Sequence[int]) -> None:

@@ -10,11 +10,11 @@ from typing import Callable, Sequence
 
 import torch
 
-from .neuron import AdaFireNeuron
+from .neuron import ConversionNeuron
 from .search import pareto_dp, symmetric_kl
 from .snn import ConvertedSNN
 
-Setter = Callable[[AdaFireNeuron, object], Callable[[], None]]   # apply value, return an undo
+Setter = Callable[[ConversionNeuron, object], Callable[[], None]]   # apply value, return an undo
 
 
 def _run(snn: ConvertedSNN, x: torch.Tensor, ann_logits: torch.Tensor, T: int) -> tuple[float, list[float]]:
@@ -45,7 +45,7 @@ def layer_tables(snn: ConvertedSNN, x: torch.Tensor, T: int, candidates: Sequenc
     return S, C
 
 
-def set_gamma(neuron: AdaFireNeuron, gamma) -> Callable[[], None]:
+def set_gamma(neuron: ConversionNeuron, gamma) -> Callable[[], None]:
     old = neuron.gamma
     neuron.gamma = int(gamma)
 
@@ -54,7 +54,7 @@ def set_gamma(neuron: AdaFireNeuron, gamma) -> Callable[[], None]:
     return undo
 
 
-def scale_threshold(neuron: AdaFireNeuron, ratio) -> Callable[[], None]:
+def scale_threshold(neuron: ConversionNeuron, ratio) -> Callable[[], None]:
     old = neuron.threshold.clone()
     neuron.threshold.mul_(float(ratio))
 

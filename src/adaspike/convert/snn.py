@@ -1,8 +1,10 @@
-"""The converted network: the ANN's fx graph with AdaFire neurons, run step by step with direct coding.
+"""The converted network: the ANN's graph (fx, or the user's module with ReLUs swapped) with core-scan neurons.
 
-``ConvertedSNN(x)`` returns the mean over T of the readout logits (fixed-T output). ``run`` steps explicitly
-and supports real early exit: samples whose score passes the step's threshold leave the batch, their neuron
-state is dropped and later steps no longer compute for them (IAT inference, spec §7).
+``ConvertedSNN(x)`` returns the mean over T of the readout logits (fixed-T output). Without early exit the
+network runs layer by layer over all T steps (each layer sees [T·B, ...], each neuron scans its T steps on
+a core backend). With an exit rule (IAT, spec §7) the step-wise runner feeds one step at a time; neurons
+carry explicit state, samples that exit leave the batch and their later steps are never computed.
+Direct coding feeds the static image at every step; ``frames=True`` feeds a frame per step instead.
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ import torch
 from torch import nn
 
 from .energy import OperationCounter, layer_flops
-from .neuron import AdaFireNeuron
-from .trace import SynapseInfo, spiking_graph, synapse_table
+from .neuron import MODES, ConversionNeuron
+from .trace import SynapseInfo, spiking_graph
 
 
 @dataclass
@@ -30,17 +32,22 @@ class SNNRun:
 class ConvertedSNN(nn.Module):
     """Spiking version of a traced ANN. Neurons are in layer order in ``self.neurons``."""
 
-    def __init__(self, ann: nn.Module, T: int = 8, spiking_linear: bool = True):
+    def __init__(self, ann: nn.Module, T: int = 8, spiking_linear: bool = True, *, neuron="adafire",
+                 frames: bool = False, example: torch.Tensor | None = None, concrete_args: dict | None = None,
+                 leaf_modules: tuple = (), max_rows: int = 4096):
         super().__init__()
-        self.graph_module, neurons, self.maxpool_nodes = spiking_graph(ann, spiking_linear)
-        self.neurons: list[AdaFireNeuron] = neurons     # registered through graph_module
-        self.synapses: list[SynapseInfo] = synapse_table(self.graph_module, neurons)
+        built = spiking_graph(ann, spiking_linear, neuron=neuron, example=example, concrete_args=concrete_args,
+                              leaf_modules=leaf_modules)
+        self.graph_module, neurons, self.maxpool_nodes, self.synapses, self.traced = built
+        self.neurons: list[ConversionNeuron] = neurons     # registered through graph_module
         self.T = int(T)
+        self.frames = bool(frames)       # True: fed a different frame per step, x [T, B, ...]
+        self.max_rows = int(max_rows)    # rows (steps × samples) per layer-by-layer call
 
     # -- configuration ---------------------------------------------------------------------------------
     def set_mode(self, mode: str) -> None:
-        if mode not in ("ann", "snn"):
-            raise ValueError(f"mode must be 'ann' or 'snn', got {mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         for n in self.neurons:
             n.mode = mode
 
@@ -63,7 +70,12 @@ class ConvertedSNN(nn.Module):
     # -- ANN reference -----------------------------------------------------------------------------------
     @torch.no_grad()
     def ann_forward(self, x: torch.Tensor, capture: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """The BN-folded ANN (neurons act as ReLU); optionally returns every neuron's activation."""
+        """The BN-folded ANN (neurons act as ReLU); optionally returns every neuron's activation.
+
+        With ``frames`` the ANN sees the mean frame (the rate the SNN's first layer integrates).
+        """
+        if self.frames:
+            x = x.mean(1)
         self.set_mode("ann")
         for n in self.neurons:
             n.capture = capture
@@ -73,7 +85,7 @@ class ConvertedSNN(nn.Module):
         finally:
             for n in self.neurons:
                 n.capture, n.activation = False, None
-            self.set_mode("snn")
+            self.set_mode("sequence")
         return logits, acts
 
     @torch.no_grad()
@@ -95,43 +107,84 @@ class ConvertedSNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x).logits
 
+    def set_backend(self, backend: str) -> None:
+        """Core scan backend of every neuron ('auto', 'reference', 'numba', 'triton')."""
+        for n in self.neurons:
+            n.backend = backend
+
     @torch.no_grad()
     def run(self, x: torch.Tensor, T: int | None = None, exit_rule: Callable | None = None,
             count_ops: bool = False, keep_steps: bool = False) -> SNNRun:
-        """Feed the static image ``x`` [B, ...] for up to T steps.
+        """Feed the static image ``x`` [B, ...] (direct coding) or, built with ``frames=True``, one frame per
+        step from ``x`` [B, T, ...].
 
-        ``exit_rule(cumulative_logits [b, C], t) -> bool mask [b]`` (t is 1-based) removes samples from the
-        batch as soon as it returns True; everyone left exits at T. ``keep_steps`` keeps the per-step
-        logits [T, B, C] (not allowed together with ``exit_rule``).
+        Without ``exit_rule`` the network runs layer by layer over all T steps (time folded into the batch;
+        chunks of at most ``max_rows`` rows bound the memory). ``exit_rule(cumulative_logits [b, C], t) ->
+        bool mask [b]`` (t is 1-based) switches to the step-wise runner: samples leave the batch as soon as it
+        returns True and their later steps are never computed; everyone left exits at T. ``keep_steps`` keeps
+        the per-step logits [T, B, C] (not allowed together with ``exit_rule``).
         """
         T = int(T or self.T)
         if exit_rule is not None and keep_steps:
             raise ValueError("keep_steps needs every sample to run all T steps; drop exit_rule")
-        self.set_mode("snn")
-        self.reset_state()
+        if self.frames:
+            if x.dim() < 3 or x.shape[1] != T:
+                raise ValueError(f"this SNN is fed frames [B, T, ...] with T = {T}; got shape {tuple(x.shape)}")
+            x = x.transpose(0, 1)        # time-major inside
         for n in self.neurons:
             n.steps = T
-        batch = x.shape[0]
+        if exit_rule is not None:
+            return self._run_stepwise(x, T, exit_rule, count_ops)
+        batch = x.shape[1] if self.frames else x.shape[0]
+        chunk = max(1, self.max_rows // T)
+        parts = [self._run_sequence(x[:, i:i + chunk] if self.frames else x[i:i + chunk], T, count_ops)
+                 for i in range(0, batch, chunk)]
+        steps = torch.cat([p[0] for p in parts], dim=1)
+        counter = _merge_counters([p[1] for p in parts]) if count_ops else None
+        return SNNRun(steps.mean(0), torch.full((batch,), T, dtype=torch.long, device=steps.device),
+                      steps if keep_steps else None, counter)
+
+    def _run_sequence(self, x: torch.Tensor, T: int, count_ops: bool):
+        """All T steps at once: input [T·b, ...] through the graph, each neuron scanning its T steps."""
+        self.set_mode("sequence")
+        self.reset_state()
+        b = x.shape[1] if self.frames else x.shape[0]
+        if self.frames:
+            seq = x.reshape(T * b, *x.shape[2:])
+        else:
+            seq = x.unsqueeze(0).expand(T, *x.shape).reshape(T * b, *x.shape[1:])
+        counter = self._counter(b, x.device) if count_ops else None
+        handles, densities = self._density_hooks(T) if count_ops else ([], {})
+        try:
+            out = self.graph_module(seq)
+        finally:
+            for h in handles:
+                h.remove()
+        if counter is not None:
+            counter.steps += T
+            self._accumulate(counter, densities, torch.arange(b, device=x.device))
+        return out.reshape(T, b, *out.shape[1:]), counter
+
+    def _run_stepwise(self, x: torch.Tensor, T: int, exit_rule: Callable, count_ops: bool) -> SNNRun:
+        self.set_mode("step")
+        self.reset_state()
+        batch = x.shape[1] if self.frames else x.shape[0]
         counter = self._counter(batch, x.device) if count_ops else None
         active = torch.arange(batch, device=x.device)
-        cumulative = None
-        final_logits = exit_step = None
-        steps = []
-        handles, densities = self._density_hooks() if count_ops else ([], {})
+        cumulative = final_logits = exit_step = None
+        handles, densities = self._density_hooks(1) if count_ops else ([], {})
         try:
             for t in range(1, T + 1):
-                out = self.graph_module(x)
+                out = self.graph_module(x[t - 1][active] if self.frames else x)
                 cumulative = out.clone() if cumulative is None else cumulative + out
                 if final_logits is None:
                     final_logits = out.new_zeros((batch, out.shape[1]))
                     exit_step = torch.full((batch,), T, dtype=torch.long, device=x.device)
-                if keep_steps:
-                    steps.append(out)
                 if counter is not None:
+                    counter.steps[active] += 1
                     self._accumulate(counter, densities, active)
-                leaving = torch.ones_like(active, dtype=torch.bool) if t == T else \
-                    (exit_rule(cumulative, t) if exit_rule is not None else None)
-                if leaving is None or not bool(leaving.any()):
+                leaving = torch.ones_like(active, dtype=torch.bool) if t == T else exit_rule(cumulative, t)
+                if not bool(leaving.any()):
                     continue
                 gone = active[leaving]
                 final_logits[gone] = cumulative[leaving] / t
@@ -139,13 +192,16 @@ class ConvertedSNN(nn.Module):
                 stay = (~leaving).nonzero().squeeze(1)
                 if stay.numel() == 0:
                     break
-                active, x, cumulative = active[stay], x[stay], cumulative[stay]
+                active, cumulative = active[stay], cumulative[stay]
+                if not self.frames:
+                    x = x[stay]
                 for n in self.neurons:
                     n.keep(stay)
         finally:
             for h in handles:
                 h.remove()
-        return SNNRun(final_logits, exit_step, torch.stack(steps) if keep_steps else None, counter)
+            self.set_mode("sequence")
+        return SNNRun(final_logits, exit_step, None, counter)
 
     def _counter(self, batch: int, device) -> OperationCounter:
         if any(s.flops == 0 for s in self.synapses):
@@ -153,19 +209,29 @@ class ConvertedSNN(nn.Module):
         return OperationCounter([s.name for s in self.synapses], [s.kind for s in self.synapses],
                                 [s.flops for s in self.synapses], batch, device)
 
-    def _density_hooks(self):
+    def _density_hooks(self, T: int):
+        """Per synapse: Σ over the call's steps of the fraction of non-zero inputs, per sample [b]."""
         densities: dict[int, torch.Tensor] = {}
         handles = []
         for i, info in enumerate(self.synapses):
             def hook(module, inputs, i=i):
-                densities[i] = (inputs[0] != 0).flatten(1).double().mean(1)
+                d = (inputs[0] != 0).flatten(1).double().mean(1)
+                densities[i] = d.reshape(T, -1).sum(0)
             handles.append(info.module.register_forward_pre_hook(hook))
         return handles, densities
 
     def _accumulate(self, counter: OperationCounter, densities: dict, active: torch.Tensor) -> None:
-        counter.steps[active] += 1
         for i, info in enumerate(self.synapses):
             counter.density[i, active] += densities[i]
             if info.source is not None:
-                counter.spike_count[i, active] += self.neurons[info.source].last_mean_count.double()
+                counter.spike_count[i, active] += self.neurons[info.source].mean_count.double()
 
+
+def _merge_counters(counters: list[OperationCounter]) -> OperationCounter:
+    """One counter over the concatenated batch of several chunk counters."""
+    first = counters[0]
+    merged = OperationCounter(first.names, first.kinds, first.flops.tolist(), 0, first.density.device)
+    merged.density = torch.cat([c.density for c in counters], dim=1)
+    merged.spike_count = torch.cat([c.spike_count for c in counters], dim=1)
+    merged.steps = torch.cat([c.steps for c in counters])
+    return merged

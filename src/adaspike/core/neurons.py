@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .ssm import ContinuousSSM, DiscreteSSM
-from .units import check_dt
+from .units import DEFAULT_DT, check_dt
 
 Scalar = float | torch.Tensor
 
@@ -144,7 +144,7 @@ class AdLIFParams:
 
 # ---- per-step (discrete) forms, as trained by discrete-time codebases ---------------------------------------
 
-def if_discrete(gain: Scalar = 1.0, threshold: Scalar = 1.0, dt: float = 1e-3) -> DiscreteSSM:
+def if_discrete(gain: Scalar = 1.0, threshold: Scalar = 1.0, dt: float = DEFAULT_DT) -> DiscreteSSM:
     """v_t = v_{t-1} − θ s_{t-1} + gain·I_t."""
     g, th = _broadcast(_t(gain), _t(threshold))
     one, zero = torch.ones_like(g), torch.zeros_like(g)
@@ -152,7 +152,7 @@ def if_discrete(gain: Scalar = 1.0, threshold: Scalar = 1.0, dt: float = 1e-3) -
                        threshold=th, dt=check_dt(dt))
 
 
-def lif_discrete(alpha: Scalar, gain: Scalar | None = None, threshold: Scalar = 1.0, dt: float = 1e-3) -> DiscreteSSM:
+def lif_discrete(alpha: Scalar, gain: Scalar | None = None, threshold: Scalar = 1.0, dt: float = DEFAULT_DT) -> DiscreteSSM:
     """v_t = α (v_{t-1} − θ s_{t-1}) + gain·I_t; gain defaults to 1 − α (the ZOH form)."""
     alpha = _t(alpha)
     gain = 1 - alpha if gain is None else _t(gain)
@@ -162,7 +162,7 @@ def lif_discrete(alpha: Scalar, gain: Scalar | None = None, threshold: Scalar = 
                        threshold=th, dt=check_dt(dt))
 
 
-def cuba_lif_discrete(alpha_syn: Scalar, alpha_mem: Scalar, threshold: Scalar = 1.0, dt: float = 1e-3) -> DiscreteSSM:
+def cuba_lif_discrete(alpha_syn: Scalar, alpha_mem: Scalar, threshold: Scalar = 1.0, dt: float = DEFAULT_DT) -> DiscreteSSM:
     """i_t = α_s i_{t-1} + I_t;  v_t = α_m (v_{t-1} − θ s_{t-1}) + i_t  (H = [[α_s, 0], [α_s, α_m]], B = [1, 1])."""
     a_s, a_m, th = _broadcast(_t(alpha_syn), _t(alpha_mem), _t(threshold))
     zero, one = torch.zeros_like(a_s), torch.ones_like(a_s)
@@ -171,7 +171,7 @@ def cuba_lif_discrete(alpha_syn: Scalar, alpha_mem: Scalar, threshold: Scalar = 
 
 
 def adlif_discrete(alpha: Scalar, beta: Scalar, a: Scalar, b: Scalar, threshold: Scalar = 1.0,
-                   dt: float = 1e-3) -> DiscreteSSM:
+                   dt: float = DEFAULT_DT) -> DiscreteSSM:
     """Bittar & Garner adLIF:
         w_t = β w_{t-1} + a u_{t-1} + b s_{t-1}
         u_t = α (u_{t-1} − θ s_{t-1}) + (1 − α)(I_t − w_t)

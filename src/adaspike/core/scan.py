@@ -46,6 +46,15 @@ def check_finite_values(current: torch.Tensor, name: str = "input") -> None:
         raise ValueError(f"{name} contains NaN or Inf")
 
 
+def check_scan_state(state: NeuronState, recurrent_weight: torch.Tensor | None) -> None:
+    """Refuse a NaN/Inf initial state or recurrent weight before any backend runs (each would give all-zero
+    spikes: NaN ≥ θ is false). Both are small next to the current ([B, F, n] and [F, F]), so this is cheap."""
+    check_finite_values(state.x, "initial state x")
+    check_finite_values(state.s, "initial spikes s")
+    if recurrent_weight is not None:
+        check_finite_values(recurrent_weight, "recurrent_weight")
+
+
 def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", detach_reset: bool = False,
          spike_fn: Callable | None = None, state: NeuronState | None = None,
          recurrent_weight: torch.Tensor | None = None, return_states: bool = False,
@@ -85,6 +94,7 @@ def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", de
                             None if blocked is None else blocked.to(current))
     if recurrent_weight is not None:
         recurrent_weight = recurrent_weight.to(current)
+    check_scan_state(state, recurrent_weight)
     request = ScanRequest(current=current, ssm=ssm.to(dtype=current.dtype, device=current.device), reset=reset,
                           detach_reset=detach_reset, spike_fn=spike_fn or BinarySpike(), state=state,
                           recurrent_weight=recurrent_weight, return_states=return_states)
@@ -94,5 +104,5 @@ def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", de
     return out
 
 
-__all__ = ["NeuronState", "ScanOutput", "ScanRequest", "available_backends", "check_finite_values", "check_time_major",
+__all__ = ["NeuronState", "ScanOutput", "ScanRequest", "available_backends", "check_finite_values", "check_scan_state", "check_time_major",
            "reference_scan", "register_backend", "scan"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from .linalg import expm_and_phi, spectral_radius
-from .units import check_dt
+from .units import DEFAULT_DT, check_dt
 
 DISCRETISATIONS = ("zoh", "euler", "bilinear")
 
@@ -23,6 +23,29 @@ DISCRETISATIONS = ("zoh", "euler", "bilinear")
 def _check_finite(name: str, value: torch.Tensor) -> None:
     if not bool(torch.isfinite(value.detach()).all()):
         raise ValueError(f"{name} contains NaN or Inf: {value.detach().flatten()[:8].tolist()}")
+
+
+_STABLE_SLACK = 1e-9
+
+
+def check_explicit_stability(A: torch.Tensor, H: torch.Tensor, dt: float, method: str = "euler") -> None:
+    """Refuse an explicit discretisation that makes a decaying neuron grow (e.g. Euler at dt ≥ 2τ).
+
+    The rule of :func:`adaspike.retime.maps.check_stability` with the exact (ZOH) step as the source: a neuron
+    is newly unstable when its spectral radius |eig(H)| ≥ 1 exceeds that of exp(A dt). Marginal integrators
+    (radius 1 in both, e.g. IF) pass.
+    """
+    r_exact = spectral_radius(torch.linalg.matrix_exp(A.detach().to(torch.float64) * dt)).reshape(-1)
+    r = spectral_radius(H.detach().to(torch.float64)).reshape(-1)
+    r_exact = r_exact.expand_as(r) if r_exact.numel() == 1 else r_exact
+    new = (r >= 1) & (r > r_exact + _STABLE_SLACK)
+    if bool(new.any()):
+        rates = torch.linalg.eigvals(A.detach().to(torch.float64)).real.abs().reshape(-1)
+        fastest = float(rates.max()) if rates.numel() else float("inf")
+        raise ValueError(f"{method} discretisation at dt = {dt:g} s is unstable for {int(new.sum())} of {r.numel()} "
+                         f"neuron(s) (|eig(H)| up to {float(r[new].max()):.4g} ≥ 1, while the exact step decays); "
+                         f"explicit Euler needs dt < 2τ ≈ {2 / fastest:.3g} s for the fastest time constant here. "
+                         "Use method='zoh' (exact) or 'bilinear', or a smaller dt")
 
 
 @dataclass(eq=False)
@@ -56,6 +79,7 @@ class ContinuousSSM:
             B = (G @ Bc[..., None])[..., 0]
         elif method == "euler":
             H, B = eye + dt * A, dt * Bc
+            check_explicit_stability(A, H, dt)
         elif method == "bilinear":
             M = eye - dt * A / 2
             H = torch.linalg.solve(M, eye + dt * A / 2)
@@ -83,7 +107,7 @@ class DiscreteSSM:
     kick_spike: torch.Tensor
     threshold: torch.Tensor
     mem_index: int = 0
-    dt: float = 1e-3
+    dt: float = DEFAULT_DT
     method: str = "discrete"
     time_varying: bool = False
 

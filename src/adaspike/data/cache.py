@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+from ..report.io import atomic_write
 
 CACHE_FORMAT_VERSION = 1
 
@@ -37,27 +38,18 @@ def cache_key(name: str, params: dict[str, Any]) -> str:
 
 
 def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray], level: int = 1) -> None:
-    """Write a deflated ``.npz`` atomically (temp file in the same dir, then ``os.replace``).
+    """Write a deflated ``.npz`` atomically (via :func:`adaspike.report.io.atomic_write`).
 
     Deflate level 1 is several times faster than ``np.savez_compressed``'s
     default and nearly as small for event columns.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as zf:
-                for name, array in arrays.items():
-                    with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; cache files are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def write(fh) -> None:
+        with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as zf:
+            for name, array in arrays.items():
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+    atomic_write(path, write)  # the package's one atomic writer (mode from the umask, orphans removed)
 
 
 class EventSet:

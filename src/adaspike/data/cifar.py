@@ -33,8 +33,8 @@ _LAYOUT = {
 }
 
 
-class UnsafePickleError(pickle.UnpicklingError):
-    """A pickle asked for a global outside the allow-list."""
+class UnsafePickleError(pickle.UnpicklingError, ValueError):
+    """A pickle asked for a global outside the allow-list (a ValueError, so the CLI reports it in one line)."""
 
 
 class SafeUnpickler(pickle.Unpickler):
@@ -56,7 +56,8 @@ def safe_load_pickle(path: str | Path) -> dict[str, Any]:
         obj = SafeUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
     except UnsafePickleError as exc:
         raise UnsafePickleError(f"{path}: {exc}") from exc
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, AttributeError, KeyError,
+            MemoryError, OverflowError) as exc:
         raise ValueError(f"{path}: truncated or corrupt CIFAR pickle ({exc})") from exc
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a dict, got {type(obj).__name__}")
@@ -84,9 +85,10 @@ def load_cifar(
             f"(https://www.cs.toronto.edu/~kriz/cifar.html) and extract it into {root}"
         )
     label_key = "labels" if num_classes == 10 else f"{label}_labels"
-    batches = [safe_load_pickle(folder / f) for f in (train_files if split == "train" else [test_file])]
-    images = np.concatenate([_images(b, folder) for b in batches])
-    labels = np.concatenate([np.asarray(b[label_key], dtype=np.int64) for b in batches])
+    files = [folder / f for f in (train_files if split == "train" else [test_file])]
+    batches = [safe_load_pickle(f) for f in files]
+    images = np.concatenate([_images(b, f) for b, f in zip(batches, files)])
+    labels = np.concatenate([_labels(b, f, label_key, num_classes, len(_field(b, "data", f))) for b, f in zip(batches, files)])
     meta = safe_load_pickle(folder / meta_file)
     names_key = "label_names" if num_classes == 10 else f"{label}_label_names"
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in meta.get(names_key, [])]
@@ -116,11 +118,34 @@ def write_cifar_fixture(
     return folder
 
 
-def _images(batch: dict[str, Any], folder: Path) -> np.ndarray:
-    data = np.asarray(batch["data"], dtype=np.uint8)
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise ValueError(f"{folder}: CIFAR 'data' must be (N, 3072), got {data.shape}")
+def _field(batch: dict[str, Any], key: str, path: Path):
+    if key not in batch:
+        raise ValueError(f"{path}: malformed CIFAR batch, no {key!r} entry (found {sorted(map(str, batch))[:8]})")
+    return batch[key]
+
+
+def _images(batch: dict[str, Any], path: Path) -> np.ndarray:
+    data = _field(batch, "data", path)
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        shape = getattr(data, "shape", None)
+        raise ValueError(f"{path}: CIFAR 'data' must be a uint8 array (N, 3072), got {type(data).__name__} "
+                         f"{getattr(data, 'dtype', '')} {shape if shape is not None else ''}".rstrip())
     return data.reshape(-1, 3, 32, 32)
+
+
+def _labels(batch: dict[str, Any], path: Path, key: str, num_classes: int, count: int) -> np.ndarray:
+    raw = _field(batch, key, path)
+    try:
+        labels = np.asarray(raw, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{path}: CIFAR {key!r} must be a list of integers") from None
+    if labels.ndim != 1 or len(labels) != count:
+        raise ValueError(f"{path}: CIFAR {key!r} has shape {labels.shape}, expected ({count},) like 'data'")
+    limit = num_classes if key != "coarse_labels" else 20
+    if len(labels) and (labels.min() < 0 or labels.max() >= limit):
+        raise ValueError(f"{path}: CIFAR {key!r} holds label {int(labels.max()) if labels.max() >= limit else int(labels.min())}"
+                         f" outside 0..{limit - 1}")
+    return labels
 
 
 def _rows(images: np.ndarray) -> np.ndarray:

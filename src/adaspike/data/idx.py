@@ -76,7 +76,11 @@ def load_idx_pair(root: str | Path, split: str, what: str) -> tuple[np.ndarray, 
     images, labels = (read_idx(p) for p in paths)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(f"{root}: expected images (N, H, W) and N labels, got {images.shape} and {labels.shape}")
-    return images[:, None], labels.astype(np.int64)
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() > 9):  # MNIST and Fashion-MNIST: ten classes
+        bad = int(labels.max()) if labels.max() > 9 else int(labels.min())
+        raise ValueError(f"{paths[1]}: label {bad} is outside 0..9 (MNIST-layout files have 10 classes)")
+    return images[:, None], labels
 
 
 def load_fashion_mnist(root: str | Path | None = None, split: str = "train") -> tuple[np.ndarray, np.ndarray]:

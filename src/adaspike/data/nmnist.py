@@ -91,6 +91,8 @@ def list_nmnist_files(root: str | Path, split: str = "train") -> tuple[list[Path
     paths: list[Path] = []
     labels: list[int] = []
     for class_dir in sorted(d for d in folder.iterdir() if d.is_dir() and d.name.isdigit()):
+        if int(class_dir.name) > 9:  # N-MNIST has the ten digit classes 0..9
+            raise ValueError(f"N-MNIST class folder {class_dir} is not a digit 0..9")
         files = sorted(class_dir.glob("*.bin"))
         paths.extend(files)
         labels.extend([int(class_dir.name)] * len(files))

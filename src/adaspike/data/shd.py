@@ -21,13 +21,20 @@ SPLITS = {"shd": ("train", "test"), "ssc": ("train", "valid", "test")}
 
 
 def shd_path(root: str | Path, name: str = "shd", split: str = "train") -> Path:
-    """``root/{name}_{split}.h5``, or ``root`` itself when it is a file; checks that it exists."""
+    """``root/{name}_{split}.h5``, or ``root`` itself when it is that very file; checks that it exists.
+
+    A file named for another split is refused: one file serving as both train and test split leaks silently.
+    """
     if name not in SPLITS:
         raise ValueError(f"dataset must be 'shd' or 'ssc', got {name!r}")
     if split not in SPLITS[name]:
         raise ValueError(f"{name} split must be one of {SPLITS[name]}, got {split!r}")
     root = Path(root)
-    path = root if root.is_file() else root / f"{name}_{split}.h5"
+    expected = f"{name}_{split}.h5"
+    if root.is_file() and root.name != expected:
+        raise ValueError(f"{root} is a file, but the {split} split must be read from {expected}: pass the folder "
+                         f"holding {name}_*.h5 as root (one file for every split would leak test data)")
+    path = root if root.is_file() else root / expected
     if not path.is_file():
         raise FileNotFoundError(
             f"{name.upper()} file not found: {path}. Download {name}_{split}.h5.zip from "
@@ -60,6 +67,10 @@ def read_shd_arrays(path: str | Path) -> tuple[list[np.ndarray], list[np.ndarray
             raise ValueError(f"{path}: sample {i} has {len(t)} times but {len(u)} units")
         if u.size and (u.min() < 0 or u.max() >= N_CHANNELS):
             raise ValueError(f"{path}: sample {i} has units outside [0, {N_CHANNELS})")
+    if labels.size and (labels.min() < 0 or (keys and labels.max() >= len(keys))):
+        bad = int(labels.min()) if labels.min() < 0 else int(labels.max())
+        raise ValueError(f"{path}: label {bad} is outside 0..{len(keys) - 1 if keys else 'N'} "
+                         f"({len(keys)} classes named in extra/keys)" if keys else f"{path}: negative label {bad}")
     return times, units, labels, keys
 
 

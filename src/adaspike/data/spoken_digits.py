@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..report.io import atomic_path
 from .cache import cache_dir
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -43,12 +44,11 @@ def default_speakers(count: int, seed: int = 0) -> list[str]:
 
 def synthesise(path: Path, word: str, voice: str, speed: int, pitch: int) -> None:
     """One espeak-ng utterance written to ``path`` (atomically)."""
-    tmp = path.with_suffix(".tmp.wav")
-    cmd = ["espeak-ng", "-w", str(tmp), "-v", voice, "-s", str(int(speed)), "-p", str(int(pitch)), word]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-    if result.returncode != 0 or not tmp.is_file():
-        raise RuntimeError(f"espeak-ng failed for voice {voice!r}, word {word!r}: {result.stderr.strip()}")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        cmd = ["espeak-ng", "-w", str(tmp), "-v", voice, "-s", str(int(speed)), "-p", str(int(pitch)), word]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        if result.returncode != 0 or not tmp.is_file():
+            raise RuntimeError(f"espeak-ng failed for voice {voice!r}, word {word!r}: {result.stderr.strip()}")
 
 
 def spoken_digits(root: str | Path | None = None, *, speakers: int | Sequence[str] = 40, takes: int = 3,

@@ -21,9 +21,11 @@ from typing import Sequence
 
 import numpy as np
 
+from ..core.units import DEFAULT_BIN_DT
+
 from .audio import AudioConfig, wav_sample_rate, wav_to_events
 from .cache import EventSet, cached_event_set
-from .datasets import EventDataset
+from .samples import EventDataset
 from .events import AUDIO_DTYPE
 
 SPLITS = (None, "all", "train", "test")
@@ -94,7 +96,7 @@ class WavFolderDataset(EventDataset):
     rates, Hz), ``audio_config`` (the front end actually used), ``auto_t_max`` and ``t_max_percentile``.
     """
 
-    def __init__(self, root: str | Path, *, pattern: str | None = None, dt: float = 4e-3, channels: int = 700,
+    def __init__(self, root: str | Path, *, pattern: str | None = None, dt: float = DEFAULT_BIN_DT, channels: int = 700,
                  filterbank: str = "mel", t_max: float | None = None, split: str | None = None,
                  test_fraction: float = 0.2, split_seed: int = 0, pool: int = 1,
                  audio: AudioConfig | None = None, class_names: Sequence[str] | None = None,

@@ -2,40 +2,35 @@
 
     graph = export_nir(model, input_shape=(2, 34, 34))      # τ in seconds, R as in the ODE, hints in metadata
     write_nir("model.nir", graph)
-    model = import_nir("model.nir", dt="1ms", convention="adaspike")   # or snntorch | spikingjelly | sinabs
+    model = import_nir("model.nir", dt="1ms")        # the writer detected; or convention="snntorch", ...
 """
 from __future__ import annotations
 
 import os
 import pathlib
-import tempfile
 
 import nir
 
-from .conventions import CONVENTIONS, Convention, get_convention, leaky_step
-from .export import export_nir, neuron_node
+from ..report.io import atomic_path
+from .conventions import AUTO, CONVENTIONS, Convention, get_convention, leaky_step
+from .export import export_nir, neuron_node, nir_export_problems
 from .graph_module import NIRGraphModule, SumPool2d, neuron_layers
-from .importer import flatten_graph, import_nir
+from .importer import detect_convention, flatten_graph, import_nir, read_graph
+from .profiles import PROFILES, Profile, apply_profile
 
 
 def write_nir(path: str | os.PathLike, graph: nir.NIRGraph) -> pathlib.Path:
-    """Write ``graph`` with ``nir.write``, atomically (temporary file, then rename)."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    """Write ``graph`` with ``nir.write`` atomically, through the package's one atomic writer."""
+    with atomic_path(path) as tmp:
         nir.write(tmp, graph)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return pathlib.Path(path)
 
 
 def read_nir(path: str | os.PathLike) -> nir.NIRGraph:
-    return nir.read(path)
+    """Read a ``.nir`` file; a missing or unreadable file is a clear error, not h5py's."""
+    return read_graph(path)
 
 
-__all__ = ["CONVENTIONS", "Convention", "NIRGraphModule", "SumPool2d", "export_nir", "flatten_graph",
-           "get_convention", "import_nir", "leaky_step", "neuron_layers", "neuron_node", "read_nir", "write_nir"]
+__all__ = ["AUTO", "CONVENTIONS", "Convention", "NIRGraphModule", "PROFILES", "Profile", "SumPool2d", "apply_profile",
+           "detect_convention", "export_nir", "flatten_graph", "get_convention", "import_nir", "leaky_step",
+           "neuron_layers", "neuron_node", "nir_export_problems", "read_nir", "write_nir"]

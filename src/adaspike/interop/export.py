@@ -24,7 +24,10 @@ from torch import nn
 from ..layers.neurons import IF, LIF, CubaLIF, NeuronLayer, SSMNeuron
 from ..layers.readout import LeakyIntegrator, TimeReduce
 from ..layers.synapse import RecurrentSpikingLayer, SpikingLayer, TimeFolded
+from ..layers.neurons import AdLIF
+from ..models.snn import SpikingMLP
 from .graph_module import SumPool2d
+from .profiles import PROFILES, apply_profile
 
 _SKIP = (nn.Identity, nn.Dropout)
 
@@ -111,7 +114,7 @@ def neuron_node(layer: nn.Module, shape: Sequence[int], dt: float | None = None)
                            r=_np(layer.r, shape), v_leak=zeros, v_threshold=theta, v_reset=zeros,
                            w_in=np.ones_like(zeros), metadata=meta)
     raise ValueError(f"{type(layer).__name__} has no NIR primitive (NIR has IF, LIF, CubaLIF, LI); "
-                     "adaptive neurons cannot be exported")
+                     f"{_ADAPTIVE_WHY if isinstance(layer, AdLIF) else 'it cannot be exported'}")
 
 
 def _ssm_neuron_node(layer: SSMNeuron, shape: Sequence[int], dt: float | None) -> nir.NIRNode:
@@ -175,7 +178,7 @@ def _spiking_mlp_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
 def _sequence(model: nn.Module) -> Iterable[tuple[str, nn.Module]]:
     if hasattr(model, "nir_modules"):
         return list(model.nir_modules())
-    if type(model).__name__ == "SpikingMLP" and hasattr(model, "hidden") and hasattr(model, "readout_mode"):
+    if isinstance(model, SpikingMLP):
         return _spiking_mlp_modules(model)
     if isinstance(model, (nn.Sequential, nn.ModuleList)):
         return list(model.named_children())
@@ -214,11 +217,31 @@ def _walk(model: nn.Module, b: _Builder, prefix: str = "") -> None:
             b.add(path, *node)
 
 
-def export_nir(model: nn.Module, input_shape: Sequence[int], dt: float | None = None) -> nir.NIRGraph:
+# why AdLIF has no NIR form, not even as coupled nodes: its adaptation w is driven by the membrane u
+# (τ_w dw/dt = −w + a·u), but NIR edges out of a neuron carry only its spikes
+_ADAPTIVE_WHY = ("AdLIF's adaptation current is driven by the membrane potential (τ_w dw/dt = −w + a·u), and NIR "
+                 "edges carry only spikes, so no graph of NIR nodes reproduces it; train with --neuron lif or "
+                 "--neuron cubalif to export")
+
+
+def nir_export_problems(model: nn.Module) -> list[str]:
+    """Why ``model`` cannot be exported to NIR (empty when it can). Meant for a warning at train time, e.g.
+    ``for p in nir_export_problems(model): warnings.warn(p)`` after the model is built."""
+    return [f"{name or type(m).__name__}: {_ADAPTIVE_WHY}" for name, m in model.named_modules()
+            if isinstance(m, AdLIF)]
+
+
+def export_nir(model: nn.Module, input_shape: Sequence[int], dt: float | None = None,
+               profile: str = "generic") -> nir.NIRGraph:
     """NIR graph of ``model`` for per-sample input shape ``input_shape`` (no T, B axes).
 
     ``dt`` (seconds) overrides the step written to the metadata hints; by default each neuron's own ``dt``.
+    ``profile``: ``generic`` (true τ in seconds, for any reader that honours the ODE) or a reader from
+    ``adaspike.interop.profiles.PROFILES`` (``snntorch``, ``norse``, ``spikingjelly``): the graph that reader
+    runs step for step like the model, with warnings for what differs and errors for what it cannot run.
     """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown export profile {profile!r}; choose one of {sorted(PROFILES)}")
     if dt is not None and (not math.isfinite(dt) or dt <= 0):
         raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
     builder = _Builder(input_shape, dt)
@@ -228,4 +251,4 @@ def export_nir(model: nn.Module, input_shape: Sequence[int], dt: float | None = 
         _walk(model, builder)
     finally:
         model.train(was_training)
-    return builder.finish()
+    return apply_profile(builder.finish(), profile)

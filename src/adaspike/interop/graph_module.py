@@ -82,8 +82,6 @@ class NIRGraphModule(nn.Module):
             if not incoming:
                 raise ValueError(f"NIR node {name!r} has no input")
             current = incoming[0] if len(incoming) == 1 else sum(incoming)
-            if name in self.scaled:
-                current = current * getattr(self, f"scale_{name}")
             values[name] = self._run_node(name, current)
         out = [values[o] for o in self.outputs]
         y = out[0] if len(out) == 1 else torch.cat([o.flatten(2) for o in out], dim=-1)
@@ -93,12 +91,16 @@ class NIRGraphModule(nn.Module):
         module = self.layers[name] if name in self.layers else None
         if module is None:
             return current
+        scale = getattr(self, f"scale_{name}") if name in self.scaled else None
         if name in self.recurrent:
             weights = self.layers[self.recurrent[name]].module
+            w = weights.weight
             if weights.bias is not None:
                 current = current + weights.bias
-            return module.run(current, recurrent_weight=weights.weight).spikes
-        return module(current)
+            if scale is not None:  # the scale is the neuron's R/θ: it multiplies its whole input, loop included
+                current, w = current * scale, w * scale.reshape(-1, 1)
+            return module.run(current, recurrent_weight=w).spikes
+        return module(current if scale is None else current * scale)
 
     def extra_repr(self) -> str:
         rec = f", recurrent={self.recurrent}" if self.recurrent else ""

@@ -1,12 +1,18 @@
 """Import NIR graphs into adaspike. ``dt`` is required: NIR stores none, and guessing it is how the same file
 comes to mean different dynamics on different backends.
 
-Under the ``adaspike`` convention a neuron keeps its true ODE (LIF/IF/CubaLIF layers at your ``dt``, the
-discretisation from the node metadata unless you choose one), so retiming it later is exact. Under a peer's
-convention the exporter's per-step model (decay α, gain b) is reproduced at your ``dt``: a LIF becomes
-τ = −dt/ln α, R = b/(1−α) under ZOH; an IF gain b/dt; a CubaLIF with same-step coupling an ``SSMNeuron``.
+The writer's convention (``adaspike.interop.conventions``) is detected from the graph where its parameters
+tell, else named by the caller. Under the ``adaspike`` convention a neuron keeps its true ODE (LIF/IF/CubaLIF
+layers at your ``dt``, the discretisation from the node metadata unless you choose one), so retiming it later is
+exact. Under a fixed-step peer's convention the writer's per-step model (decay α, gain b) is reproduced at your
+``dt``: a LIF becomes τ = −dt/ln α, R = b/(1−α) under ZOH; a CubaLIF with same-step coupling an ``SSMNeuron``.
+Layers are built with their parameters through their constructors; a per-neuron R or θ that a layer holds only
+as one number becomes an input scale R/θ on the node (a LIF with R/θ and θ = 1 fires exactly like R and θ).
 """
 from __future__ import annotations
+
+import os
+import pathlib
 
 import numpy as np
 import torch
@@ -20,7 +26,8 @@ from ..core.units import parse_time
 from ..layers.neurons import IF, LIF, CubaLIF, NeuronLayer, SSMNeuron
 from ..layers.readout import LeakyIntegrator
 from ..layers.synapse import TimeFolded
-from .conventions import Convention, get_convention, leaky_step, tau_from_step
+from .conventions import (AUTO, CONVENTIONS, Convention, get_convention, leaky_step, numpy_node, signature_candidates,
+                          tau_from_step)
 from .graph_module import NIRGraphModule, SumPool2d
 
 _WEIGHTS = (nir.Linear, nir.Affine)
@@ -31,19 +38,33 @@ def _text(v) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
+def _f64(a) -> np.ndarray:
+    return np.asarray(a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a, dtype=np.float64)
+
+
 def _tensor(a) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(a, dtype=np.float32))
+    return torch.as_tensor(_f64(a), dtype=torch.float32)
 
 
-def _set_bounded(bounded, value) -> None:
-    with torch.no_grad():
-        bounded.raw.copy_(bounded._to_raw(torch.as_tensor(value, dtype=torch.float32).expand_as(bounded.raw)))
+def _uniform(a) -> float | None:
+    """The single value of ``a`` if all its entries are equal, else ``None``."""
+    a = _f64(a)
+    return float(a.flat[0]) if a.size and np.all(a == a.flat[0]) else None
 
 
-def _tau_range(*taus: np.ndarray) -> tuple[float, float]:
-    lo = min(float(np.min(t)) for t in taus)
-    hi = max(float(np.max(t)) for t in taus)
+def _tau_range(*taus) -> tuple[float, float]:
+    lo = min(float(np.min(_f64(t))) for t in taus)
+    hi = max(float(np.max(_f64(t))) for t in taus)
     return lo / 4, hi * 4
+
+
+def _gain_and_threshold(gain, threshold) -> tuple[float, float, np.ndarray | None]:
+    """(gain, θ, input scale) for a layer that holds one gain and one θ: per-neuron values become the scale
+    gain/θ with gain = θ = 1 (the membrane in units of θ: the same spikes, resets included)."""
+    g, th = _uniform(gain), _uniform(threshold)
+    if g is not None and th is not None:
+        return g, th, None
+    return 1.0, 1.0, _f64(gain) / _f64(threshold)
 
 
 class _Options:
@@ -54,6 +75,10 @@ class _Options:
     def neuron_kwargs(self, meta: dict) -> dict:
         c = self.convention
         reset = self.reset or (_text(meta["reset"]) if c.trust_metadata and "reset" in meta else c.reset)
+        if reset is None:
+            raise ValueError(f"{c.writer or c.name} files do not record the reset mechanism; name it: "
+                             "reset='subtract' (snnTorch's default for Leaky/Synaptic) or reset='zero' "
+                             "(CLI: --reset subtract|zero)")
         strict = self.strict
         if strict is None:
             cond = _text(meta.get("spike_condition", "")) if c.trust_metadata else ""
@@ -72,9 +97,14 @@ class _Options:
 def _check_plain(node, name: str) -> None:
     for field in ("v_leak", "v_reset"):
         value = getattr(node, field, None)
-        if value is not None and not np.allclose(value, 0):
+        if value is not None and not np.allclose(_f64(value), 0):
             raise ValueError(f"NIR node {name!r}: {field} ≠ 0 is not supported (adaspike neurons rest and "
                              "reset at 0)")
+
+
+def _true_tau(tau, c: Convention) -> np.ndarray:
+    """τ in seconds from the file's τ (Norse 1.1 wrote dt_w·τ)."""
+    return _f64(tau) / c.tau_times_dt if c.tau_times_dt else _f64(tau)
 
 
 def _neuron(node, name: str, opt: _Options) -> tuple[nn.Module, np.ndarray | None]:
@@ -85,65 +115,73 @@ def _neuron(node, name: str, opt: _Options) -> tuple[nn.Module, np.ndarray | Non
     c, dt = opt.convention, opt.dt
     if isinstance(node, nir.LI):
         if c.file_dt is None:
-            layer = LeakyIntegrator(shape, tau=_tensor(node.tau), tau_range=_tau_range(node.tau), dt=dt,
+            tau = _true_tau(node.tau, c)
+            layer = LeakyIntegrator(shape, tau=_tensor(tau), tau_range=_tau_range(tau), dt=dt,
                                     method=opt.method_for(meta))
-            return layer, None if np.allclose(node.r, 1) else np.asarray(node.r)
+            return layer, None if np.allclose(_f64(node.r), 1) else _f64(node.r)
         alpha, gain = leaky_step(node.tau, node.r, c.file_dt, opt.method_for(meta))
         tau = tau_from_step(alpha, dt, name)
         layer = LeakyIntegrator(shape, tau=_tensor(tau), tau_range=_tau_range(tau), dt=dt, method="zoh")
         return layer, gain / -np.expm1(-dt / tau)
     kw = opt.neuron_kwargs(meta)
     if isinstance(node, nir.IF):
-        gain = np.asarray(node.r, np.float64) * (c.file_dt / dt if c.file_dt is not None else 1.0)
-        layer = IF(shape, gain=1.0, **kw, method="zoh" if c.file_dt is not None else opt.method_for(meta))
-        layer.gain.copy_(_tensor(gain))
-    elif isinstance(node, nir.LIF):
+        if c.file_dt is not None:  # one step of the writer adds R·δ·I; here one step adds gain·dt·I
+            gain, method = _f64(node.r) * c.file_dt / dt, "zoh"
+        else:
+            gain = _f64(node.r) / dt if c.impulse_input else _f64(node.r)
+            method = opt.method_for(meta)
+        g, th, scale = _gain_and_threshold(gain, node.v_threshold)
+        return IF(shape, gain=g, threshold=th, method=method, **kw), scale
+    if isinstance(node, nir.LIF):
         if c.file_dt is None:
-            layer = LIF(shape, tau=_tensor(node.tau), tau_range=_tau_range(node.tau), method=opt.method_for(meta),
-                        **kw)
-            layer.r.copy_(_tensor(node.r))
+            tau, method, r = _true_tau(node.tau, c), opt.method_for(meta), _f64(node.r)
         else:
             alpha, gain = leaky_step(node.tau, node.r, c.file_dt, opt.method_for(meta))
             if c.subtract_after_decay and kw["reset"] == "subtract":
                 return _late_subtract_lif(alpha, gain, node.v_threshold, opt, kw), None
-            tau = tau_from_step(alpha, dt, name)
-            layer = LIF(shape, tau=_tensor(tau), tau_range=_tau_range(tau), method="zoh", **kw)
-            layer.r.copy_(_tensor(gain / (1 - alpha)))
-    elif isinstance(node, nir.CubaLIF):
-        layer = _cuba(node, name, shape, meta, opt, kw)
-    else:
-        raise ValueError(f"NIR node {name!r}: unsupported neuron type {type(node).__name__}")
-    if not isinstance(layer, SSMNeuron):  # an SSMNeuron holds θ inside its per-step form
-        _set_bounded(layer.threshold, _tensor(node.v_threshold))
-    return layer, None
+            tau, method, r = tau_from_step(alpha, dt, name), "zoh", gain / (1 - alpha)
+        r, th, scale = _gain_and_threshold(r, node.v_threshold)
+        return LIF(shape, tau=_tensor(tau), tau_range=_tau_range(tau), r=r, threshold=th, method=method,
+                   **kw), scale
+    if isinstance(node, nir.CubaLIF):
+        return _cuba(node, name, shape, meta, opt, kw)
+    raise ValueError(f"NIR node {name!r}: unsupported neuron type {type(node).__name__}")
 
 
-def _cuba(node, name: str, shape, meta: dict, opt: _Options, kw: dict) -> NeuronLayer:
+def _cuba(node, name: str, shape, meta: dict, opt: _Options, kw: dict) -> tuple[NeuronLayer, np.ndarray | None]:
     c, dt = opt.convention, opt.dt
-    w_in = np.asarray(node.w_in, np.float64)
-    if c.file_dt is None or not c.cuba_new_current:
+    w_in = _f64(node.w_in)
+    if not c.cuba_new_current:
         if c.file_dt is None:
-            tau_syn, tau_mem, method = np.asarray(node.tau_syn), np.asarray(node.tau_mem), opt.method_for(meta)
-            r = np.asarray(node.r, np.float64) * w_in  # only the product reaches v
+            tau_syn, tau_mem = _true_tau(node.tau_syn, c), _true_tau(node.tau_mem, c)
+            method = opt.method_for(meta)
         else:  # the ODE in the file's time unit, run step for step
             scale = dt / c.file_dt
-            tau_syn, tau_mem = np.asarray(node.tau_syn) * scale, np.asarray(node.tau_mem) * scale
-            r, method = np.asarray(node.r, np.float64) * w_in, opt.method_for(meta)
-        layer = CubaLIF(shape, tau_syn=_tensor(tau_syn), tau_mem=_tensor(tau_mem),
+            tau_syn, tau_mem = _f64(node.tau_syn) * scale, _f64(node.tau_mem) * scale
+            method = opt.method_for(meta)
+        r, th, in_scale = _gain_and_threshold(_f64(node.r) * w_in, node.v_threshold)  # only R·w_in reaches v
+        layer = CubaLIF(shape, tau_syn=_tensor(tau_syn), tau_mem=_tensor(tau_mem), r=r, threshold=th,
                         tau_range=_tau_range(tau_syn, tau_mem), method=method, **kw)
-        layer.r.copy_(_tensor(r))
-        return layer
-    # i_t = a_s i + g_i I_t ;  v_t = a_m v + g_v i_t  (same-step coupling, as snnTorch / SpikingJelly run it)
-    a_s, g_i = leaky_step(node.tau_syn, w_in, c.file_dt, "euler")
-    a_m, g_v = leaky_step(node.tau_mem, node.r, c.file_dt, "euler")
+        return layer, in_scale
+    if c.subtract_after_decay and kw["reset"] == "zero":
+        raise ValueError(f"NIR node {name!r}: snnTorch's Synaptic with reset to zero also drops the step's "
+                         "synaptic input after a spike (mem_t = 0), which adaspike's reset (before the step's "
+                         "integration) cannot express; only reset='subtract' Synaptic files are supported")
+    # i_t = a_s i + g_i I_t ;  v_t = a_m v + g_v i_t  (same-step coupling, as snnTorch / SpikingJelly / Norse run it)
+    step = c.file_dt if c.file_dt is not None else dt
+    tau_syn, tau_mem = _true_tau(node.tau_syn, c), _true_tau(node.tau_mem, c)
+    a_s, g_i = leaky_step(tau_syn, w_in, step, "euler")
+    if c.impulse_input:  # Norse: each step's input jumps the current by w_in·I
+        g_i = w_in * np.ones_like(a_s)
+    a_m, g_v = leaky_step(tau_mem, node.r, step, "euler")
     f = lambda a: torch.as_tensor(np.asarray(a, np.float64))
     zero, one = torch.zeros(shape, dtype=torch.float64), torch.ones(shape, dtype=torch.float64)
     H = torch.stack([torch.stack([f(a_s), zero], -1), torch.stack([f(g_v * a_s), f(a_m)], -1)], -2)
     B = torch.stack([f(g_i), f(g_v * g_i)], -1)
     k_mem = -1 / f(a_m) if c.subtract_after_decay and kw["reset"] == "subtract" else -one
     ssm = DiscreteSSM(H=H, B=B, kick_reset=torch.stack([zero, k_mem], -1), kick_spike=torch.stack([zero, zero], -1),
-                      threshold=f(node.v_threshold), mem_index=1, dt=dt, method=f"nir:{c.name}")
-    return SSMNeuron(ssm, reset=kw["reset"], strict=kw["strict"], max_spikes=kw.get("max_spikes", 1))
+                      threshold=f(_f64(node.v_threshold)), mem_index=1, dt=dt, method=f"nir:{c.name}")
+    return SSMNeuron(ssm, reset=kw["reset"], strict=kw["strict"], max_spikes=kw.get("max_spikes", 1)), None
 
 
 def _late_subtract_lif(alpha, gain, threshold, opt: _Options, kw: dict) -> SSMNeuron:
@@ -151,7 +189,7 @@ def _late_subtract_lif(alpha, gain, threshold, opt: _Options, kw: dict) -> SSMNe
     f = lambda a: torch.as_tensor(np.asarray(a, np.float64))
     a = f(alpha)
     ssm = DiscreteSSM(H=a[..., None, None], B=f(gain)[..., None], kick_reset=(-1 / a)[..., None],
-                      kick_spike=torch.zeros_like(a)[..., None], threshold=f(threshold), dt=opt.dt,
+                      kick_spike=torch.zeros_like(a)[..., None], threshold=f(_f64(threshold)), dt=opt.dt,
                       method=f"nir:{opt.convention.name}")
     return SSMNeuron(ssm, reset="subtract", strict=kw["strict"], max_spikes=kw.get("max_spikes", 1))
 
@@ -248,24 +286,63 @@ def _simplify_identities(nodes: dict, edges: list) -> tuple[dict, list]:
     return nodes, list(dict.fromkeys(edges))
 
 
-def import_nir(graph: nir.NIRGraph | str, dt: float | str, convention: str | Convention = "adaspike", *,
+def detect_convention(graph) -> str:
+    """The writer's convention, read from the graph: adaspike files say so in their metadata; peers' files are
+    told apart by the parameter signature each exporter leaves (e.g. snnTorch's R = τ/1e-4). Raises a
+    ``ValueError`` naming the candidates when the graph does not decide."""
+    meta = dict(getattr(graph, "metadata", None) or {})
+    exporter = meta.get("exporter")
+    if (exporter.decode() if isinstance(exporter, bytes) else exporter) == "adaspike":
+        return "adaspike"
+    nodes, _ = flatten_graph(graph)
+    seen = set(CONVENTIONS) - {"adaspike"}
+    if any(isinstance(v, torch.Tensor) for n in nodes.values() for v in vars(n).values()):
+        seen &= {"norse", "norse-1.1"}  # torch tensors inside a graph: written in memory by Norse's to_nir
+    for node in nodes.values():
+        c = signature_candidates(numpy_node(node))
+        if c is not None:
+            seen &= c
+    # the two fixed-step writers run the same per-step model; SpikingJelly writes IF with R = 1/δ and hard reset
+    if seen == {"snntorch", "spikingjelly"}:
+        raise ValueError("this NIR file matches both snnTorch and SpikingJelly (same 0.1 ms per-step model; they "
+                         "differ in reset and spike condition): pass convention='snntorch' or 'spikingjelly'")
+    if len(seen) == 1:
+        return seen.pop()
+    hint = f"it could be any of {sorted(seen)}" if seen else "no known writer's signature matches"
+    raise ValueError(f"cannot tell which library wrote this NIR file ({hint}); name it with "
+                     f"convention=... / --convention, one of {sorted(CONVENTIONS)}")
+
+
+def read_graph(path: str | os.PathLike) -> nir.NIRGraph:
+    """``nir.read`` with a clear error for a missing or unreadable file."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"NIR file not found: {path}")
+    try:  # no type check: peers write scalar parameters (shape [1]) that nir's inference rejects; we broadcast
+        return nir.read(path, type_check=False)
+    except (OSError, KeyError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable NIR file ({type(err).__name__}: {err})") from None
+
+
+def import_nir(graph: nir.NIRGraph | str | os.PathLike, dt: float | str, convention: str | Convention = AUTO, *,
                method: str | None = None, reset: str | None = None, strict: bool | None = None,
                time_reduce: str | None = None) -> NIRGraphModule:
     """Build a multi-step adaspike model from a NIR graph (or a ``.nir`` file path).
 
-    ``dt`` (seconds or ``"1ms"``) is required. ``convention``: ``adaspike`` | ``snntorch`` | ``spikingjelly`` |
-    ``sinabs`` (see ``adaspike.interop.conventions``). ``method``/``reset``/``strict`` override the
-    convention and metadata. ``time_reduce`` (``mean``/``sum``/``last``/``max``) defaults to the one recorded by
-    an adaspike export.
+    ``dt`` (seconds or ``"1ms"``) is required. ``convention``: which library wrote the file, ``auto`` (detect it
+    from the graph; an error names the candidates when the graph does not tell) or one of
+    ``adaspike.interop.CONVENTIONS``. ``method``/``reset``/``strict`` override the convention and metadata.
+    ``time_reduce`` (``mean``/``sum``/``last``/``max``) defaults to the one recorded by an adaspike export.
     """
     if dt is None:
         raise ValueError("import_nir needs dt: NIR files carry no time step, and each exporter assumes its own")
     dt = parse_time(dt)
     if isinstance(graph, (str, bytes)) or hasattr(graph, "__fspath__"):
-        graph = nir.read(graph)
-    conv = get_convention(convention)
+        graph = read_graph(graph)
+    conv = get_convention(detect_convention(graph) if convention == AUTO else convention)
     opt = _Options(dt, conv, method, reset, strict)
     nodes, edges = flatten_graph(graph)
+    nodes = {k: numpy_node(v) for k, v in nodes.items()}  # Norse leaves torch tensors in its graphs
     nodes, edges = _simplify_identities(nodes, edges)
     recurrent, edges = _find_recurrence(nodes, edges)
     modules: dict[str, nn.Module | None] = {}

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..core.ssm import DiscreteSSM
+from ..core.units import DEFAULT_DT
 from ..core.surrogates import Sigmoid, Surrogate
 from .neurons import NeuronLayer
 
@@ -73,7 +74,7 @@ class PerStepLIF(NeuronLayer):
     def __init__(self, T: int, *, channels: int | None = None, granularity: str = "layer",
                  constrain: str | None = None, tied: bool = False, leak_init: float = 0.5, gain_init: float = 0.5,
                  threshold: float = 1.0, surrogate: str | Surrogate = Sigmoid(4.0), reset: str = "subtract",
-                 detach_reset: bool = False, strict: bool = True, dt: float = 1e-3, backend: str = "auto"):
+                 detach_reset: bool = False, strict: bool = True, dt: float = DEFAULT_DT, backend: str = "auto"):
         if granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
         if granularity == "channel" and not channels:

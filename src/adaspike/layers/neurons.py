@@ -16,7 +16,7 @@ from ..core.scan import NeuronState, ScanOutput, scan
 from ..core.spikes import check_refractory_period, check_reset, rule_for_step
 from ..core.ssm import DISCRETISATIONS, DiscreteSSM
 from ..core.surrogates import Surrogate, get_surrogate
-from ..core.units import check_dt
+from ..core.units import DEFAULT_DT, check_dt, parse_time
 from .bounded import Bounded
 from .discretisation_cache import layer_ssm
 
@@ -58,7 +58,7 @@ class NeuronLayer(nn.Module):
     Subclasses implement ``ssm(dt=None) -> DiscreteSSM``.
     """
 
-    def __init__(self, shape: Shape = (), *, dt: float = 1e-3, method: str = "zoh", threshold: float = 1.0,
+    def __init__(self, shape: Shape = (), *, dt: float = DEFAULT_DT, method: str = "zoh", threshold: float = 1.0,
                  learn_threshold: bool = False, reset: str = "subtract", detach_reset: bool = False,
                  surrogate: str | Surrogate = "fast_sigmoid", max_spikes: int = 1, strict: bool = False,
                  refractory: float | None = None, backend: str = "auto"):
@@ -66,7 +66,7 @@ class NeuronLayer(nn.Module):
         if method not in DISCRETISATIONS:
             raise ValueError(f"unknown discretisation {method!r}; choose one of {DISCRETISATIONS}")
         self.shape = _shape(shape)
-        self.dt = check_dt(dt)
+        self.dt = parse_time(dt)  # the one dt owner: units, bounds, implausible-value warning
         self.method = method
         self.reset = check_reset(reset)
         self.detach_reset = bool(detach_reset)

@@ -6,7 +6,7 @@ from torch import nn
 
 from ..core.neurons import LIFParams
 from ..core.scan import scan
-from ..core.units import check_dt
+from ..core.units import DEFAULT_DT, check_dt
 from .bounded import Bounded
 from .discretisation_cache import layer_ssm
 
@@ -42,7 +42,7 @@ class TimeReduce(nn.Module):
 class LeakyIntegrator(nn.Module):
     """Non-spiking leaky readout τ dv/dt = −v + I (ZOH at ``dt``); returns the membrane trace [T, B, *F]."""
 
-    def __init__(self, shape, *, tau: float = 20e-3, tau_range=(1e-3, 1.0), dt: float = 1e-3,
+    def __init__(self, shape, *, tau: float = 20e-3, tau_range=(1e-3, 1.0), dt: float = DEFAULT_DT,
                  method: str = "zoh", learn_tau: bool = True):
         super().__init__()
         self.shape = (shape,) if isinstance(shape, int) else tuple(shape)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..core.scan import check_time_major
+from ..core.units import DEFAULT_BIN_DT
 from ..layers import (LeakyIntegrator, RecurrentSpikingLayer, SoftmaxSum, TimeFolded, make_neuron, reduce_time,
                       spiking_linear)
 from .registry import register_model
@@ -24,11 +25,15 @@ class SpikingMLP(nn.Module):
     """
 
     def __init__(self, input_size: int, hidden: Sequence[int], classes: int, *, neuron: str = "adlif",
-                 recurrent: bool = True, dt: float = 4e-3, readout: str = "li-mean", readout_tau: float = 20e-3,
+                 recurrent: bool = True, dt: float = DEFAULT_BIN_DT, readout: str = "li-mean", readout_tau: float = 20e-3,
                  input_gain: float = 1.0, dropout: float = 0.0, neuron_options: dict | None = None):
         super().__init__()
         if readout not in READOUTS:
             raise ValueError(f"unknown readout {readout!r}; choose one of {READOUTS}")
+        if isinstance(hidden, (str, bytes)) or any(isinstance(w, bool) or int(w) != w or w < 1 for w in hidden):
+            raise ValueError(f"hidden must be a list of positive layer widths, got {hidden!r}")
+        if isinstance(classes, bool) or int(classes) != classes or classes < 1 or int(input_size) < 1:
+            raise ValueError(f"classes and input_size must be positive integers, got {classes!r}, {input_size!r}")
         self.input_kind = "counts"  # binned event counts: retime rescales their drive
         self.input_size = int(input_size)
         self.readout_mode = readout

@@ -5,7 +5,9 @@ Each function takes plain tensors/arrays and returns a matplotlib ``Figure``:
 * ``spike_raster(spikes, dt=...)``           — spike times of [T, N] (or [T, B, ...], sample 0) neurons;
 * ``firing_rate_histogram({layer: spikes})`` — per-layer distribution of firing rates (Hz when dt is given);
 * ``membrane_trace(v, threshold=..., dt=...)`` — membrane potentials [T, k] over time with the threshold;
-* ``metric_curve({label: (xs, ys)}, xlabel=...)`` — accuracy vs T, vs ρ, etc.
+* ``metric_curve({label: (xs, ys)}, xlabel=...)`` — accuracy vs T, vs ρ, etc. (accuracy axes span at least
+  ``ACCURACY_MIN_SPAN``; each series has its own marker and dash so coinciding lines stay visible);
+* ``layer_operations(result["layers"])`` — per-layer synaptic operations and energy (``adaspike.metrics``).
 """
 from __future__ import annotations
 
@@ -17,6 +19,43 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+__all__ = ["ACCURACY_MIN_SPAN", "accuracy_limits", "accuracy_vs_ratio", "accuracy_vs_steps", "firing_rate_histogram",
+           "firing_rates", "layer_operations", "learning_curve", "membrane_trace", "metric_curve", "spike_raster"]
+
+# an accuracy axis spans at least this much (0.05 = 5 points), so a 0.2-point spread does not look like a cliff
+ACCURACY_MIN_SPAN = 0.05
+# one (marker, linestyle, marker size) per series: hollow markers shrinking along the cycle and distinct dashes keep
+# a line visible when another one lies exactly on top of it (zoh under euler)
+_SERIES_STYLES = (("o", "-", 8), ("s", "--", 6.5), ("^", "-.", 5.5), ("D", ":", 4.5), ("v", (0, (5, 1.5)), 4),
+                  ("x", (0, (1, 1)), 6), ("P", (0, (3, 1, 1, 1, 1, 1)), 5))
+
+
+def _series_style(index: int) -> dict:
+    marker, linestyle, size = _SERIES_STYLES[index % len(_SERIES_STYLES)]
+    return dict(marker=marker, linestyle=linestyle, markersize=size, markerfacecolor="none", markeredgewidth=1.3,
+                lw=1.6, color=f"C{index % 10}")
+
+
+def accuracy_limits(values, min_span: float = ACCURACY_MIN_SPAN, lower: float = 0.0,
+                    upper: float = 1.0) -> tuple[float, float]:
+    """y-limits for accuracies in [lower, upper]: the data range with 10 % margin, widened to at least
+    ``min_span`` around its centre and kept inside [lower, upper]."""
+    v = _array(values).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return lower, upper
+    lo, hi = float(v.min()), float(v.max())
+    pad = 0.1 * (hi - lo)
+    lo, hi = lo - pad, hi + pad
+    if hi - lo < min_span:
+        centre = (lo + hi) / 2
+        lo, hi = centre - min_span / 2, centre + min_span / 2
+    if lo < lower:  # shift, not clip, so the span stays at least min_span
+        lo, hi = lower, min(upper, hi + (lower - lo))
+    if hi > upper:
+        lo, hi = max(lower, lo - (hi - upper)), upper
+    return lo, hi
 
 
 def _array(x) -> np.ndarray:
@@ -101,10 +140,13 @@ def metric_curve(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], 
                  ylabel: str = "accuracy", title: str | None = None, logx: bool = False):
     """Line plot of one or more (xs, ys) series, e.g. accuracy vs T or vs ρ."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    for name, (xs, ys) in series.items():
-        ax.plot(list(xs), list(ys), marker="o", label=name)
+    for index, (name, (xs, ys)) in enumerate(series.items()):
+        ax.plot(list(xs), list(ys), label=name, **_series_style(index))
     if logx:
         ax.set_xscale("log", base=2)
+    values = [y for _, ys in series.values() for y in ys]
+    if "accuracy" in ylabel and values and 0.0 <= min(values) and max(values) <= 1.0:
+        ax.set_ylim(*accuracy_limits(values))
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title or f"{ylabel} vs {xlabel}")
     ax.grid(alpha=0.3)
     if len(series) > 1:
@@ -137,5 +179,32 @@ def learning_curve(history: list[dict], selected_epoch: int | None = None):
     ax_loss.set(xlabel="epoch", ylabel="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1))
     ax_acc.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def layer_operations(layers: Sequence[Mapping], title: str = "synaptic operations per layer"):
+    """Per-layer workload from ``adaspike.metrics`` (``result["layers"]``): operations per sample (log scale:
+    dense, NeuroBench's effective MACs + ACs, adaspike's burst-aware ACs and MACs) and energy per sample (nJ)."""
+    names = [str(layer["layer"]) for layer in layers]
+    x = np.arange(len(names))
+    series = {"dense": [layer["dense"] for layer in layers],
+              "NeuroBench effective": [layer["neurobench_macs"] + layer["neurobench_acs"] for layer in layers],
+              "adaspike ACs": [layer["acs"] for layer in layers],
+              "adaspike MACs": [layer["macs"] for layer in layers]}
+    fig, (ax_ops, ax_energy) = plt.subplots(1, 2, figsize=(9, 3.4))
+    width = 0.8 / len(series)
+    for index, (label, values) in enumerate(series.items()):
+        # a zero count draws no bar (log scale)
+        ax_ops.bar(x + (index - (len(series) - 1) / 2) * width, [v if v > 0 else np.nan for v in values], width,
+                   label=label)
+    ax_ops.set_yscale("log")
+    ax_ops.set(ylabel="operations per sample", title=title)
+    ax_ops.legend(fontsize=7, loc="upper right")
+    ax_energy.bar(x, [layer["energy_pj"] / 1e3 for layer in layers], 0.6, color="tab:red")
+    ax_energy.set(ylabel="energy per sample (nJ)", title="energy per layer")
+    for ax in (ax_ops, ax_energy):
+        ax.set_xticks(x, names, rotation=30, ha="right", fontsize=7)
+        ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     return fig

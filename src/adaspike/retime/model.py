@@ -21,7 +21,7 @@ from torch import nn
 
 from ..core.units import check_dt
 from ..layers import NeuronLayer
-from .maps import MAPS, check_ratio
+from .maps import MAPS, UNSTABLE_MODES, check_ratio
 from .neurons import is_neuron, retime_layer, retime_methods
 
 SPIKE_RULES = ("seconds", "steps")
@@ -104,9 +104,11 @@ def retime(model: nn.Module, dt: float | str | None = None, ratio: float | None 
         raise ValueError(f"unknown retime method {method!r}; choose one of {retime_methods()}")
     if spike_rule not in SPIKE_RULES:
         raise ValueError(f"unknown spike_rule {spike_rule!r}; choose one of {SPIKE_RULES}")
-    if isinstance(dt, str):
+    if unstable not in UNSTABLE_MODES:  # checked up front: method 'none' or ρ = 1 never reach check_stability
+        raise ValueError(f"unstable must be one of {UNSTABLE_MODES}, got {unstable!r}")
+    if dt is not None:
         from ..core.units import parse_time
-        dt = parse_time(dt)
+        dt = parse_time(dt)  # the one dt owner: strings with units and floats in seconds alike
     rho, dt_s = resolve_ratio(model, dt, ratio)
     scale = resolve_input_scale(input_scale, method, rho)
     new = copy.deepcopy(model)

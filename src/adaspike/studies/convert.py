@@ -22,6 +22,7 @@ from ..models.ann import build_ann
 log = logging.getLogger("adaspike")
 
 METHODS = ("baseline", "+adafire", "+ssc", "+iat")
+UNCONSTRAINED = "+adafire (budget at max Γ)"     # the pre-issue-13 default budget, for the energy comparison
 
 
 def image_tensors(dataset: str, split: str, root: str | None = None, limit: int | None = None):
@@ -40,6 +41,29 @@ def image_tensors(dataset: str, split: str, root: str | None = None, limit: int 
     return (x[:limit], y[:limit]) if limit else (x, y)
 
 
+def load_split(data: str | Path, split: str, root: str | None = None, limit: int | None = None):
+    """(inputs, labels) of ``split`` from a ``load_dataset`` name or a folder of tensors.
+
+    A folder holds ``{split}.safetensors`` (or ``{split}.pt``, read with ``weights_only=True``) with tensors
+    ``x`` [N, ...] (float inputs as the model expects them) and ``y`` [N] (integer labels).
+    """
+    folder = Path(data)
+    if folder.is_dir():
+        st, pt = folder / f"{split}.safetensors", folder / f"{split}.pt"
+        if st.exists():
+            from safetensors.torch import load_file
+            tensors = load_file(str(st))
+        elif pt.exists():
+            tensors = torch.load(pt, map_location="cpu", weights_only=True)
+        else:
+            raise FileNotFoundError(f"{folder} has no {split}.safetensors or {split}.pt")
+        if not isinstance(tensors, dict) or "x" not in tensors or "y" not in tensors:
+            raise ValueError(f"{split} file in {folder} must hold tensors 'x' (inputs) and 'y' (labels)")
+        x, y = tensors["x"].float(), tensors["y"].long()
+        return (x[:limit], y[:limit]) if limit else (x, y)
+    return image_tensors(str(data), split, root, limit)
+
+
 def _loader(x, y, batch_size, shuffle=False, seed=0):
     g = torch.Generator()
     g.manual_seed(seed)
@@ -48,13 +72,17 @@ def _loader(x, y, batch_size, shuffle=False, seed=0):
 
 def train_ann(arch: str, dataset: str = "fashion-mnist", *, epochs: int = 3, batch_size: int = 128,
               lr: float = 2e-3, seed: int = 0, out: str | Path | None = None, root: str | None = None,
-              limit_train: int | None = None, device: str = "cpu", arch_options: dict | None = None):
-    """Train a ReLU + BN source CNN with ``adaspike.train.Trainer``; returns (model, test accuracy, history)."""
+              limit: int | None = None, device: str = "cpu", arch_options: dict | None = None):
+    """Train a ReLU + BN source CNN with ``adaspike.train.Trainer``; returns (model, test accuracy, history).
+
+    ``limit``: at most N samples of each split (train and test). A test accuracy near chance (below 1.5/C)
+    is logged as a warning: converting such a model gives a chance-level SNN.
+    """
     from ..train import Trainer, save_checkpoint
 
     torch.manual_seed(seed)
-    xtr, ytr = image_tensors(dataset, "train", root, limit_train)
-    xte, yte = image_tensors(dataset, "test", root)
+    xtr, ytr = load_split(dataset, "train", root, limit)
+    xte, yte = load_split(dataset, "test", root, limit)
     model = build_ann(arch, in_channels=xtr.shape[1], num_classes=int(ytr.max()) + 1, image_size=xtr.shape[-1],
                       **(arch_options or {})).to(device)
 
@@ -69,6 +97,11 @@ def train_ann(arch: str, dataset: str = "fashion-mnist", *, epochs: int = 3, bat
         correct = sum(int((model(x.to(device)).argmax(1) == y.to(device)).sum())
                       for x, y in _loader(xte, yte, 1000))
     accuracy = correct / len(yte)
+    classes = int(ytr.max()) + 1
+    if accuracy < 1.5 / classes:
+        log.warning("train-ann: test accuracy %.1f %% is at chance level for %d classes: the ANN has not learnt; "
+                    "train longer (--epochs), check the learning rate and the data before converting it",
+                    100 * accuracy, classes)
     if out is not None:
         save_checkpoint(out, model.cpu(), {"dataset": dataset, "arch": arch, "test_accuracy": accuracy,
                                            "history": history, "epochs": epochs})
@@ -93,6 +126,11 @@ def conversion_rows(ann, calib, test_loader, T_values, *, device="cpu", options:
                              gammas=[n.gamma for n in base.neurons]))
         if set(methods) - {"baseline"}:
             snn, report = convert(ann, calib, T=T, adafire=True, ssc=True, iat=True, device=device, **options)
+            if UNCONSTRAINED in methods:
+                free, free_report = convert(ann, calib, T=T, adafire=True, ssc=False, iat=False, device=device,
+                                            **{**options, "gamma_target": None})
+                rows.append(_row(UNCONSTRAINED, T, evaluate_snn(free, test_loader, T, device=device), ann_ref,
+                                 gammas=free_report.gammas))
             for name, stage in (("+adafire", "adafire"), ("+ssc", "ssc")):
                 if name in methods:
                     snn.load_neuron_config(report.stages[stage])
@@ -101,13 +139,15 @@ def conversion_rows(ann, calib, test_loader, T_values, *, device="cpu", options:
             if "+iat" in methods:
                 snn.load_neuron_config(report.stages["ssc"])
                 result = evaluate_snn(snn, test_loader, T, exit_policy=report.exit_policy, device=device)
-                rows.append(_row("+iat", T, result, ann_ref, gammas=report.gammas, ratios=report.ssc_ratios))
+                rows.append(_row("+iat", T, result, ann_ref, gammas=report.gammas, ratios=report.ssc_ratios,
+                                 iat=report.iat_selection))
         log.info("T=%d done in %.1fs", T, time.perf_counter() - tic)
     return rows, ann_ref
 
 
-def _row(method, T, result, ann_ref, gammas=None, ratios=None) -> dict:
-    return {"T": T, "method": method, "accuracy": round(100 * result["accuracy"], 2),
+def _row(method, T, result, ann_ref, gammas=None, ratios=None, iat=None) -> dict:
+    return {"iat_alpha_beta": None if not iat or iat.get("alpha") is None else
+            f"{iat['alpha']:g}/{iat['beta']:.3g}","T": T, "method": method, "accuracy": round(100 * result["accuracy"], 2),
             "delta_pp": round(100 * (result["accuracy"] - ann_ref["accuracy"]), 2),
             "mean_steps": round(result["mean_steps"], 2),
             "energy_uJ": round(result["energy_pj"] / 1e6, 3),
@@ -118,7 +158,7 @@ def _row(method, T, result, ann_ref, gammas=None, ratios=None) -> dict:
 
 
 TABLE_COLUMNS = ["T", "method", "accuracy", "delta_pp", "mean_steps", "energy_uJ", "saving_vs_ann_%", "sops_M",
-                 "gammas", "ssc_ratios"]
+                 "gammas", "ssc_ratios", "iat_alpha_beta"]
 
 
 def write_results(out_dir: Path, name: str, rows: list[dict], ann_ref: dict, meta: dict) -> str:
@@ -166,20 +206,25 @@ def _plots(out_dir: Path, name: str, rows: list[dict], ann_ref: dict) -> None:
 
 def run_study(arch: str, ann, dataset: str, out_dir: Path, T_values, *, calib_size: int = 1024,
               test_limit: int | None = None, batch_size: int = 128, device: str = "cpu", root=None,
-              options: dict | None = None, methods=METHODS, seed: int = 0) -> dict:
-    """Convert ``ann`` with un-augmented training images as calibration data and evaluate on the test set."""
-    xtr, ytr = image_tensors(dataset, "train", root)
+              options: dict | None = None, methods=METHODS, seed: int = 0, limit: int | None = None) -> dict:
+    """Convert ``ann`` with un-augmented training images as calibration data and evaluate on the test set.
+
+    ``dataset``: a ``load_dataset`` name or a folder of tensors (``load_split``). ``limit`` bounds every split
+    read; ``test_limit`` the test set alone.
+    """
+    xtr, ytr = load_split(dataset, "train", root, limit)
     g = torch.Generator()
     g.manual_seed(seed)
     pick = torch.randperm(len(ytr), generator=g)[:calib_size]
     calib = (xtr[pick], ytr[pick])
-    xte, yte = image_tensors(dataset, "test", root, test_limit)
+    bound = min(v for v in (limit, test_limit) if v) if (limit or test_limit) else None
+    xte, yte = load_split(dataset, "test", root, bound)
     rows, ann_ref = conversion_rows(ann, calib, _loader(xte, yte, 500), T_values, device=device,
                                     options={"batch_size": batch_size, **(options or {})}, methods=methods)
     meta = {"arch": arch, "dataset": dataset, "calibration_samples": calib_size, "calibration_data":
             "un-augmented training images (random subset)", "test_samples": len(yte), "device": str(device),
             "options": options or {}}
-    table = write_results(Path(out_dir), f"convert_{arch}_{dataset}", rows, ann_ref, meta)
+    table = write_results(Path(out_dir), f"convert_{arch}_{Path(str(dataset)).name}", rows, ann_ref, meta)
     return {"rows": rows, "ann": ann_ref, "table": table}
 
 
@@ -202,3 +247,38 @@ def demo(out_dir: Path, quick: bool = True) -> dict:
     table = write_results(out_dir, "convert_demo_digits", rows, ann_ref, {"dataset": "digits", "arch": "vgg-small"})
     return {"table": table, "ann_accuracy": ann_ref["accuracy"],
             "rows": [{k: r[k] for k in TABLE_COLUMNS} for r in rows]}
+
+
+def event_frames_study(out_dir: Path, T: int = 8, dataset: str = "event-digits", epochs: int = 30,
+                       seed: int = 0) -> dict:
+    """An event-driven classifier: a CNN trained on the mean of T event frames, converted into an SNN fed the
+    frames themselves (one per step; ``convert(frames=True)``).
+
+    Data: ``load_dataset(dataset, split, dt=0.3 s / T)`` (t_max 0.3 s, so exactly T frames), counts divided by
+    the largest mean-frame value of the training set. ANN: small VGG (16, M, 32, M; hidden 64; average pooling),
+    Adam 3e-3, cosine, ``epochs`` epochs, batch 64. Calibration: the whole training split, un-augmented.
+    """
+    from ..data import load_dataset
+    from ..train import Trainer
+
+    def frames(split):
+        ds = load_dataset(dataset, split, dt=0.3 / T)
+        items = [ds[i] for i in range(len(ds))]
+        return torch.stack([i[0] for i in items]).float(), torch.tensor([int(i[1]) for i in items])
+
+    torch.manual_seed(seed)
+    ftr, ytr = frames("train")
+    fte, yte = frames("test")
+    scale = float(ftr.mean(1).amax()) or 1.0
+    ftr, fte = ftr / scale, fte / scale
+    ann = build_ann("vgg", in_channels=ftr.shape[2], num_classes=int(ytr.max()) + 1, image_size=ftr.shape[-1],
+                    widths=(16, "M", 32, "M"), hidden=64)
+    Trainer(ann, lr=3e-3, epochs=epochs, scheduler="cosine", seed=seed, progress=False).fit(
+        _loader(ftr.mean(1), ytr, 64, shuffle=True, seed=seed))
+    ann.eval()
+    rows, ann_ref = conversion_rows(ann, (ftr, ytr), _loader(fte, yte, 200), [T], options={"frames": True})
+    meta = {"dataset": dataset, "frames": T, "dt_s": 0.3 / T, "epochs": epochs, "seed": seed,
+            "train_samples": len(ytr), "test_samples": len(yte),
+            "ann_input": "mean of the T frames", "snn_input": "one frame per step"}
+    table = write_results(Path(out_dir), f"convert_events_{dataset}_T{T}", rows, ann_ref, meta)
+    return {"rows": rows, "ann": ann_ref, "table": table}

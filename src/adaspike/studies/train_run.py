@@ -14,9 +14,12 @@ from pathlib import Path
 
 import torch
 
+from ..interop.export import nir_export_problems
+from ..metrics import MetricsCollector
 from ..report import write_json
 from ..train import Trainer, distributed, save_checkpoint
 from ..train.firing_init import DEFAULT_BAND_HZ, calibrate_firing
+from ..train.metrics import chance_level_warning
 from ..train.recipes import EventAugment
 from .experiment import VAL_FRACTION, event_model, make_loaders, with_dataset_defaults
 
@@ -76,6 +79,10 @@ def train_run(*, dataset: str = "event-digits", root: str | None = None, dt: flo
     neuron_options = {"neuron_options": {"parameterisation": adlif_form}} if neuron == "adlif" else {}
     model = event_model(loaders.train_set, neuron=neuron, hidden=hidden, recurrent=recurrent, readout=readout,
                         dt=dt, dropout=dropout, **neuron_options)
+    problems = nir_export_problems(model)
+    if problems:  # said now, not after hours of training when `adaspike export-nir` refuses it
+        log.warning("note: this model will not export to NIR (%d layer(s)): %s", len(problems),
+                    problems[0].split(": ", 1)[1])
     init = None
     if init_band is not None:
         first_batch, _ = next(iter(loaders.train))
@@ -93,7 +100,9 @@ def train_run(*, dataset: str = "event-digits", root: str | None = None, dt: flo
     history = trainer.fit(_device_loader(loaders.train, device), _device_loader(loaders.val, device))
     train_time = time.perf_counter() - tic
     # the one look at the test set
-    final = trainer.evaluate(_device_loader(loaders.test if test else loaders.val, device))
+    collector = MetricsCollector()  # workload and energy, from the same pass
+    with collector.watch(model):
+        final = trainer.evaluate(_device_loader(loaders.test if test else loaders.val, device))
     model.cpu()
     result = {"dataset": dataset, "dt": dt, "neuron": neuron, "adlif_form": adlif_form if neuron == "adlif" else None,
               "hidden": list(hidden), "recurrent": recurrent, "epochs": epochs, "epochs_run": len(history),
@@ -104,10 +113,15 @@ def train_run(*, dataset: str = "event-digits", root: str | None = None, dt: flo
               "test_accuracy": final["accuracy"] if test else None, "test_loss": final["loss"] if test else None,
               "val_accuracy": (trainer.selected or {}).get("val_accuracy"), "spike_rates": final["spike_rates"],
               "spike_rates_hz": {k: v / dt for k, v in final["spike_rates"].items()},
-              "initial_rates_hz": init, "train_time_s": train_time, "history": history}
+              "initial_rates_hz": init, "train_time_s": train_time, "workload": collector.result(),
+              "history": history}
+    result["chance_warning"] = chance_level_warning({"test": result["test_accuracy"], "validation":
+                                                     result["val_accuracy"]}, int(loaders.train_set.num_classes))
+    if result["chance_warning"] and distributed.is_main_process():
+        log.warning(result["chance_warning"])
     if distributed.is_main_process():  # one writer in multi-process runs
         save_checkpoint(out / "model.safetensors", model, {"data": data_meta, "result": {
-            k: v for k, v in result.items() if k != "history"}})
+            k: v for k, v in result.items() if k not in ("history", "workload")}})
         write_json(out / "metrics.json", result)
         if not keep_last:  # the run is complete: its resume point is no longer needed
             (out / "last.safetensors").unlink(missing_ok=True)

@@ -43,6 +43,8 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tens
     from safetensors.torch import load
 
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a folder, not a .safetensors file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     data = path.read_bytes()
@@ -59,6 +61,10 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tens
         meta = json.loads(header.get(_META_KEY, "{}"))
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: corrupted metadata ({err})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: metadata JSON is nested too deeply to be a checkpoint description") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: metadata must be a JSON object, got {type(meta).__name__}")
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     extra = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
     return model_state, extra, meta
@@ -69,15 +75,77 @@ def load_model(path, **override_kwargs) -> nn.Module:
     from ..models import build_model
 
     state, _, meta = read_checkpoint(path)
-    spec = meta.get("model")
-    if not spec or "name" not in spec:
-        raise CheckpointError(f"{path} has no model description; load it into your own model with read_checkpoint")
-    model = build_model(spec["name"], **{**spec.get("kwargs", {}), **override_kwargs})
+    name, kwargs = model_spec(meta, str(path))
+    kwargs = {**kwargs, **override_kwargs}
+    check_size_options(kwargs, state, str(path))
+    try:
+        model = build_model(name, **kwargs)
+    except MemoryError:
+        raise CheckpointError(f"{path}: model {name!r} with {kwargs} does not fit in memory") from None
+    except Exception as err:  # a builder refusing the kwargs (TypeError for unknown keys, ValueError, ...)
+        raise CheckpointError(f"{path}: the model description does not build model {name!r}: "
+                              f"{type(err).__name__}: {err}") from None
     load_state(model, state, str(path))
     return model
 
 
+def model_spec(meta: dict, origin: str = "checkpoint") -> tuple[str, dict]:
+    """The (name, kwargs) of a checkpoint's ``model`` entry, with their types checked."""
+    spec = meta.get("model")
+    if not spec:
+        raise CheckpointError(f"{origin} has no model description; load it into your own model with read_checkpoint")
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise CheckpointError(f"{origin}: metadata 'model' must be an object with a string 'name', got {spec!r:.80}")
+    kwargs = spec.get("kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise CheckpointError(f"{origin}: metadata 'model.kwargs' must be an object, got {type(kwargs).__name__}")
+    return spec["name"], kwargs
+
+
+# An integer model option (a width, a class count) normally shows up as a tensor dimension; one far larger
+# than every dimension in the file would allocate a model the file cannot fill (hidden=[300000] asks for
+# hundreds of GB), so it is refused before anything is built.
+_MAX_SIZE_OPTION = 1 << 14
+
+
+def check_size_options(kwargs: dict, state: dict[str, torch.Tensor], origin: str = "checkpoint") -> None:
+    largest = max((d for t in state.values() for d in t.shape), default=0)
+    bound = max(largest, _MAX_SIZE_OPTION)
+
+    def visit(value, where: str) -> None:
+        if isinstance(value, bool):
+            return
+        if isinstance(value, int) and abs(value) > bound:
+            raise CheckpointError(f"{origin}: model option {where} = {value} exceeds every tensor dimension in the "
+                                  f"file (largest {largest}) and the bound {_MAX_SIZE_OPTION}; refusing to build it")
+        if isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                visit(item, f"{where}[{i}]")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                visit(item, f"{where}.{key}")
+
+    for key, value in kwargs.items():
+        visit(value, str(key))
+
+
+def check_tensors(model: nn.Module, state: dict[str, torch.Tensor], origin: str = "checkpoint") -> None:
+    """Refuse tensors that load_state_dict would silently cast or that poison every output: a non-float tensor
+    where the model has a float one (bool/int weights), and NaN/Inf values (τ = +Inf)."""
+    expected = model.state_dict()
+    for key, value in state.items():
+        target = expected.get(key)
+        if target is None:
+            continue
+        if target.is_floating_point() and not value.is_floating_point():
+            raise CheckpointError(f"{origin}: tensor {key!r} has dtype {value.dtype}, the model needs a floating "
+                                  f"point tensor ({target.dtype})")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{origin}: tensor {key!r} contains NaN or Inf")
+
+
 def load_state(model: nn.Module, state: dict[str, torch.Tensor], origin: str = "checkpoint") -> None:
+    check_tensors(model, state, origin)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # size mismatches

@@ -1,4 +1,4 @@
-"""Metrics: accuracy and per-layer spike rates recorded by forward hooks (removed after use)."""
+"""Metrics: accuracy, a chance-level check, and per-layer spike rates recorded by forward hooks (removed after use)."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -8,11 +8,38 @@ from torch import nn
 
 from ..layers.neurons import NeuronLayer
 
+__all__ = ["CHANCE_MARGIN", "SpikeRateMonitor", "accuracy", "chance_level_warning"]
+
+# within this many accuracy points (absolute, 0.05 = 5 %) of 1/classes a model has learned nothing useful
+CHANCE_MARGIN = 0.05
+
 
 def accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
     if target.dim() > 1:  # soft targets (mixup)
         target = target.argmax(-1)
     return float((logits.argmax(-1) == target).float().mean())
+
+
+def chance_level_warning(accuracies: dict[str, float | None], classes: int,
+                         margin: float = CHANCE_MARGIN) -> str | None:
+    """A warning line if any accuracy in ``accuracies`` (name -> fraction, e.g. ``{"test": 0.105}``) is within
+    ``margin`` of chance (1/``classes``), else None. None values (a split not evaluated) are skipped.
+
+    >>> chance_level_warning({"test": 0.105, "validation": 0.11}, classes=10)[:62]
+    'warning: test accuracy 10.5 %, validation accuracy 11.0 % are '
+    >>> chance_level_warning({"test": 0.93, "validation": None}, classes=10) is None
+    True
+    """
+    if classes < 2:
+        raise ValueError(f"classes must be >= 2, got {classes}")
+    chance = 1.0 / classes
+    near = {name: acc for name, acc in accuracies.items() if acc is not None and acc <= chance + margin}
+    if not near:
+        return None
+    listed = ", ".join(f"{name} accuracy {100 * acc:.1f} %" for name, acc in near.items())
+    return (f"warning: {listed} {'is' if len(near) == 1 else 'are'} at chance level "
+            f"({100 * chance:.1f} % for {classes} classes, within {100 * margin:.0f} points): the model has not "
+            "learned the task; check the data, the learning rate and the number of epochs")
 
 
 class SpikeRateMonitor:

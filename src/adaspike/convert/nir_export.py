@@ -1,0 +1,166 @@
+"""Export a converted SNN to NIR: IF nodes with the burst cap and graded output in their metadata.
+
+Each conversion neuron becomes ``nir.IF`` (r = 1, v_threshold = θ, reset by subtraction, one step = one NIR
+time unit of the discrete model). What plain NIR IF cannot say is in the node's metadata:
+
+* ``burst_cap`` Γ: up to Γ spikes per step, n = clip(⌊v/θ⌋, 0, Γ);
+* ``graded_output``: the neuron sends n·θ, not n (a consumer may instead scale its weights by θ);
+* ``input_offset``: the constant current δ + θ/(2T) added every step. When the neuron is fed by one Conv/Linear
+  alone it is also folded into that node's bias, so a plain IF simulator sees the same drive.
+
+Residual additions become several edges into one node (NIR sums a node's inputs). The graph's metadata
+records T, the coding (direct or frames) and the readout (mean of the output over T). Max-pooling has no NIR
+node and is refused. The graph is written with ``adaspike.interop.write_nir`` (atomic).
+"""
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+
+import nir
+import numpy as np
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from .neuron import ConversionNeuron
+from .snn import ConvertedSNN
+from .trace import UnsupportedOperationError, describe
+
+_FLATTEN_METHODS = {"flatten", "view", "reshape"}
+_PASS_METHODS = {"contiguous"}
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
+
+def _shape(node: fx.Node) -> tuple[int, ...]:
+    return tuple(node.meta["tensor_meta"].shape[1:])
+
+
+@torch.no_grad()
+def converted_to_nir(snn: ConvertedSNN, example: torch.Tensor) -> nir.NIRGraph:
+    """The NIR graph of ``snn`` (traced conversions only); ``example``: one input batch, for the shapes."""
+    if not snn.traced:
+        raise UnsupportedOperationError("NIR export needs a torch.fx-traced conversion; this model was converted "
+                                        "by module replacement (its own forward is not a graph)")
+    gm = snn.graph_module
+    snn.set_mode("ann")
+    try:
+        ShapeProp(gm).propagate(example.mean(1) if snn.frames else example)
+    finally:
+        snn.set_mode("sequence")
+    nodes: dict[str, nir.NIRNode] = {}
+    edges: list[tuple[str, str]] = []
+    producers: dict[fx.Node, list[str]] = {}
+    index = {id(n): i for i, n in enumerate(snn.neurons)}
+
+    def connect(node: fx.Node, name: str, source) -> None:
+        for src in producers[source]:
+            edges.append((src, name))
+        producers[node] = [name]
+
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            nodes["input"] = nir.Input({"input": np.array(_shape(node))})
+            producers[node] = ["input"]
+        elif node.op == "output":
+            out = node.args[0]
+            nodes["output"] = nir.Output({"output": np.array(_shape(out))})
+            connect(node, "output", out)
+        elif node.op == "call_module":
+            mod = gm.get_submodule(node.target)
+            name = str(node.target).replace(".", "_")
+            src = node.args[0]
+            if isinstance(mod, ConversionNeuron):
+                nodes[name] = _if_node(mod, _shape(node), index[id(mod)], snn.T)
+                fed = producers[src]
+                if len(fed) == 1 and isinstance(nodes[fed[0]], (nir.Conv2d, nir.Affine)):
+                    _fold_offset(nodes[fed[0]], nodes[name])
+            elif isinstance(mod, nn.Conv2d):
+                nodes[name] = nir.Conv2d(input_shape=_shape(src)[1:], weight=_np(mod.weight), stride=mod.stride,
+                                         padding=mod.padding, dilation=mod.dilation, groups=mod.groups,
+                                         bias=_bias(mod))
+            elif isinstance(mod, nn.Linear):
+                nodes[name] = nir.Affine(weight=_np(mod.weight), bias=_bias(mod))
+            elif isinstance(mod, nn.Flatten):
+                nodes[name] = nir.Flatten({"input": np.array(_shape(src))}, mod.start_dim - 1, -1)
+            elif isinstance(mod, (nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
+                nodes[name] = _avg_pool(mod, _shape(src), _shape(node))
+            else:
+                raise UnsupportedOperationError(f"no NIR node for {type(mod).__name__} at {describe(node)}")
+            connect(node, name, src)
+        elif node.op in ("call_function", "call_method"):
+            target = node.target
+            if target in (operator.add, torch.add) or target == "add":
+                producers[node] = [p for a in node.args if isinstance(a, fx.Node) for p in producers[a]]
+            elif target in (torch.flatten,) or target in _FLATTEN_METHODS:
+                name = f"flatten_{node.name}"
+                nodes[name] = nir.Flatten({"input": np.array(_shape(node.args[0]))}, 0, -1)
+                connect(node, name, node.args[0])
+            elif target in (F.avg_pool2d, F.adaptive_avg_pool2d):
+                pool = nn.AvgPool2d(*node.args[1:]) if target is F.avg_pool2d else nn.AdaptiveAvgPool2d(node.args[1])
+                name = f"pool_{node.name}"
+                nodes[name] = _avg_pool(pool, _shape(node.args[0]), _shape(node))
+                connect(node, name, node.args[0])
+            elif target in _PASS_METHODS:
+                producers[node] = producers[node.args[0]]
+            elif target in ("size", operator.getitem):
+                continue            # shape bookkeeping for a later view/reshape
+            else:
+                raise UnsupportedOperationError(f"no NIR node for {describe(node)}")
+        else:
+            raise UnsupportedOperationError(f"no NIR node for {describe(node)}")
+    meta = {"source": "adaspike.convert", "time_steps": int(snn.T), "step": "discrete: one NIR time unit per step",
+            "coding": "frames: one input frame per step" if snn.frames else "direct: the same input every step",
+            "readout": "mean over the T steps of the output node"}
+    return nir.NIRGraph(nodes, edges, metadata=meta)
+
+
+def _bias(mod: nn.Module) -> np.ndarray:
+    out = mod.out_channels if isinstance(mod, nn.Conv2d) else mod.out_features
+    return _np(mod.bias) if mod.bias is not None else np.zeros(out)
+
+
+def _avg_pool(mod: nn.Module, in_shape, out_shape) -> nir.AvgPool2d:
+    if isinstance(mod, nn.AdaptiveAvgPool2d):
+        kernel = [in_shape[-2] // out_shape[-2], in_shape[-1] // out_shape[-1]]
+        if kernel[0] * out_shape[-2] != in_shape[-2] or kernel[1] * out_shape[-1] != in_shape[-1]:
+            raise UnsupportedOperationError("adaptive average pooling with uneven windows has no NIR node")
+        return nir.AvgPool2d(np.array(kernel), np.array(kernel), np.array([0, 0]))
+    k = np.array(nn.modules.utils._pair(mod.kernel_size))
+    s = np.array(nn.modules.utils._pair(mod.stride if mod.stride is not None else mod.kernel_size))
+    return nir.AvgPool2d(k, s, np.array(nn.modules.utils._pair(mod.padding)))
+
+
+def _if_node(neuron: ConversionNeuron, shape, layer: int, T: int) -> nir.IF:
+    neuron.steps = T
+    per = neuron.threshold.view(-1, *([1] * (len(shape) - 1))) if neuron.per_channel else neuron.threshold
+    theta = np.broadcast_to(_np(per), shape).copy()
+    offset = _np(neuron.offset().view(-1, *([1] * (len(shape) - 1))))
+    meta = {"layer": layer, "name": neuron.node_name, "kind": type(neuron).__name__, "reset": "subtract",
+            "burst_cap": int(neuron.gamma), "spike_rule": "n = clip(floor(v / v_threshold), 0, burst_cap)",
+            "graded_output": True, "output": "n * v_threshold",
+            "input_offset": np.broadcast_to(offset, shape).copy(), "input_offset_folded": False}
+    return nir.IF(r=np.ones(shape), v_threshold=theta, v_reset=np.zeros(shape), metadata=meta)
+
+
+def _fold_offset(synapse, neuron: nir.IF) -> None:
+    """Add the neuron's per-step constant current to its only synapse's bias."""
+    offset = neuron.metadata["input_offset"]
+    per_channel = offset.reshape(offset.shape[0], -1)[:, 0]
+    synapse.bias = synapse.bias + per_channel
+    neuron.metadata["input_offset_folded"] = True
+
+
+def export_converted(snn: ConvertedSNN, example: torch.Tensor, path: str | Path) -> Path:
+    """``converted_to_nir`` written atomically to ``path`` with ``adaspike.interop.write_nir``."""
+    from ..interop import write_nir
+
+    return write_nir(path, converted_to_nir(snn, example))
+
+
+__all__ = ["converted_to_nir", "export_converted"]

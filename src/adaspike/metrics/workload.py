@@ -1,0 +1,410 @@
+"""Workload metrics of any adaspike model, collected by hooks while it runs: NeuroBench's and adaspike's.
+
+NeuroBench's definitions (``neurobench`` 2.3), applied to the layers its hooks see:
+
+* **activation sparsity**: zero outputs / all outputs of the activation layers (spiking neurons, ReLU,
+  Sigmoid), per batch, averaged over batches weighted by batch size;
+* **synaptic operations** of every connection layer (Linear, Conv1d/2d/3d) and call: *effective* = the pairs
+  (non-zero input, non-zero weight) — counted as ACs when the call's whole input lies in {0, ±1}, as MACs
+  otherwise; *dense* = all pairs (all-ones input and weights). Biases are not synaptic operations;
+* **membrane updates**: per neuron layer, every neuron at the first step plus every later step at which its
+  membrane changed; **neuron operations** = updates × the operations of one update (dense: every neuron at
+  every step).
+
+adaspike's own counts differ on purpose in two ways (docs/pages/api/metrics.md):
+
+* **recurrence**: the recurrent matrix of ``RecurrentSpikingLayer`` is applied inside the scan, where forward
+  hooks cannot see it; adaspike counts its operations from the layer's output spikes (V·s_{t−1} at each step);
+* **bursts**: an input of integer counts is spikes, and a count of k costs k ACs (NeuroBench: any value other
+  than 0/±1 makes the whole call MACs, one per non-zero input).
+
+Operations per neuron update come from the state-space form of size n: n² (H·x) + n (B·I) + 2 (threshold
+comparison, reset) for spiking neurons, n² + n for non-spiking readouts; a LIF (n = 1) costs 4, NeuroBench's
+figure for snnTorch's ``Leaky``.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from ..layers import LeakyIntegrator, NeuronLayer, RecurrentSpikingLayer
+from ..layers.discretisation_cache import layer_ssm
+from .energy import DEFAULT_ENERGY, EnergyModel
+from .static import CONNECTION_LAYERS, static_metrics
+
+MEMBRANE_SOURCES = ("scan", "output", "none")
+
+
+@dataclass(frozen=True)
+class NeuronKind:
+    """How the collector reads a neuron type: counted in activation sparsity? where its membrane comes from
+    (``scan``: the states of ``module.run``; ``output``: the module returns its membrane; ``none``), whether
+    it spikes and whether its outputs are integer spike counts."""
+
+    activation: bool = True
+    membrane: str = "none"
+    spiking: bool = True
+    counts: bool = False          # outputs are integer spike counts >= 0 (cheaper statistics)
+
+    def __post_init__(self):
+        if self.membrane not in MEMBRANE_SOURCES:
+            raise ValueError(f"membrane must be one of {MEMBRANE_SOURCES}, got {self.membrane!r}")
+
+
+_NEURON_KINDS: dict[type, NeuronKind] = {}
+
+
+def register_neuron_type(cls: type, kind: NeuronKind | None = None) -> type:
+    """Make ``cls`` (and its subclasses) a neuron layer for the workload metrics; returns ``cls``."""
+    _NEURON_KINDS[cls] = kind or NeuronKind()
+    return cls
+
+
+def neuron_kind(module: nn.Module) -> NeuronKind | None:
+    for cls in type(module).__mro__:
+        if cls in _NEURON_KINDS:
+            return _NEURON_KINDS[cls]
+    return None
+
+
+register_neuron_type(NeuronLayer, NeuronKind(activation=True, membrane="scan", counts=True))
+register_neuron_type(LeakyIntegrator, NeuronKind(activation=False, membrane="output", spiking=False))
+# NeuroBench's default activation layers, so that ANNs get the same numbers
+register_neuron_type(nn.ReLU, NeuronKind())
+register_neuron_type(nn.Sigmoid, NeuronKind())
+
+
+@dataclass
+class ConnectionCount:
+    """Totals over a run for one connection (float64 sums of integers: exact below 2⁵³)."""
+
+    name: str
+    kind: str                     # "synapse" or "recurrent"
+    calls: int = 0
+    dense: float = 0.0
+    nb_macs: float = 0.0          # NeuroBench: effective MACs / ACs
+    nb_acs: float = 0.0
+    macs: float = 0.0             # adaspike: burst-aware
+    acs: float = 0.0
+
+
+@dataclass
+class NeuronCount:
+    name: str
+    kind: NeuronKind
+    neurons: int = 0              # per sample
+    nonzero: int = 0
+    outputs: int = 0
+    spikes: float = 0.0           # Σ spike counts (a burst of k counts k)
+    membrane_updates: int = 0
+    dense_updates: int = 0
+    ops_per_update: int = 0
+
+
+def _ops_per_update(state_size: int, spiking: bool) -> int:
+    return state_size * state_size + state_size + (2 if spiking else 0)
+
+
+def _first(output):
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+class _Connections:
+    """Per-module caches: binary weights (float64) and dense counts per input shape."""
+
+    def __init__(self):
+        self._binary: dict[int, tuple[int, torch.Tensor]] = {}
+        self._dense: dict[tuple, float] = {}
+
+    def binary(self, weight: torch.Tensor) -> torch.Tensor:
+        key = id(weight)
+        version = weight._version
+        hit = self._binary.get(key)
+        if hit is None or hit[0] != version:
+            hit = (version, (weight.detach() != 0).to(torch.float64))
+            self._binary[key] = hit
+        return hit[1]
+
+    def conv_dense(self, module: nn.Module, shape: tuple) -> float:
+        key = (id(module), shape)
+        if key not in self._dense:
+            ones = torch.ones((1, *shape), dtype=torch.float64, device=module.weight.device)
+            self._dense[key] = float(module._conv_forward(ones, torch.ones_like(module.weight, dtype=torch.float64),
+                                                          None).sum())
+        return self._dense[key]
+
+
+def _pair_count(module: nn.Module | None, weight01: torch.Tensor, x: torch.Tensor) -> float:
+    """Σ over rows of x-weighted pairs with non-zero weights. Linear in x: a matrix-vector product for linear
+    layers, one convolution of the batch-summed map for convolutions (so the cost stays a few passes over x)."""
+    if module is None or isinstance(module, nn.Linear):
+        fan_out = weight01.sum(0).to(x.dtype if x.is_floating_point() else torch.float32)
+        rows = x.reshape(-1, x.shape[-1])
+        rows = rows if rows.is_floating_point() else rows.to(fan_out.dtype)
+        return float(torch.mv(rows, fan_out).sum(dtype=torch.float64))
+    # sum the batch in x's own dtype (a fast contiguous reduction; exact for the integer maps counted here
+    # while a position's sum stays below 2**24), then convolve the one summed map in float64
+    summed = (x if x.is_floating_point() else x.to(torch.float32)).sum(0, keepdim=True).to(torch.float64)
+    return float(module._conv_forward(summed, weight01, None).sum())
+
+
+def _input_kind(x: torch.Tensor) -> tuple[bool, bool, bool]:
+    """(binary: every value in {0, ±1}; counts: every value an integer; signed: some value < 0).
+
+    Cheap passes first (min/max, two float32 sums): for 0 ≤ x ≤ 1, x is binary iff Σx = Σx² (x(1 − x) ≥ 0 with
+    equality only at 0 and 1), up to the float32 rounding of the sums; inputs that fail it and inputs above 1
+    (bursts, event counts, analog values) pay for the element-wise integer test.
+    """
+    if not x.is_floating_point():
+        lo, hi = torch.aminmax(x) if x.dtype != torch.bool else (x.new_zeros(()), x.any())
+        lo, hi = int(lo), int(hi)
+        return max(abs(lo), abs(hi)) <= 1, True, lo < 0
+    lo, hi = (float(v) for v in torch.aminmax(x))
+    if lo >= 0 and hi <= 1:
+        flat = x.reshape(-1)
+        binary = float(flat.sum()) == float(torch.dot(flat, flat))
+        if not binary:  # analog, or float32 sums too large to be exact: settle it element-wise
+            binary = not bool(torch.frac(x).any())
+        return binary, binary, False
+    counts = not bool(torch.frac(x).any())
+    return counts and lo >= -1 and hi <= 1, counts, lo < 0
+
+
+class MetricsCollector:
+    """Hooks into a model while it runs (``with collector.watch(model): ...``) and tallies the workload.
+
+    Samples are counted from the model's output (logits [B, ...]), so any evaluation loop can run inside.
+    """
+
+    def __init__(self, energy: EnergyModel = DEFAULT_ENERGY):
+        self.energy = energy
+        self.connections: dict[str, ConnectionCount] = {}
+        self.neurons: dict[str, NeuronCount] = {}
+        self.samples = 0
+        self.batches = 0
+        self.steps: int | None = None
+        self.dt: float | None = None
+        self._sparsity_weighted = 0.0       # Σ_batches sparsity(batch) · batch size (NeuroBench's average)
+        self._sparsity_weight = 0
+        self._batch_nonzero = self._batch_outputs = 0
+        self._cache = _Connections()
+        self._model: nn.Module | None = None
+
+    # -- hooks ------------------------------------------------------------------------------------------
+    def _synapse_hook(self, name: str):
+        def hook(module, args):
+            x = args[0].detach()
+            entry = self.connections[name]
+            w01 = self._cache.binary(module.weight)
+            binary, counts, signed = _input_kind(x)
+            magnitude = x.abs() if signed else x
+            # bursts: a count of k is k ACs; for binary input that is also NeuroBench's effective count
+            weighted = _pair_count(module, w01, magnitude) if counts else None
+            if binary:
+                effective = weighted
+            else:  # non-zero indicator: for counts min(|x|, 1) stays in x's dtype (no boolean round trip)
+                indicator = magnitude.clamp(max=1) if counts else (x != 0).to(x.dtype)
+                effective = _pair_count(module, w01, indicator)
+            if isinstance(module, nn.Linear):
+                dense = float(x.numel() // x.shape[-1]) * module.in_features * module.out_features
+            else:
+                dense = self._cache.conv_dense(module, tuple(x.shape[1:])) * x.shape[0]
+            entry.calls += 1
+            entry.dense += dense
+            if binary:
+                entry.nb_acs += effective
+            else:
+                entry.nb_macs += effective
+            if counts:
+                entry.acs += weighted
+            else:
+                entry.macs += effective
+        return hook
+
+    def _recurrent_hook(self, name: str):
+        def hook(module, args, kwargs, output):
+            spikes = _first(output).detach()
+            state = kwargs.get("state", args[1] if len(args) > 1 else None)
+            previous = spikes[:-1]
+            if state is not None:
+                previous = torch.cat([state.s.detach().unsqueeze(0).to(spikes), previous])
+            entry = self.connections[name]
+            w01 = self._cache.binary(module.recurrent)
+            T, B, F = spikes.shape
+            entry.calls += T
+            entry.dense += float(T * B) * F * F
+            entry.acs += _pair_count(None, w01, previous.abs())
+            entry.nb_acs += 0.0  # invisible to NeuroBench's hooks
+        return hook
+
+    def _neuron_hook(self, name: str):
+        def hook(module, args, output):
+            entry = self.neurons[name]
+            out = _first(output).detach()
+            if self.steps is None and isinstance(module, (NeuronLayer, LeakyIntegrator)):
+                self.steps, self.dt = int(out.shape[0]), float(module.dt)
+            if entry.kind.activation:
+                # spike counts are integers >= 0: the non-zero count is Σ min(s, 1), a fast float sum
+                nonzero = int(out.clamp(max=1).sum()) if entry.kind.counts else int(torch.count_nonzero(out))
+                entry.nonzero += nonzero
+                entry.outputs += out.numel()
+                entry.spikes += float(out.sum()) if entry.kind.spiking else 0.0  # counts are >= 0
+                self._batch_nonzero += nonzero
+                self._batch_outputs += out.numel()
+            if entry.kind.membrane == "output":
+                self._membrane(entry, out, 1)
+        return hook
+
+    def _membrane(self, entry: NeuronCount, membrane: torch.Tensor, state_size: int) -> None:
+        """NeuroBench's rule on a trace [T, B, *F]: all neurons at the first step, then every change."""
+        entry.ops_per_update = _ops_per_update(state_size, entry.kind.spiking)
+        first = membrane[0].numel()
+        changed = int(torch.count_nonzero(membrane[1:] != membrane[:-1])) if membrane.shape[0] > 1 else 0
+        entry.membrane_updates += first + changed
+        entry.dense_updates += membrane.numel()
+        entry.neurons = membrane[0, 0].numel()
+
+    def _scan_probe(self, module: NeuronLayer, name: str):
+        original = module.run
+
+        def run(current, state=None, return_states=False, ssm=None, recurrent_weight=None):
+            ssm = ssm if ssm is not None else layer_ssm(module, current)
+            out = original(current, state, True, ssm, recurrent_weight)
+            self._membrane(self.neurons[name], out.states[..., ssm.mem_index].detach(), ssm.state_size)
+            return out
+        return run
+
+    def _root_hook(self, module, args, output):
+        out = _first(output)
+        batch = int(out.shape[0]) if isinstance(out, torch.Tensor) and out.dim() > 0 else 1
+        self.samples += batch
+        self.batches += 1
+        if self._batch_outputs:
+            self._sparsity_weighted += (1 - self._batch_nonzero / self._batch_outputs) * batch
+            self._sparsity_weight += batch
+        self._batch_nonzero = self._batch_outputs = 0
+
+    @contextmanager
+    def watch(self, model: nn.Module) -> Iterator["MetricsCollector"]:
+        """Register the hooks for the duration of the block (nothing stays on the model afterwards)."""
+        handles, probes = [], []
+        self._model = model
+        try:
+            for name, module in model.named_modules():
+                label = name or type(module).__name__
+                if isinstance(module, CONNECTION_LAYERS):
+                    self.connections.setdefault(label, ConnectionCount(label, "synapse"))
+                    handles.append(module.register_forward_pre_hook(self._synapse_hook(label)))
+                elif isinstance(module, RecurrentSpikingLayer):
+                    key = f"{label}.recurrent"
+                    self.connections.setdefault(key, ConnectionCount(key, "recurrent"))
+                    handles.append(module.register_forward_hook(self._recurrent_hook(key), with_kwargs=True))
+                kind = neuron_kind(module)
+                if kind is not None and not any(label.startswith(p + ".") for p in self.neurons if p):
+                    self.neurons.setdefault(label, NeuronCount(label, kind))
+                    handles.append(module.register_forward_hook(self._neuron_hook(label)))
+                    if kind.membrane == "scan":
+                        module.run = self._scan_probe(module, label)
+                        probes.append(module)
+            handles.append(model.register_forward_hook(self._root_hook))
+            yield self
+        finally:
+            for handle in handles:
+                handle.remove()
+            for module in probes:
+                del module.run  # the class's method shows through again
+
+    # -- results ----------------------------------------------------------------------------------------
+    def result(self, samples: int | None = None) -> dict:
+        """Per-sample metrics (means over the samples seen), per layer and in total; see the module doc.
+
+        ``samples`` overrides the count taken from the watched module's outputs, e.g. when it is called once per
+        step (a converted SNN's ``graph_module``, whose batch shrinks as samples exit early).
+        """
+        if samples is not None:
+            self.samples = int(samples)
+        n = max(1, self.samples)
+        e = self.energy
+        layers = []
+        for c in self.connections.values():
+            layers.append({"layer": c.name, "kind": c.kind, "dense": c.dense / n,
+                           "neurobench_macs": c.nb_macs / n, "neurobench_acs": c.nb_acs / n,
+                           "macs": c.macs / n, "acs": c.acs / n,
+                           "energy_pj": float(e.energy_pj(c.macs, c.acs)) / n})
+        neurons = []
+        for u in self.neurons.values():
+            neurons.append({"layer": u.name, "neurons": u.neurons, "activation": u.kind.activation,
+                            "activation_sparsity": (1 - u.nonzero / u.outputs) if u.outputs else None,
+                            "spikes": u.spikes / n, "membrane_updates": u.membrane_updates / n,
+                            "neuron_ops": u.membrane_updates * u.ops_per_update / n,
+                            "neuron_dense_ops": u.dense_updates * u.ops_per_update / n})
+
+        def total(key, kinds=("synapse", "recurrent")):
+            return sum(layer[key] for layer in layers if layer["kind"] in kinds)
+
+        energy = total("energy_pj")
+        seconds = self.steps * self.dt if self.steps and self.dt else None
+        neurobench = {
+            "activation_sparsity": self._sparsity_weighted / self._sparsity_weight if self._sparsity_weight else None,
+            "synaptic_operations": {"Effective_MACs": total("neurobench_macs", ("synapse",)),
+                                    "Effective_ACs": total("neurobench_acs", ("synapse",)),
+                                    "Dense": total("dense", ("synapse",))},
+            "membrane_updates": sum(u["membrane_updates"] for u in neurons),
+            "neuron_operations": {"Effective Neuron Ops": sum(u["neuron_ops"] for u in neurons),
+                                  "Neuron Dense Ops": sum(u["neuron_dense_ops"] for u in neurons)},
+        }
+        adaspike = {"macs": total("macs"), "acs": total("acs"), "dense": total("dense"),
+                    "recurrent_acs": total("acs", ("recurrent",)),
+                    "spikes": sum(u["spikes"] for u in neurons),
+                    "energy_pj": energy,
+                    "energy_pj_per_step": energy / self.steps if self.steps else None,
+                    "energy_pj_per_second": energy / seconds if seconds else None,
+                    "neurobench_energy_pj": float(e.energy_pj(neurobench["synaptic_operations"]["Effective_MACs"],
+                                                              neurobench["synaptic_operations"]["Effective_ACs"]))}
+        out = {"samples": self.samples, "steps": self.steps, "dt_s": self.dt, "input_seconds": seconds,
+               "energy_model": e.as_dict(), "neurobench": neurobench, "adaspike": adaspike,
+               "layers": layers, "neurons": neurons}
+        if self._model is not None:
+            out["static"] = static_metrics(self._model)
+        return out
+
+
+def _accuracy(logits, y) -> int | None:
+    if not (isinstance(logits, torch.Tensor) and isinstance(y, torch.Tensor)) or logits.dim() != 2 \
+            or y.dim() != 1 or y.is_floating_point():
+        return None
+    return int((logits.argmax(1) == y).sum())
+
+
+@torch.no_grad()
+def measure(model: nn.Module, loader, *, energy: EnergyModel = DEFAULT_ENERGY, device=None,
+            max_batches: int | None = None) -> dict:
+    """Static and workload metrics of ``model`` over ``loader`` ((x, y) batches); adds ``accuracy`` when y
+    holds class indices. The model runs in eval mode and is left as it was."""
+    was_training = model.training
+    model.eval()
+    collector = MetricsCollector(energy)
+    correct, counted = 0, 0
+    try:
+        with collector.watch(model):
+            for index, (x, y) in enumerate(loader):
+                if max_batches is not None and index >= max_batches:
+                    break
+                if device is not None:
+                    x, y = x.to(device), y.to(device)
+                hits = _accuracy(model(x), y)
+                if hits is not None:
+                    correct, counted = correct + hits, counted + int(y.numel())
+    finally:
+        model.train(was_training)
+    result = collector.result()
+    result["accuracy"] = correct / counted if counted else None
+    return result
+
+
+__all__ = ["ConnectionCount", "MEMBRANE_SOURCES", "MetricsCollector", "NeuronCount", "NeuronKind", "measure",
+           "neuron_kind", "register_neuron_type"]

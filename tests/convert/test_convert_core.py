@@ -1,0 +1,223 @@
+"""Conversion on the shared core: runners, backends, fx fallback, neuron factory, frames, IAT selection."""
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from adaspike.convert import (ConversionNeuron, ConvertedSNN, ExitPolicy, UnsupportedOperationError, convert,
+                              evaluate_snn, make_neuron, register_neuron, run_adafire, select_exit_policy)
+from adaspike.convert.neuron import NEURONS
+from adaspike.core import BinarySpike, available_backends
+from adaspike.models.ann import build_ann
+
+
+def _spec_loop(current, theta, gamma):
+    """Spec §3 written out independently: v += z + θ/(2T); n = clip(⌊v/θ⌋, 0, Γ); v -= nθ."""
+    T = current.shape[0]
+    v = torch.zeros_like(current[0])
+    counts = []
+    for z in current:
+        v = v + z + theta / (2 * T)
+        n = torch.clamp(torch.floor(v / theta), 0, gamma)
+        v = v - n * theta
+        counts.append(n)
+    return torch.stack(counts)
+
+
+@pytest.mark.parametrize("backend", [b for b in ("reference", "numba") if b in available_backends()])
+def test_core_neuron_matches_the_spec_loop(backend):
+    torch.manual_seed(0)
+    current = torch.rand(8, 16, 40, dtype=torch.float64) * 3.0 - 0.5
+    for gamma in (1, 2, 4, 8):
+        assert torch.equal(run_adafire(current, 0.7, gamma, backend=backend), _spec_loop(current, 0.7, gamma))
+
+
+def _small_resnet():
+    torch.manual_seed(0)
+    return build_ann("resnet", widths=(4, 8)).eval()
+
+
+def test_layerwise_stepwise_and_backends_agree():
+    ann = _small_resnet()
+    x = torch.rand(24, 1, 28, 28)
+    snn, _ = convert(ann, x, T=4, adafire=True, gammas=(1, 2, 4), gamma_target=2, threshold_batches=1)
+    layerwise = snn.run(x, 4, count_ops=True)
+    stepwise = snn.run(x, 4, exit_rule=ExitPolicy(torch.full((4,), 5.0)), count_ops=True)
+    assert torch.equal(layerwise.logits, stepwise.logits)
+    assert torch.allclose(layerwise.counter.density, stepwise.counter.density)
+    assert torch.allclose(layerwise.counter.spike_count, stepwise.counter.spike_count)
+    snn.max_rows = 4 * 5        # chunks of 5 samples: same result
+    assert torch.equal(snn.run(x, 4).logits, layerwise.logits)
+    snn.set_backend("reference")
+    assert torch.allclose(snn.run(x, 4).logits, layerwise.logits, atol=1e-5)
+
+
+def test_early_exit_really_drops_samples():
+    ann = _small_resnet()
+    x = torch.rand(16, 1, 28, 28)
+    snn, _ = convert(ann, x, T=4, adafire=False, threshold_batches=1)
+    out = snn.run(x, 4, exit_rule=ExitPolicy(torch.full((4,), -1.0)), count_ops=True)
+    assert (out.exit_step == 1).all() and torch.equal(out.counter.steps, torch.ones(16, dtype=torch.float64))
+
+
+class ShapeCheckedCNN(nn.Module):
+    """A user's CNN whose forward checks the input shape (torch.fx cannot trace the check)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(6 * 14 * 14, 16), nn.ReLU(), nn.Linear(16, 10))
+
+    def forward(self, x):
+        if x.shape[-1] != 28:
+            raise ValueError("expected 28x28 images")
+        return self.head(self.features(x))
+
+
+class FunctionalCNN(nn.Module):
+    """Shape check + functional relu: neither fx nor the module-replacement fallback can convert it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 4, 3, padding=1), nn.Linear(4 * 28 * 28, 10)
+
+    def forward(self, x):
+        if x.shape[-1] != 28:
+            raise ValueError("expected 28x28 images")
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+def test_untraceable_module_network_converts_by_module_replacement():
+    torch.manual_seed(0)
+    ann = ShapeCheckedCNN().eval()
+    x = torch.rand(64, 1, 28, 28)
+    with pytest.warns(UserWarning, match=r"features\.3"):          # the user's module path, not an fx node
+        snn, report = convert(ann, x, T=16, adafire=True, gammas=(1, 2, 4), gamma_target=2, threshold_batches=1)
+    assert not snn.traced and len(snn.neurons) == 2
+    assert [s.kind for s in snn.synapses] == ["first", "hidden", "readout"]
+    agree = float((snn(x).argmax(1) == ann(x).argmax(1)).double().mean())
+    assert agree >= 0.8
+    result = evaluate_snn(snn, [(x, ann(x).argmax(1))], 16)
+    assert result["energy_pj"] > 0 and result["accuracy"] >= 0.8
+
+
+def test_untraceable_functional_network_names_the_users_line():
+    ann = FunctionalCNN().eval()
+    with pytest.raises(UnsupportedOperationError) as info:
+        convert(ann, torch.rand(8, 1, 28, 28), T=2)
+    message = str(info.value)
+    assert "test_convert_core.py" in message and "x.shape[-1] != 28" in message
+    assert "leaf_modules" in message and "concrete_args" in message
+
+
+def test_a_new_conversion_neuron_is_one_class():
+    @register_neuron("plain-if-test")
+    class PlainIF(ConversionNeuron):
+        def spike_rule(self):
+            return BinarySpike()
+
+    try:
+        neuron = make_neuron("plain-if-test", 3, per_channel=True)
+        assert isinstance(neuron, PlainIF)
+        ann = _small_resnet()
+        x = torch.rand(16, 1, 28, 28)
+        snn, _ = convert(ann, x, T=4, adafire=False, neuron="plain-if-test", threshold_batches=1)
+        assert all(isinstance(n, PlainIF) for n in snn.neurons)
+        assert snn.run(x, 4).logits.shape == (16, 10)
+    finally:
+        NEURONS.pop("plain-if-test")
+    with pytest.raises(ValueError, match="unknown conversion neuron"):
+        make_neuron("nope", 3, True)
+
+
+def test_constant_frames_equal_direct_coding():
+    ann = _small_resnet()
+    x = torch.rand(16, 1, 28, 28)
+    snn, _ = convert(ann, x, T=4, adafire=False, threshold_batches=1)
+    framed = ConvertedSNN(ann, 4, frames=True)
+    framed.load_state_dict(snn.state_dict())
+    framed.load_neuron_config(snn.neuron_config())
+    frames = x.unsqueeze(1).expand(16, 4, 1, 28, 28)
+    assert torch.allclose(framed.run(frames, 4).logits, snn.run(x, 4).logits, atol=1e-6)
+    assert torch.allclose(framed.ann_forward(frames)[0], snn.ann_forward(x)[0], atol=1e-6)
+
+
+def test_exit_at_threshold_one_is_possible():
+    logits = torch.zeros(3, 2, 4)
+    logits[:, :, 0] = 100.0                                 # certain from step 1: entropy exactly 0
+    policy = ExitPolicy(torch.ones(3, dtype=torch.float64))
+    assert (policy.exit_steps(logits) == 1).all()
+
+
+def test_selected_policy_respects_the_tolerance_on_held_back_data():
+    torch.manual_seed(0)
+    T, B, C = 6, 400, 5
+    y = torch.randint(0, C, (B,))
+    signal = torch.nn.functional.one_hot(y, C).double() * torch.linspace(0.2, 2.0, T).view(T, 1, 1)
+    logits = signal + torch.randn(T, B, C, dtype=torch.float64)
+    policy, info = select_exit_policy([logits], [y], tolerance=0.3)
+    held = logits[:, -info["held_out_samples"]:]
+    assert 100 * (info["held_out_fixed_T_accuracy"] - info["held_out_accuracy"]) <= 0.3 + 1e-9
+    assert info["alpha"] is not None and abs(info["alpha"] + info["beta"] - 1) < 1e-12
+    assert info["held_out_mean_steps"] == min(r["mean_steps"] for r in info["candidates"] if r["within_tolerance"])
+    assert held.shape[1] == 100
+
+
+def test_untrained_ann_warns_at_chance_level():
+    torch.manual_seed(0)
+    ann = build_ann("vgg", widths=(4, "M"), hidden=8).eval()
+    x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        convert(ann, (x, y), T=2, adafire=False, threshold_batches=1)
+    assert any("chance level" in str(w.message) for w in caught)
+
+
+def test_user_model_loads_from_safetensors_and_pt(tmp_path):
+    from safetensors.torch import save_file
+
+    from adaspike.cli.convert import load_user_model
+
+    model = ShapeCheckedCNN()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    spec = f"{__name__}:ShapeCheckedCNN"
+    for name in ("w.safetensors", "w.pt"):
+        loaded = load_user_model(spec, tmp_path / name)
+        assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+    with pytest.raises(ValueError, match="module:factory"):
+        load_user_model("no-colon", None)
+
+
+def test_nir_export_has_if_nodes_with_burst_caps_and_residual_edges(tmp_path):
+    import nir
+
+    from adaspike.convert import export_converted
+
+    ann = _small_resnet()
+    x = torch.rand(16, 1, 28, 28)
+    snn, report = convert(ann, x, T=4, gammas=(1, 2, 4), gamma_target=2, threshold_batches=1)
+    graph = nir.read(export_converted(snn, x[:2], tmp_path / "snn.nir"))
+    ifs = {k: v for k, v in graph.nodes.items() if isinstance(v, nir.IF)}
+    assert len(ifs) == len(snn.neurons)
+    assert [v.metadata["burst_cap"] for v in ifs.values()] == report.gammas
+    assert all(v.metadata["graded_output"] for v in ifs.values())
+    inputs = {}
+    for src, dst in graph.edges:
+        inputs.setdefault(dst, []).append(src)
+    assert any(len(inputs.get(k, [])) == 2 for k in ifs)          # a residual block sums two inputs
+    first = next(iter(ifs.values()))
+    theta = snn.neurons[0].threshold.double().numpy()
+    assert abs(first.v_threshold[:, 0, 0] - theta).max() < 1e-6 and graph.metadata["time_steps"] == 4
+
+
+def test_nir_export_refuses_max_pool():
+    from adaspike.convert import converted_to_nir
+
+    ann = build_ann("vgg", widths=(4, "M"), hidden=8, pool="max").eval()
+    x = torch.rand(8, 1, 28, 28)
+    with pytest.warns(UserWarning):
+        snn, _ = convert(ann, x, T=2, adafire=False, threshold_batches=1)
+    with pytest.raises(UnsupportedOperationError, match="MaxPool2d"):
+        converted_to_nir(snn, x[:2])
