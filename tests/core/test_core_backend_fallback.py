@@ -3,7 +3,7 @@ import torch
 
 from adaspike.core import lif_discrete
 from adaspike.core.backends import LazyBackend
-from adaspike.core.scan import NeuronState, ScanRequest, reference_scan
+from adaspike.core.multistep import NeuronState, ScanRequest, reference_scan
 from adaspike.core.spikes import BinarySpike
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from adaspike.core import parse_time, scan
 from adaspike.core.neurons import AdLIFParams, CubaLIFParams, IFParams, LIFParams
-from adaspike.core.scan import NeuronState
+from adaspike.core.multistep import NeuronState
 from adaspike.core.units import DEFAULT_BIN_DT, DEFAULT_DT, check_dt
 from adaspike.layers import AdLIF, LIF
 

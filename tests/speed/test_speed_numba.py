@@ -17,7 +17,7 @@ from speed_scan_cases import SURROGATES, assert_equivalent, problems  # noqa: E4
 from adaspike.core import BinarySpike, Surrogate, if_discrete, lif_discrete, scan  # noqa: E402
 import importlib  # noqa: E402
 
-scan_module = importlib.import_module("adaspike.core.scan")
+scan_module = importlib.import_module("adaspike.core.multistep")
 backends_module = importlib.import_module("adaspike.core.backends")
 from adaspike.layers import LIF, AdLIF, CubaLIF  # noqa: E402
 

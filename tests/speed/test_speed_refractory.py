@@ -16,7 +16,7 @@ from speed_scan_cases import SURROGATES, assert_equivalent, refractory_problems 
 from adaspike.core import BinarySpike, BurstSpike, NeuronState, lif_discrete, scan  # noqa: E402
 from adaspike.core.backends.layout import spike_rule  # noqa: E402
 
-scan_module = importlib.import_module("adaspike.core.scan")
+scan_module = importlib.import_module("adaspike.core.multistep")
 backends_module = importlib.import_module("adaspike.core.backends")
 
 

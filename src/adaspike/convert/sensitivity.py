@@ -25,7 +25,7 @@ def _run(snn: ConvertedSNN, x: torch.Tensor, ann_logits: torch.Tensor, T: int) -
 @torch.no_grad()
 def layer_tables(snn: ConvertedSNN, x: torch.Tensor, T: int, candidates: Sequence, setter: Setter,
                  neutral=None) -> tuple[list[list[float]], list[list[float]]]:
-    """S[k][i], C[k][i] for candidate k and layer i; ``neutral`` is the candidate that changes nothing."""
+    """``S[k][i]``, ``C[k][i]`` for candidate k and layer i; ``neutral`` is the candidate that changes nothing."""
     ann_logits, _ = snn.ann_forward(x)
     L = len(snn.neurons)
     S = [[0.0] * L for _ in candidates]

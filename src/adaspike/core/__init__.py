@@ -1,7 +1,7 @@
 """The shared core: neuron models as continuous-time state-space models, discretisation, the scan op, surrogates."""
 from .neurons import (AdLIFParams, CubaLIFParams, IFParams, LIFParams, adlif_discrete, cuba_lif_discrete,
                       decay_from_tau, if_discrete, lif_discrete, tau_from_decay)
-from .scan import NeuronState, ScanOutput, available_backends, check_time_major, register_backend, scan
+from .multistep import NeuronState, ScanOutput, available_backends, check_time_major, register_backend, scan
 from .spikes import RESET_MODES, BinarySpike, BurstSpike, rule_for_step
 from .ssm import DISCRETISATIONS, ContinuousSSM, DiscreteSSM
 from .surrogates import Arctan, FastSigmoid, Sigmoid, Surrogate, Triangle, get_surrogate

@@ -11,7 +11,7 @@ from dataclasses import replace
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from .scan import NeuronState, ScanOutput, scan
+from .multistep import NeuronState, ScanOutput, scan
 from .ssm import DiscreteSSM
 
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..core.neurons import (AdLIFParams, CubaLIFParams, IFParams, LIFParams, adlif_discrete, decay_from_tau,
                             tau_from_decay)
-from ..core.scan import NeuronState, ScanOutput, scan
+from ..core.multistep import NeuronState, ScanOutput, scan
 from ..core.spikes import check_refractory_period, check_reset, rule_for_step
 from ..core.ssm import DISCRETISATIONS, DiscreteSSM
 from ..core.surrogates import Surrogate, get_surrogate

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..core.neurons import LIFParams
-from ..core.scan import scan
+from ..core.multistep import scan
 from ..core.units import DEFAULT_DT, check_dt
 from .bounded import Bounded
 from .discretisation_cache import layer_ssm

@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from ..core.scan import NeuronState, check_time_major
+from ..core.multistep import NeuronState, check_time_major
 from .neurons import NeuronLayer
 
 

@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..core.scan import check_time_major
+from ..core.multistep import check_time_major
 from ..core.units import DEFAULT_BIN_DT
 from ..layers import (LeakyIntegrator, RecurrentSpikingLayer, SoftmaxSum, TimeFolded, make_neuron, reduce_time,
                       spiking_linear)

@@ -1,4 +1,4 @@
-"""Fused scan backends: numba on CPU, Triton on CUDA, registered lazily with ``adaspike.core.scan``.
+"""Fused scan backends: numba on CPU, Triton on CUDA, registered lazily for ``adaspike.core.scan``.
 
 ``register_default_backends()`` is called by the scan on its first "auto" dispatch. It imports nothing heavy:
 each backend's kernels are imported and compiled on the first call that needs them. A missing numba, Triton,

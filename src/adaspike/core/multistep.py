@@ -1,6 +1,6 @@
-"""The one multi-step scan op: run a discrete neuron over currents laid out as [T, B, *features].
+"""The one multi-step scan op (exported as ``adaspike.core.scan``): run a discrete neuron over currents [T, B, *F].
 
-``scan`` validates its inputs once, then hands them to a backend. The reference backend below is plain
+``scan`` validates its inputs once, then hands them to a backend. The reference backend (``core.reference``) is plain
 PyTorch (autograd through the surrogate); fast backends register themselves with ``register_backend`` and
 must return the same spikes and gradients (checked by equivalence tests).
 """
