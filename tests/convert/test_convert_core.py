@@ -42,9 +42,12 @@ def test_layerwise_stepwise_and_backends_agree():
     ann = _small_resnet()
     x = torch.rand(24, 1, 28, 28)
     snn, _ = convert(ann, x, T=4, adafire=True, gammas=(1, 2, 4), gamma_target=2, threshold_batches=1)
+    auto = snn.run(x, 4, count_ops=True)     # on CPU: the step runner
+    snn.runner = "sequence"
     layerwise = snn.run(x, 4, count_ops=True)
     stepwise = snn.run(x, 4, exit_rule=ExitPolicy(torch.full((4,), 5.0)), count_ops=True)
-    assert torch.equal(layerwise.logits, stepwise.logits)
+    assert torch.equal(layerwise.logits, stepwise.logits) and torch.equal(auto.logits, layerwise.logits)
+    assert torch.allclose(auto.counter.spike_count, layerwise.counter.spike_count)
     assert torch.allclose(layerwise.counter.density, stepwise.counter.density)
     assert torch.allclose(layerwise.counter.spike_count, stepwise.counter.spike_count)
     snn.max_rows = 4 * 5        # chunks of 5 samples: same result
