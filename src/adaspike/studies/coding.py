@@ -310,8 +310,14 @@ def run_coding_study(cfg: CodingStudyConfig, out_dir: Path, on_row=None) -> list
             log.info("coding study %s: reusing %s", cell, path)
         else:
             if cfg.isolate:
-                with context.Pool(1) as pool:
+                # close + join (not the context manager's terminate) lets the worker release its semaphores,
+                # which otherwise leak and are reported by the resource tracker at exit
+                pool = context.Pool(1)
+                try:
                     row = pool.apply(_cell_in_child, ((cfg, *cell),))
+                finally:
+                    pool.close()
+                    pool.join()
             else:
                 row = run_cell(cfg, *cell)
             write_json(path, {"settings": settings, "row": row})
