@@ -1,6 +1,6 @@
 """A new neuron model is two pieces (a parameter class and a registered layer) and a new retime map is one
-registered function: each then reaches make_neuron, the model zoo, the CLI's choices, the fused kernels and
-retime, with no list to edit elsewhere."""
+registered function: each then reaches make_neuron, the model zoo, the CLI's choices, the fused kernels,
+retime and (when NIR has a primitive for its per-step form) NIR export, with no list to edit elsewhere."""
 from __future__ import annotations
 
 import math
@@ -94,3 +94,25 @@ def test_a_registered_map_reaches_retime():
         assert math.isclose(retimed.dt, 2e-3)
     finally:
         MAPS.pop("test-identity")
+
+
+def test_a_registered_neuron_reaches_nir_when_nir_can_hold_it(resonator):
+    from adaspike.core import LIFParams
+    from adaspike.interop.export import neuron_node
+
+    @register_neuron("test-leaky")
+    class Leaky(NeuronLayer):
+        """A LIF written as a new model: NIR gets its per-step form back as a LIF node."""
+
+        def ssm(self, dt=None):
+            return LIFParams(tau=30e-3, threshold=self.threshold()).discretise(dt or self.dt, self.method)
+
+    try:
+        node = neuron_node(make_neuron("test-leaky", 3, dt=1e-3), (3,))
+        assert type(node).__name__ == "LIF" and node.metadata["adaspike_layer"] == "Leaky"
+        torch.testing.assert_close(torch.as_tensor(node.tau, dtype=torch.float64), torch.full((3,), 30e-3,
+                                   dtype=torch.float64), rtol=1e-5, atol=0)
+        with pytest.raises(ValueError, match="Resonator has no NIR primitive"):
+            neuron_node(make_neuron("test-resonator", 3, dt=1e-3), (3,))
+    finally:
+        NEURONS.pop("test-leaky")

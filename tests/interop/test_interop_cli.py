@@ -18,7 +18,7 @@ def snn_checkpoint(tmp_path):
 
 
 def test_export_then_import_from_cli(tmp_path, snn_checkpoint, capsys):
-    import adaspike.interop.checkpoint  # noqa: F401  registers the "nir_graph" builder
+    import adaspike.interop.rebuild  # noqa: F401  registers the "nir_graph" builder
     from adaspike.train import load_model
     model, ckpt = snn_checkpoint
     assert main(["export-nir", str(ckpt), "-o", str(tmp_path / "m.nir")]) == 0

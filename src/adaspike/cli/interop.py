@@ -80,7 +80,7 @@ def _export(args) -> int:
 
 def _import(args) -> int:
     from ..interop import read_nir
-    from ..interop.checkpoint import imported_model
+    from ..interop.rebuild import imported_model
     from ..train import save_checkpoint
 
     options = {k: v for k, v in (("method", args.method), ("reset", args.reset),

@@ -1,7 +1,8 @@
 """Training-free ANN→SNN conversion with adaptive calibration (AdaFire, SSC, IAT) and energy accounting.
 
 ``snn, report = adaspike.convert.convert(ann, calibration_data, T=8, adafire=True, ssc=False, iat=False)``;
-see ``pipeline.convert`` for the stages and ``/shared/spec/conversion.md`` for the equations.
+see ``pipeline.convert`` for the stages and ``docs/pages/specs/conversion.md`` for the equations (the
+"conversion spec §N" that comments in this package cite).
 
 Library choices (documented deviations or readings of the spec):
 

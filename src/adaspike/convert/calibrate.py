@@ -1,4 +1,4 @@
-"""Threshold search (per-channel MSE grid) and bias correction (spec §4).
+"""Threshold search (per-channel MSE grid) and bias correction (conversion spec §4).
 
 Thresholds: for channel c with maximum ANN activation M_c, try θ ∈ {M_c·(1 − 0.01 i), i = 0…94} and keep
 the one minimising Σ (a − Q(a))² with

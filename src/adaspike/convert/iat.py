@@ -1,4 +1,4 @@
-"""IAT: Input-aware Adaptive Timesteps (spec §7).
+"""IAT: Input-aware Adaptive Timesteps (conversion spec §7).
 
 Score on the cumulative readout logits L_t = Σ_{τ≤t} o_τ, p_t = softmax(L_t)::
 

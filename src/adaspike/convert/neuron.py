@@ -1,7 +1,7 @@
 """Conversion neurons on the shared core: IF state-space model + a core spike rule + subtractive reset.
 
 A converted ReLU becomes a ``ConversionNeuron``. It owns no time loop: each call hands its drive to
-``adaspike.core.scan`` (reference or fused numba/Triton backend) with explicit state. AdaFire (spec §3)::
+``adaspike.core.scan`` (reference or fused numba/Triton backend) with explicit state. AdaFire (conversion spec §3)::
 
     v(t) = v(t−1) + z(t) + δ + θ/(2T)        v(0) = 0, δ = bias-correction shift
     n(t) = clip(⌊v(t)/θ⌋, 0, Γ)              core ``BurstSpike(Γ)``

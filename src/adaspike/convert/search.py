@@ -3,10 +3,10 @@
 Problem: pick one candidate g_i per layer i to minimise Σ_i obj[g_i][i] subject to Σ_i cost[g_i][i] ≤ budget.
 The DP keeps, after each layer, only partial choices that are Pareto-optimal in (cost, obj); partial
 choices over budget are dropped, which is exact when costs are non-negative. The choice list is built in
-layer order (the reference's SSC path returned it reversed; spec §9.1).
+layer order (the reference's SSC path returned it reversed; conversion spec §9.1).
 
 * AdaFire (§5): obj = sensitivity S[Γ][i] (symmetric KL to the ANN), cost = spike count C[Γ][i],
-  budget = η·Σ_i C[Γ_target][i], the row looked up by candidate *value* (spec §9.2).
+  budget = η·Σ_i C[Γ_target][i], the row looked up by candidate *value* (conversion spec §9.2).
 * SSC (§6): obj = spike count E[r][i], cost = S[r][i], budget = τ_KL·Σ_i S[1.0][i].
 """
 from __future__ import annotations

@@ -86,6 +86,6 @@ def compress_thresholds(snn: ConvertedSNN, x: torch.Tensor, T: int, ratios: Sequ
     S, E = layer_tables(snn, x, T, ratios, scale_threshold, neutral=1.0)
     budget = kl_budget * sum(S[ratios.index(1.0)]) * (1 + 1e-9)     # keep the all-1.0 choice feasible
     choice = pareto_dp(E, S, ratios, budget) or [1.0] * len(snn.neurons)
-    for neuron, r in zip(snn.neurons, choice):          # layer order (spec §9.1)
+    for neuron, r in zip(snn.neurons, choice):          # layer order (conversion spec §9.1)
         neuron.threshold.mul_(r)
     return {"ratios": choice, "sensitivity": S, "spikes": E, "budget": budget, "candidates": ratios}

@@ -2,7 +2,7 @@
 
 ``ConvertedSNN(x)`` returns the mean over T of the readout logits (fixed-T output). Without early exit the
 network runs layer by layer over all T steps (each layer sees [T·B, ...], each neuron scans its T steps on
-a core backend). With an exit rule (IAT, spec §7) the step-wise runner feeds one step at a time; neurons
+a core backend). With an exit rule (IAT, conversion spec §7) the step-wise runner feeds one step at a time; neurons
 carry explicit state, samples that exit leave the batch and their later steps are never computed.
 Direct coding feeds the static image at every step; ``frames=True`` feeds a frame per step instead.
 """

@@ -102,7 +102,7 @@ def check_supported(gm: fx.GraphModule, leaf_modules: tuple = ()) -> list[str]:
                     f"cannot convert module {type(mod).__name__} at {describe(node)}: supported are Conv2d, Linear, "
                     "BatchNorm (after Conv/Linear), ReLU, AvgPool2d, AdaptiveAvgPool2d, MaxPool2d, Flatten, Dropout")
             if isinstance(mod, nn.Conv2d) and mod.groups != 1:
-                log.info("grouped conv at %s: energy counts ignore groups (spec §10)", describe(node))
+                log.info("grouped conv at %s: energy counts ignore groups (conversion spec §10)", describe(node))
             if isinstance(mod, _MAXPOOLS):
                 maxpools.append(_pool_name(node))
         elif node.op == "call_function":

@@ -1,4 +1,7 @@
-"""Encoders: static batches [B, C, H, W] → time-major [T, B, C, H, W] (direct, rate, latency, temporal, hybrid)."""
+"""Encoders: static batches [B, C, H, W] → time-major [T, B, C, H, W] (direct, rate, latency, temporal, hybrid).
+
+"hybrid-coding spec §N" is ``docs/pages/specs/hybrid_asnn.md``.
+"""
 from __future__ import annotations
 
 from .base import Encoder, to_pixels, to_unit_float
@@ -18,15 +21,15 @@ ENCODERS = {
     "rate": (lambda T, mean, std, seed: RateEncoder(T, seed=seed), "Bernoulli spikes with probability x per step"),
     "latency": (lambda T, mean, std, seed: LatencyEncoder(T), "linear time-to-first-spike, one spike per pixel"),
     "temporal": (lambda T, mean, std, seed: TemporalEncoder(T, last_plane="ones"),
-                 "faithful latency quantiser (spec §3.2, authors' code): T levels, T planes, last plane all ones"),
+                 "faithful latency quantiser (hybrid-coding spec §3.2, authors' code): T levels, T planes, last plane all ones"),
     "temporal-drop": (lambda T, mean, std, seed: TemporalEncoder(T + 1, last_plane="drop"),
                       "library variant: T+1 levels, the all-ones plane dropped, T informative planes"),
     "temporal-em": (lambda T, mean, std, seed: TemporalEncoder(T, last_plane="ones", thresholds="equal_mass"),
-                    "faithful temporal code with equal-mass thresholds (spec §3.4)"),
+                    "faithful temporal code with equal-mass thresholds (hybrid-coding spec §3.4)"),
     "hybrid": (lambda T, mean, std, seed: HybridEncoder(T),
-               "analog step 0 then T−1 latency planes (spec §3.3)"),
+               "analog step 0 then T−1 latency planes (hybrid-coding spec §3.3)"),
     "hybrid-em": (lambda T, mean, std, seed: HybridEncoder(T, thresholds="equal_mass"),
-                  "hybrid code with equal-mass thresholds (spec §3.4)"),
+                  "hybrid code with equal-mass thresholds (hybrid-coding spec §3.4)"),
 }
 ENCODINGS = tuple(ENCODERS)
 

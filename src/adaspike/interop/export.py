@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..layers.neurons import IF, LIF, CubaLIF, NeuronLayer, SSMNeuron
+from ..core.neurons import tau_from_decay
+from ..layers.neurons import IF, LIF, AdLIF, CubaLIF, NeuronLayer, SSMNeuron
 from ..layers.readout import LeakyIntegrator, TimeReduce
 from ..layers.synapse import RecurrentSpikingLayer, SpikingLayer, TimeFolded
-from ..layers.neurons import AdLIF
 from ..models.snn import SpikingMLP
 from .graph_module import SumPool2d
 from .profiles import PROFILES, apply_profile
@@ -113,8 +113,15 @@ def neuron_node(layer: nn.Module, shape: Sequence[int], dt: float | None = None)
         return nir.CubaLIF(tau_syn=_np(layer.tau_syn(), shape), tau_mem=_np(layer.tau_mem(), shape),
                            r=_np(layer.r, shape), v_leak=zeros, v_threshold=theta, v_reset=zeros,
                            w_in=np.ones_like(zeros), metadata=meta)
-    raise ValueError(f"{type(layer).__name__} has no NIR primitive (NIR has IF, LIF, CubaLIF, LI); "
-                     f"{_ADAPTIVE_WHY if isinstance(layer, AdLIF) else 'it cannot be exported'}")
+    if isinstance(layer, AdLIF):
+        raise ValueError(f"AdLIF has no NIR primitive (NIR has IF, LIF, CubaLIF, LI); {_ADAPTIVE_WHY}")
+    # any other registered neuron goes through its per-step form: exported when that is an IF or LIF
+    try:
+        node = _ssm_neuron_node(SSMNeuron.from_layer(layer), shape, dt)
+    except ValueError as err:
+        raise ValueError(f"{type(layer).__name__} has no NIR primitive (NIR has IF, LIF, CubaLIF, LI): {err}") from None
+    node.metadata["adaspike_layer"] = type(layer).__name__
+    return node
 
 
 def _ssm_neuron_node(layer: SSMNeuron, shape: Sequence[int], dt: float | None) -> nir.NIRNode:
@@ -129,7 +136,7 @@ def _ssm_neuron_node(layer: SSMNeuron, shape: Sequence[int], dt: float | None) -
         return nir.IF(r=_np(b / layer.dt, shape), v_threshold=theta, v_reset=zeros, metadata=meta)
     if bool(((alpha <= 0) | (alpha >= 1)).any()):
         raise ValueError("SSMNeuron decay outside (0, 1) has no LIF time constant")
-    tau = -layer.dt / torch.log(alpha)
+    tau = tau_from_decay(alpha, layer.dt)
     return nir.LIF(tau=_np(tau, shape), r=_np(b / (1 - alpha), shape), v_leak=zeros, v_threshold=theta,
                    v_reset=zeros, metadata=meta)
 
