@@ -9,7 +9,6 @@ thresholds (the baseline). Without AdaFire a uniform Γ (default 1, binary IF) i
 """
 from __future__ import annotations
 
-import copy
 import logging
 import time
 import warnings
@@ -207,8 +206,3 @@ def _warn_if_chance(snn: ConvertedSNN, xs: list, ys: list) -> None:
 def _set_gammas(snn: ConvertedSNN, gammas: Sequence[int]) -> None:
     for neuron, g in zip(snn.neurons, gammas):
         neuron.gamma = int(g)
-
-
-def copy_snn(snn: ConvertedSNN) -> ConvertedSNN:
-    """An independent copy (to evaluate several stage snapshots side by side)."""
-    return copy.deepcopy(snn)

@@ -10,8 +10,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..core.neurons import (AdLIFParams, CubaLIFParams, IFParams, LIFParams, adlif_discrete, decay_from_tau,
-                            tau_from_decay)
+from ..core.neurons import AdLIFParams, CubaLIFParams, IFParams, LIFParams, adlif_discrete, decay_from_tau
 from ..core.multistep import NeuronState, ScanOutput, scan
 from ..core.spikes import check_refractory_period, check_reset, rule_for_step
 from ..core.ssm import DISCRETISATIONS, DiscreteSSM
@@ -122,7 +121,7 @@ class IF(NeuronLayer):
 class LIF(NeuronLayer):
     """Leaky integrate-and-fire, τ dv/dt = −v + r·I, τ learnable in ``tau_range`` seconds.
 
-    Under ZOH the per-step decay is α = exp(−dt/τ) with gain r(1 − α); ``from_decay`` loads discrete models.
+    Under ZOH the per-step decay is α = exp(−dt/τ) with gain r(1 − α).
     """
 
     def __init__(self, shape: Shape = (), *, tau: float = 20e-3, tau_range=(1e-3, 1.0), learn_tau: bool = True,
@@ -130,13 +129,6 @@ class LIF(NeuronLayer):
         super().__init__(shape, **kw)
         self.tau = Bounded(tau, *tau_range, shape=self.shape, log=True, learnable=learn_tau)
         self.register_buffer("r", torch.full(self.shape, float(r)))
-
-    @classmethod
-    def from_decay(cls, alpha, dt: float, **kw) -> "LIF":
-        """A LIF whose ZOH decay at ``dt`` is ``alpha`` (loads discrete-time models)."""
-        tau = tau_from_decay(torch.as_tensor(alpha, dtype=torch.float64), dt)
-        lo, hi = float(tau.min()) / 2, float(tau.max()) * 2
-        return cls(alpha.shape, tau=tau.float(), tau_range=(lo, hi), dt=dt, **kw)
 
     def ssm(self, dt=None):
         return LIFParams(tau=self.tau(), threshold=self.threshold(), r=self.r).discretise(dt or self.dt, self.method)
