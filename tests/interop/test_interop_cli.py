@@ -24,8 +24,10 @@ def test_export_then_import_from_cli(tmp_path, snn_checkpoint, capsys):
     assert main(["export-nir", str(ckpt), "-o", str(tmp_path / "m.nir")]) == 0
     assert (tmp_path / "m.nir").is_file()
     assert main(["import-nir", str(tmp_path / "m.nir"), "--dt", "1ms", "--convention", "adaspike",
-                 "-o", str(tmp_path / "imported.safetensors")]) == 0
+                 "--dataset", "event-digits", "-o", str(tmp_path / "imported.safetensors")]) == 0
     imported = load_model(tmp_path / "imported.safetensors")
+    from adaspike.train import read_checkpoint
+    assert read_checkpoint(tmp_path / "imported.safetensors")[2]["data"] == {"dt": 1e-3, "dataset": "event-digits"}
     x = (torch.rand(25, 4, 2, 3, generator=torch.Generator().manual_seed(0)) < 0.5).float()
     with torch.no_grad():
         torch.testing.assert_close(imported(x), model(x), rtol=1e-4, atol=1e-5)

@@ -46,6 +46,8 @@ def register(commands, studies) -> None:
                      "do not record it and need this flag)")
     imp.add_argument("--time-reduce", choices=REDUCTIONS, default=None,
                      help="reduce the output over time into logits")
+    imp.add_argument("--dataset", default=None,
+                     help="dataset the network was trained on, recorded so that `adaspike eval` needs no --dataset")
     imp.add_argument("-o", "--out", type=Path, required=True, help="checkpoint (.safetensors) to write")
     imp.set_defaults(func=_import)
 
@@ -87,8 +89,10 @@ def _import(args) -> int:
                                  ("time_reduce", args.time_reduce)) if v is not None}
     model = imported_model(read_nir(args.nir_file), dt=args.dt, convention=args.convention, **options)
     convention = model.nir_import["convention"]
+    # "data" is what `adaspike eval` reads: the step the network runs at, and its dataset when named
+    data = {"dt": args.dt, **({"dataset": args.dataset} if args.dataset else {})}
     save_checkpoint(args.out, model, {"nir": {"source": str(args.nir_file), "dt": args.dt,
-                                              "convention": convention, **options}})
+                                              "convention": convention, **options}, "data": data})
     neurons = sum(1 for m in model.modules() if hasattr(m, "dt"))
     print(json.dumps({"checkpoint": str(args.out), "dt": args.dt, "convention": convention,
                       "neuron_layers": neurons}, indent=2))
