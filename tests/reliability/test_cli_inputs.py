@@ -121,3 +121,15 @@ def test_positive_float_refuses_nan_inf_and_non_positive(text):
     with pytest.raises(argparse.ArgumentTypeError, match=repr(text).strip("'")):
         positive_float(text)
     assert positive_float("0.5") == 0.5
+
+
+@pytest.mark.parametrize("flag,value", [("--calib-size", "0"), ("--spike-budget", "nan"), ("--kl-budget", "inf"),
+                                        ("--T", "0"), ("--batch-size", "-1"), ("--iat-tolerance", "nan")])
+def test_convert_refuses_out_of_range_options(flag, value, capsys):
+    from adaspike.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["convert", "--ann", "missing.safetensors", flag, value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert flag in err and "Traceback" not in err

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from .options import int_list
+from .options import int_list, nonnegative_float, positive_float, positive_int
 
 
 def _train(args) -> int:
@@ -115,7 +115,7 @@ def _common(p, data_flag: str) -> None:
     p.add_argument("--root", help="dataset directory (default: the loader's)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration subset and of training")
-    p.add_argument("--limit", type=int, default=None, help="read at most N samples of every split")
+    p.add_argument("--limit", type=positive_int, default=None, help="read at most N samples of every split")
 
 
 def _conversion_options(p) -> None:
@@ -126,20 +126,20 @@ def _conversion_options(p) -> None:
     p.add_argument("--compare-budget", action="store_true",
                    help="also convert with the budget at max Γ (unconstrained) to compare energy")
     p.add_argument("--gammas", type=int_list, default=list(range(1, 9)), help="Γ candidates (default 1..8)")
-    p.add_argument("--gamma-target", type=int, default=4,
+    p.add_argument("--gamma-target", type=positive_int, default=4,
                    help="Γ whose all-layer spike count sets the AdaFire budget (default 4, as the paper's code; "
                         "0 = max Γ, effectively unconstrained)")
-    p.add_argument("--spike-budget", type=float, default=1.0, help="η: spike budget ratio for AdaFire (default 1.0)")
-    p.add_argument("--kl-budget", type=float, default=1.0, help="τ_KL: SSC KL budget ratio (default 1.0)")
+    p.add_argument("--spike-budget", type=positive_float, default=1.0, help="η: spike budget ratio for AdaFire (default 1.0)")
+    p.add_argument("--kl-budget", type=positive_float, default=1.0, help="τ_KL: SSC KL budget ratio (default 1.0)")
     p.add_argument("--alpha", type=float, default=None,
                    help="fix IAT α (default: chosen on held-back calibration data within --iat-tolerance)")
     p.add_argument("--beta", type=float, default=None, help="fix IAT β (default 1 − α)")
-    p.add_argument("--iat-tolerance", type=float, default=0.3,
+    p.add_argument("--iat-tolerance", type=nonnegative_float, default=0.3,
                    help="max accuracy loss (points) of IAT against the fixed-T SNN on held-back calibration data")
     p.add_argument("--quantiser", choices=("floor", "round"), default="floor", help="threshold-fit quantiser")
-    p.add_argument("--calib-size", type=int, default=1024, help="calibration images (un-augmented train set)")
-    p.add_argument("--batch-size", type=int, default=128, help="calibration batch size")
-    p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test samples only")
+    p.add_argument("--calib-size", type=positive_int, default=1024, help="calibration images (un-augmented train set)")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="calibration batch size")
+    p.add_argument("--test-limit", type=positive_int, default=None, help="evaluate on the first N test samples only")
     p.add_argument("--out", "-o", type=Path, default=Path("runs/convert"), help="output directory")
 
 
@@ -147,9 +147,9 @@ def register(commands, studies) -> None:
     p = commands.add_parser("train-ann", help="train a ReLU + BatchNorm source CNN for conversion")
     p.add_argument("--arch", choices=("vgg", "resnet"), required=True, help="source architecture")
     _common(p, "--dataset")
-    p.add_argument("--epochs", type=int, default=3, help="training epochs")
-    p.add_argument("--batch-size", type=int, default=128, help="training batch size")
-    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (cosine schedule)")
+    p.add_argument("--epochs", type=positive_int, default=3, help="training epochs")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="training batch size")
+    p.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate (cosine schedule)")
     p.add_argument("--out", "-o", type=Path, default=None, help="checkpoint path (.safetensors)")
     p.set_defaults(func=_train)
 
@@ -166,14 +166,14 @@ def register(commands, studies) -> None:
     p.add_argument("--arch", choices=("vgg", "resnet"), default="vgg", help="source architecture")
     _common(p, "--data")
     _conversion_options(p)
-    p.add_argument("--epochs", type=int, default=3, help="training epochs")
-    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (cosine schedule)")
+    p.add_argument("--epochs", type=positive_int, default=3, help="training epochs")
+    p.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate (cosine schedule)")
     p.set_defaults(func=_study, adafire=True, ssc=True, iat=True)
 
     p = studies.add_parser("convert-events", help="train a CNN on mean event frames, convert it, feed it the frames")
     p.add_argument("--dataset", default="event-digits", help="event dataset of load_dataset (t_max 0.3 s)")
-    p.add_argument("--T", type=int, default=8, help="frames per sample = SNN time steps")
-    p.add_argument("--epochs", type=int, default=30, help="ANN training epochs")
+    p.add_argument("--T", type=positive_int, default=8, help="frames per sample = SNN time steps")
+    p.add_argument("--epochs", type=positive_int, default=30, help="ANN training epochs")
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--out", "-o", type=Path, default=Path("runs/convert_events"), help="output directory")
     p.set_defaults(func=_events)

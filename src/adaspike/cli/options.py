@@ -64,6 +64,17 @@ def _ints(text: str, minimum: int, what: str) -> list[int]:
     return values
 
 
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0 (tolerances); refuses nan and inf."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
 def int_list(text: str) -> list[int]:
     """Comma-separated positive integers (layer widths, step counts)."""
     return _ints(text, 1, "positive integers")
