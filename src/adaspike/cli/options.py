@@ -35,15 +35,26 @@ def positive_int(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
-    """A finite number > 0 (budgets, rates); refuses nan and inf, which float() accepts."""
+def _finite_float(text: str, allow_zero: bool) -> float:
+    # float() accepts "nan" and "inf": refuse them, and negatives (and zero unless allowed)
+    bound = ">= 0" if allow_zero else "> 0"
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number {bound}, got {text!r}") from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text!r}")
     return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (budgets, rates)."""
+    return _finite_float(text, allow_zero=False)
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0 (tolerances)."""
+    return _finite_float(text, allow_zero=True)
 
 
 def time_list(text: str) -> list[float]:
@@ -62,17 +73,6 @@ def _ints(text: str, minimum: int, what: str) -> list[int]:
     if not values or min(values) < minimum:
         raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
     return values
-
-
-def nonnegative_float(text: str) -> float:
-    """A finite number >= 0 (tolerances); refuses nan and inf."""
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
 
 
 def int_list(text: str) -> list[int]:
