@@ -24,6 +24,7 @@ figure for snnTorch's ``Leaky``.
 """
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -35,6 +36,7 @@ from ..layers import LeakyIntegrator, NeuronLayer, RecurrentSpikingLayer
 from ..layers.discretisation_cache import layer_ssm
 from .energy import DEFAULT_ENERGY, EnergyModel
 from .static import CONNECTION_LAYERS, static_metrics
+from .stats import StatsCache, membrane_changes
 
 MEMBRANE_SOURCES = ("scan", "output", "none")
 
@@ -114,20 +116,26 @@ def _first(output):
 
 
 class _Connections:
-    """Per-module caches: binary weights (float64) and dense counts per input shape."""
+    """Per-module caches: the binary weights (float64) and dense counts per input shape."""
 
     def __init__(self):
-        self._binary: dict[int, tuple[int, torch.Tensor]] = {}
+        self._binary: dict[int, tuple[torch.Tensor, int, torch.Tensor]] = {}
         self._dense: dict[tuple, float] = {}
 
     def binary(self, weight: torch.Tensor) -> torch.Tensor:
-        key = id(weight)
-        version = weight._version
-        hit = self._binary.get(key)
-        if hit is None or hit[0] != version:
-            hit = (version, (weight.detach() != 0).to(torch.float64))
-            self._binary[key] = hit
-        return hit[1]
+        return self._weights(weight)[0]
+
+    def fan_out(self, weight: torch.Tensor) -> torch.Tensor:
+        """Non-zero weights per input column of a [out, in] matrix."""
+        return self._weights(weight)[1]
+
+    def _weights(self, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hit = self._binary.get(id(weight))
+        if hit is None or hit[0] is not weight or hit[1] != weight._version:
+            binary = (weight.detach() != 0).to(torch.float64)
+            hit = (weight, weight._version, (binary, binary.sum(0) if binary.dim() == 2 else binary))
+            self._binary[id(weight)] = hit
+        return hit[2]
 
     def conv_dense(self, module: nn.Module, shape: tuple) -> float:
         key = (id(module), shape)
@@ -138,40 +146,15 @@ class _Connections:
         return self._dense[key]
 
 
-def _pair_count(module: nn.Module | None, weight01: torch.Tensor, x: torch.Tensor) -> float:
-    """Σ over rows of x-weighted pairs with non-zero weights. Linear in x: a matrix-vector product for linear
-    layers, one convolution of the batch-summed map for convolutions (so the cost stays a few passes over x)."""
+def _pairs(module: nn.Module | None, weights: _Connections, weight: torch.Tensor, column_sums: torch.Tensor,
+           shape: tuple) -> float:
+    """Σ over an input's rows of its x-weighted pairs with non-zero weights, from the input's column sums (the
+    count is linear in x): a dot with the fan-out for linear maps, one convolution of the summed map for convs."""
     if module is None or isinstance(module, nn.Linear):
-        fan_out = weight01.sum(0).to(x.dtype if x.is_floating_point() else torch.float32)
-        rows = x.reshape(-1, x.shape[-1])
-        rows = rows if rows.is_floating_point() else rows.to(fan_out.dtype)
-        return float(torch.mv(rows, fan_out).sum(dtype=torch.float64))
-    # sum the batch in x's own dtype (a fast contiguous reduction; exact for the integer maps counted here
-    # while a position's sum stays below 2**24), then convolve the one summed map in float64
-    summed = (x if x.is_floating_point() else x.to(torch.float32)).sum(0, keepdim=True).to(torch.float64)
-    return float(module._conv_forward(summed, weight01, None).sum())
-
-
-def _input_kind(x: torch.Tensor) -> tuple[bool, bool, bool]:
-    """(binary: every value in {0, ±1}; counts: every value an integer; signed: some value < 0).
-
-    Cheap passes first (min/max, two float32 sums): for 0 ≤ x ≤ 1, x is binary iff Σx = Σx² (x(1 − x) ≥ 0 with
-    equality only at 0 and 1), up to the float32 rounding of the sums; inputs that fail it and inputs above 1
-    (bursts, event counts, analog values) pay for the element-wise integer test.
-    """
-    if not x.is_floating_point():
-        lo, hi = torch.aminmax(x) if x.dtype != torch.bool else (x.new_zeros(()), x.any())
-        lo, hi = int(lo), int(hi)
-        return max(abs(lo), abs(hi)) <= 1, True, lo < 0
-    lo, hi = (float(v) for v in torch.aminmax(x))
-    if lo >= 0 and hi <= 1:
-        flat = x.reshape(-1)
-        binary = float(flat.sum()) == float(torch.dot(flat, flat))
-        if not binary:  # analog, or float32 sums too large to be exact: settle it element-wise
-            binary = not bool(torch.frac(x).any())
-        return binary, binary, False
-    counts = not bool(torch.frac(x).any())
-    return counts and lo >= -1 and hi <= 1, counts, lo < 0
+        fan_out = weights.fan_out(weight)
+        return float(torch.dot(column_sums.to(fan_out.device), fan_out))
+    summed = column_sums.to(weight.device).reshape(1, *shape)
+    return float(module._conv_forward(summed, weights.binary(weight), None).sum())
 
 
 class MetricsCollector:
@@ -192,30 +175,28 @@ class MetricsCollector:
         self._sparsity_weight = 0
         self._batch_nonzero = self._batch_outputs = 0
         self._cache = _Connections()
+        self._stats = StatsCache()
         self._model: nn.Module | None = None
 
     # -- hooks ------------------------------------------------------------------------------------------
     def _synapse_hook(self, name: str):
         def hook(module, args):
-            x = args[0].detach()
+            x = args[0]
             entry = self.connections[name]
-            w01 = self._cache.binary(module.weight)
-            binary, counts, signed = _input_kind(x)
-            magnitude = x.abs() if signed else x
+            linear = isinstance(module, nn.Linear)
+            shape = (x.shape[-1],) if linear else tuple(x.shape[1:])
+            stats = self._stats.get(x, math.prod(shape))
+            counts = stats.integer
             # bursts: a count of k is k ACs; for binary input that is also NeuroBench's effective count
-            weighted = _pair_count(module, w01, magnitude) if counts else None
-            if binary:
-                effective = weighted
-            else:  # non-zero indicator: for counts min(|x|, 1) stays in x's dtype (no boolean round trip)
-                indicator = magnitude.clamp(max=1) if counts else (x != 0).to(x.dtype)
-                effective = _pair_count(module, w01, indicator)
-            if isinstance(module, nn.Linear):
-                dense = float(x.numel() // x.shape[-1]) * module.in_features * module.out_features
+            weighted = _pairs(module, self._cache, module.weight, stats.abs_sum, shape) if counts else None
+            effective = weighted if stats.binary else _pairs(module, self._cache, module.weight, stats.nonzero, shape)
+            if linear:
+                dense = float(stats.rows) * module.in_features * module.out_features
             else:
-                dense = self._cache.conv_dense(module, tuple(x.shape[1:])) * x.shape[0]
+                dense = self._cache.conv_dense(module, shape) * stats.rows
             entry.calls += 1
             entry.dense += dense
-            if binary:
+            if stats.binary:
                 entry.nb_acs += effective
             else:
                 entry.nb_macs += effective
@@ -227,46 +208,48 @@ class MetricsCollector:
 
     def _recurrent_hook(self, name: str):
         def hook(module, args, kwargs, output):
-            spikes = _first(output).detach()
-            state = kwargs.get("state", args[1] if len(args) > 1 else None)
-            previous = spikes[:-1]
-            if state is not None:
-                previous = torch.cat([state.s.detach().unsqueeze(0).to(spikes), previous])
-            entry = self.connections[name]
-            w01 = self._cache.binary(module.recurrent)
+            spikes = _first(output)
             T, B, F = spikes.shape
+            state = kwargs.get("state", args[1] if len(args) > 1 else None)
+            # the product at step t reads the spikes of step t − 1 (of the initial state at t = 0): all the
+            # layer's spikes (measured once, shared with its neuron's hook) but the last step's
+            previous = self._stats.get(spikes, F).abs_sum - spikes[-1].detach().abs().sum(0, dtype=torch.float64)
+            if state is not None:
+                previous = previous + state.s.detach().abs().reshape(-1, F).sum(0, dtype=torch.float64).cpu()
+            entry = self.connections[name]
             entry.calls += T
             entry.dense += float(T * B) * F * F
-            entry.acs += _pair_count(None, w01, previous.abs())
+            entry.acs += _pairs(None, self._cache, module.recurrent, previous, (F,))
             entry.nb_acs += 0.0  # invisible to NeuroBench's hooks
         return hook
 
     def _neuron_hook(self, name: str):
         def hook(module, args, output):
             entry = self.neurons[name]
-            out = _first(output).detach()
+            out = _first(output)
             if self.steps is None and isinstance(module, (NeuronLayer, LeakyIntegrator)):
                 self.steps, self.dt = int(out.shape[0]), float(module.dt)
             if entry.kind.activation:
-                # spike counts are integers >= 0: the non-zero count is Σ min(s, 1), a fast float sum
-                nonzero = int(out.clamp(max=1).sum()) if entry.kind.counts else int(torch.count_nonzero(out))
+                # columns = the features of one step of one sample, as the next connection reads them
+                stats = self._stats.get(out, math.prod(out.shape[2:]) if out.dim() > 2 else out.shape[-1] if out.dim() else 1)
+                nonzero = stats.nonzero_count
                 entry.nonzero += nonzero
                 entry.outputs += out.numel()
-                entry.spikes += float(out.sum()) if entry.kind.spiking else 0.0  # counts are >= 0
+                entry.spikes += stats.magnitude if entry.kind.spiking else 0.0
                 self._batch_nonzero += nonzero
                 self._batch_outputs += out.numel()
             if entry.kind.membrane == "output":
-                self._membrane(entry, out, 1)
+                self._membrane(entry, out.detach().unsqueeze(-1), 0, 1)
         return hook
 
-    def _membrane(self, entry: NeuronCount, membrane: torch.Tensor, state_size: int) -> None:
-        """NeuroBench's rule on a trace [T, B, *F]: all neurons at the first step, then every change."""
+    def _membrane(self, entry: NeuronCount, states: torch.Tensor, index: int, state_size: int) -> None:
+        """NeuroBench's rule on a state trace [T, B, *F, n]: all neurons at the first step, then every change
+        of the membrane (component ``index``)."""
         entry.ops_per_update = _ops_per_update(state_size, entry.kind.spiking)
-        first = membrane[0].numel()
-        changed = int(torch.count_nonzero(membrane[1:] != membrane[:-1])) if membrane.shape[0] > 1 else 0
-        entry.membrane_updates += first + changed
-        entry.dense_updates += membrane.numel()
-        entry.neurons = membrane[0, 0].numel()
+        first = states[0].numel() // states.shape[-1]
+        entry.membrane_updates += first + membrane_changes(states, index)
+        entry.dense_updates += states.numel() // states.shape[-1]
+        entry.neurons = states[0, 0].numel() // states.shape[-1]
 
     def _scan_probe(self, module: NeuronLayer, name: str):
         original = module.run
@@ -274,7 +257,7 @@ class MetricsCollector:
         def run(current, state=None, return_states=False, ssm=None, recurrent_weight=None):
             ssm = ssm if ssm is not None else layer_ssm(module, current)
             out = original(current, state, True, ssm, recurrent_weight)
-            self._membrane(self.neurons[name], out.states[..., ssm.mem_index].detach(), ssm.state_size)
+            self._membrane(self.neurons[name], out.states.detach(), ssm.mem_index, ssm.state_size)
             return out
         return run
 
@@ -283,6 +266,7 @@ class MetricsCollector:
         batch = int(out.shape[0]) if isinstance(out, torch.Tensor) and out.dim() > 0 else 1
         self.samples += batch
         self.batches += 1
+        self._stats.clear()
         if self._batch_outputs:
             self._sparsity_weighted += (1 - self._batch_nonzero / self._batch_outputs) * batch
             self._sparsity_weight += batch
@@ -317,6 +301,7 @@ class MetricsCollector:
                 handle.remove()
             for module in probes:
                 del module.run  # the class's method shows through again
+            self._stats.clear()
 
     # -- results ----------------------------------------------------------------------------------------
     def result(self, samples: int | None = None) -> dict:
