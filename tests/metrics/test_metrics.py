@@ -154,6 +154,23 @@ def test_energy_per_layer_sample_and_second():
         EnergyModel(mac_pj=-1)
 
 
+def test_input_step_other_than_the_model_dt():
+    """A model run on data binned at another step (retime's method "none"): per-second figures use the data's."""
+    model = _mlp(recurrent=False)
+    collector = MetricsCollector()
+    with collector.watch(model), torch.no_grad():
+        for x, _ in _events(10, 4, 12, 3):
+            model(x)
+    own = collector.result()
+    other = collector.result(step_s=4 * model.hidden[0].neuron.dt)
+    assert other["input_seconds"] == pytest.approx(4 * own["input_seconds"])
+    assert other["adaspike"]["energy_pj_per_second"] == pytest.approx(own["adaspike"]["energy_pj_per_second"] / 4)
+    assert other["adaspike"]["energy_pj"] == own["adaspike"]["energy_pj"] and other["dt_s"] == own["dt_s"]
+    for bad in (0.0, -1e-3, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="step_s"):
+            collector.result(step_s=bad)
+
+
 def test_coding_model_and_retimed_model_run():
     from adaspike.retime import retime
 

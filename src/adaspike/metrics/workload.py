@@ -304,12 +304,16 @@ class MetricsCollector:
             self._stats.clear()
 
     # -- results ----------------------------------------------------------------------------------------
-    def result(self, samples: int | None = None) -> dict:
+    def result(self, samples: int | None = None, step_s: float | None = None) -> dict:
         """Per-sample metrics (means over the samples seen), per layer and in total; see the module doc.
 
         ``samples`` overrides the count taken from the watched module's outputs, e.g. when it is called once per
-        step (a converted SNN's ``graph_module``, whose batch shrinks as samples exit early).
+        step (a converted SNN's ``graph_module``, whose batch shrinks as samples exit early). ``step_s`` is the
+        input's seconds per step when they differ from the model's dt (a model run on data binned at another
+        step, e.g. retime's method ``none``); the per-second figures use it.
         """
+        if step_s is not None and not (math.isfinite(step_s) and step_s > 0):
+            raise ValueError(f"step_s must be a positive number of seconds, got {step_s!r}")
         if samples is not None:
             self.samples = int(samples)
         n = max(1, self.samples)
@@ -332,7 +336,8 @@ class MetricsCollector:
             return sum(layer[key] for layer in layers if layer["kind"] in kinds)
 
         energy = total("energy_pj")
-        seconds = self.steps * self.dt if self.steps and self.dt else None
+        step = step_s if step_s is not None else self.dt
+        seconds = self.steps * step if self.steps and step else None
         neurobench = {
             "activation_sparsity": self._sparsity_weighted / self._sparsity_weight if self._sparsity_weight else None,
             "synaptic_operations": {"Effective_MACs": total("neurobench_macs", ("synapse",)),

@@ -164,7 +164,7 @@ def evaluate_grid(model: torch.nn.Module, cfg: RetimeStudyConfig, label: str, se
                 collector = MetricsCollector()  # workload and energy, from the same evaluation pass
                 with collector.watch(adapted):
                     metrics = evaluate(adapted, test)
-                row["workload"] = summary_row({**collector.result(), "accuracy": metrics["accuracy"]},
+                row["workload"] = summary_row({**collector.result(step_s=dt), "accuracy": metrics["accuracy"]},
                                               f"{label}{'' if seed is None else f' s{seed}'} {row['variant']}")
                 rates = {name: float(rate) for name, rate in metrics["spike_rates"].items()}
                 hz = {name: rate / dt for name, rate in rates.items()}
