@@ -27,3 +27,10 @@ def test_train_and_eval_report_the_same_workload(tmp_path, capsys, monkeypatch):
     assert (nb["activation_sparsity"], nb["membrane_updates"]) == \
         pytest.approx((nb_trained["activation_sparsity"], nb_trained["membrane_updates"]))
     assert any(layer["kind"] == "recurrent" for layer in evaluated["layers"])
+    assert (tmp_path / "e_layers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the per-layer plot
+    # evaluated on data binned at 10 ms: twice the steps, and the per-second figures follow the data's step
+    assert main(["eval", str(out / "model.safetensors"), "--metrics", "--no-progress", "--dt", "10ms",
+                 "-o", str(tmp_path / "e10.json")]) == 0
+    finer = json.loads((tmp_path / "e10.json").read_text())["metrics"]
+    assert finer["dt_s"] == pytest.approx(0.02) and finer["steps"] == 2 * evaluated["steps"]
+    assert finer["input_seconds"] == pytest.approx(evaluated["input_seconds"])

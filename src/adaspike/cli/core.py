@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from .options import HELP_FORMAT, add_config_option, apply_config, int_list, positive_int, str_list, time_arg
@@ -49,7 +50,8 @@ def register(commands, studies) -> None:
     _data_options(evaluate, dataset_required=False)
     evaluate.add_argument("-o", "--out", type=Path, help="write the metrics as JSON here")
     evaluate.add_argument("--metrics", action="store_true", help="also collect NeuroBench-style workload metrics, "
-                          "synaptic operations and energy (adaspike.metrics)")
+                          "synaptic operations and energy (adaspike.metrics); with -o, also draw them per layer "
+                          "beside the JSON (<name>_layers.png)")
     evaluate.set_defaults(func=_eval)
 
     info = commands.add_parser("info", help="show a checkpoint's metadata, or what this install provides",
@@ -131,12 +133,20 @@ def _eval(args) -> int:
         collector = MetricsCollector()
         with collector.watch(model):
             metrics = evaluate(model, loaders.test, progress=args.progress)
-        metrics["metrics"] = collector.result()
+        # per-second figures follow the data's step, which --dt may set apart from the model's
+        metrics["metrics"] = collector.result(step_s=dt)
     else:
         metrics = evaluate(model, loaders.test, progress=args.progress)
     print(json.dumps(metrics, indent=2))
     if args.out:
         write_json(args.out, metrics)
+        if args.metrics:
+            from ..report import save_figure
+            from ..report.plots import layer_operations
+
+            plot = save_figure(layer_operations(metrics["metrics"]["layers"], title=args.checkpoint.name),
+                               args.out.with_name(args.out.stem + "_layers.png"))
+            print(f"wrote {args.out} and {plot}", file=sys.stderr)  # stdout stays one JSON document
     return 0
 
 
