@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0 -e ".[all]"
 	@# norse/spikingjelly pull torchvision/torchaudio builds that do not load beside this torch; nothing uses them
 	$(BIN)/pip uninstall --quiet -y torchvision torchaudio || true
+	@# Sinabs pins nir<=1.0.4 (we need 1.0.8), yet its NIR code runs on 1.0.8: it goes beside the venv, without its
+	@# dependencies (samna: chip drivers), for the Sinabs interop test only (tests/interop/test_interop_sinabs.py)
+	$(BIN)/pip install --quiet --no-deps --upgrade --target $(VENV)/sinabs sinabs==3.1.3 pbr==7.1.3
 	@touch $(STAMP)
 
 demo: setup

@@ -6,12 +6,17 @@ equal output spikes. Unsupported pairs record the error the exporter/importer ra
 CPU, a few seconds.
 
     python scripts/nir_agreement.py -o runs/nir_agreement.json
+
+Sinabs 3.1.3 pins nir <= 1.0.4 beside our nir 1.0.8, so it is not in the venv; ``make setup`` installs it without
+its dependencies into ``.venv/sinabs`` (pass ``--sinabs-path .venv/sinabs``; its rows are skipped otherwise).
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -128,11 +133,107 @@ def from_norse(cuba: bool, in_memory: bool) -> float:
         return agreement(ours(x), stepwise(net, x))
 
 
+def rockpool_net(readout: bool = False, lif_neuron: bool = True):
+    """LIFTorch (CubaLIF, per-neuron τ_mem) → LIFNeuronTorch (LIF; or LIFTorch) → LIFTorch, or an ExpSynTorch (LI)
+    readout."""
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import ExpSynTorch, LIFNeuronTorch, LIFTorch, LinearTorch
+    last = (ExpSynTorch(6, tau=10e-3, dt=1e-3) if readout else LIFTorch(6, tau_mem=10e-3, tau_syn=3e-3, dt=1e-3))
+    net = Sequential(LinearTorch((N_IN, 16), has_bias=True),
+                     LIFTorch(16, tau_mem=torch.linspace(5e-3, 25e-3, 16), tau_syn=5e-3, dt=1e-3),
+                     LinearTorch((16, 8)),
+                     LIFNeuronTorch(8, tau_mem=10e-3, dt=1e-3) if lif_neuron else LIFTorch(8, tau_mem=10e-3, dt=1e-3),
+                     LinearTorch((8, 6)), last)
+    with torch.no_grad():
+        for name, m in net.modules().items():
+            if name.endswith("LinearTorch"):
+                m.weight.mul_(2.0)
+    return net
+
+
+def from_rockpool(in_memory: bool = False, readout: bool = False):
+    """Rockpool's to_nir → import_nir (convention detected); Rockpool is batch-first. With the LI readout the
+    return is the largest |difference| of the readout traces, else the spike agreement."""
+    from rockpool.nn.modules import to_nir
+    torch.manual_seed(0)
+    net, x = rockpool_net(readout), inputs()
+    graph = to_nir(net)  # torch tensors inside; to_nir also runs the net once, so its state is reset below
+    # (nir.write cannot store its LI: Rockpool puts ExpSynTorch's τ in as a tensor that requires grad)
+    graph = graph if in_memory or readout else through_file(graph, "rockpool")
+    net.reset_state()
+    ours = import_nir(graph, dt="1ms")
+    assert ours.nir_import["convention"] == "rockpool"
+    with torch.no_grad():
+        theirs = net(x.transpose(0, 1))[0].transpose(0, 1)
+        mine = ours(x)
+    return float((mine - theirs).abs().max()) if readout else agreement(mine, theirs)
+
+
+def rockpool_self() -> float:
+    """Reference, not a gate: Rockpool's own from_nir on its own file (its step comes back as min τ/(1+R));
+    LIFTorch layers only, since its from_nir cannot read the LIF it writes for LIFNeuronTorch."""
+    from rockpool.nn.modules import from_nir, to_nir
+    torch.manual_seed(0)
+    net, x = rockpool_net(lif_neuron=False), inputs()
+    graph = through_file(to_nir(net), "rockpool_self")
+    net.reset_state()
+    with torch.no_grad():
+        theirs = net(x.transpose(0, 1))[0]
+        again = from_nir(graph)(x.transpose(0, 1))[0]
+    return agreement(theirs, again)
+
+
+def sinabs_net(norm_input: bool):
+    """Sinabs LIF (per-neuron τ in steps) → IAF → LIF; per-neuron thresholds, since nir 1.0.8's LIF asserts that
+    all its parameters share one shape (Sinabs writes a scalar threshold otherwise)."""
+    import sinabs.layers as sl
+    net = nn.Sequential(nn.Linear(N_IN, 16), sl.LIF(tau_mem=torch.linspace(3, 20, 16), spike_threshold=torch.ones(16),
+                                                    norm_input=norm_input),
+                        nn.Linear(16, 8), sl.IAF(spike_threshold=torch.ones(8)), nn.Linear(8, 6),
+                        sl.LIF(tau_mem=torch.full((6,), 8.0), spike_threshold=torch.ones(6), norm_input=norm_input))
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, nn.Linear):
+                m.weight.mul_(12.0 if norm_input else 2.0)
+    return net
+
+
+def from_sinabs(norm_input: bool = True, in_memory: bool = False) -> float:
+    """sinabs.nir.to_nir → import_nir with the convention named (r = 1 files match several writers)."""
+    from sinabs.nir import to_nir
+    torch.manual_seed(0)
+    net, x = sinabs_net(norm_input), inputs()
+    graph = to_nir(net, torch.zeros(1, 1, N_IN))  # Sinabs layers take [batch, time, ...]
+    graph = graph if in_memory else through_file(graph, "sinabs")
+    for m in net:
+        if hasattr(m, "reset_states"):
+            m.reset_states()
+    ours = import_nir(graph, dt="1ms", convention="sinabs" if norm_input else "sinabs-raw")
+    with torch.no_grad():
+        return agreement(ours(x), net(x.transpose(0, 1)).transpose(0, 1))
+
+
+def sinabs_self(norm_input: bool) -> float:
+    """Reference, not a gate: Sinabs' own from_nir (LIF read as norm_input=False, IAF clipped at −θ)."""
+    from sinabs.nir import from_nir, to_nir
+    torch.manual_seed(0)
+    net, x = sinabs_net(norm_input), inputs()
+    graph = through_file(to_nir(net, torch.zeros(1, 1, N_IN)), "sinabs_self")
+    for m in net:
+        if hasattr(m, "reset_states"):
+            m.reset_states()
+    with torch.no_grad():
+        theirs = net(x.transpose(0, 1))
+        again = from_nir(graph, batch_size=B)(x.transpose(0, 1).reshape(B * T, N_IN))
+    again = again[0] if isinstance(again, tuple) else again
+    return agreement(theirs, again.reshape(theirs.shape))
+
+
 # ---- adaspike → peers --------------------------------------------------------------------------------------
 
-def adaspike_net(neuron: str, dt: float, method: str = "zoh", readout: bool = False,
-                 reset: str = "zero") -> nn.Sequential:
-    kw = dict(dt=dt, method=method, reset=reset, strict=True)
+def adaspike_net(neuron: str, dt: float, method: str = "zoh", readout: bool = False, reset: str = "zero",
+                 strict: bool = True, max_spikes: int = 1) -> nn.Sequential:
+    kw = dict(dt=dt, method=method, reset=reset, strict=strict, max_spikes=max_spikes)
     make = {"lif": lambda n, tau: LIF(n, tau=tau, **kw),
             "cubalif": lambda n, tau: CubaLIF(n, tau_mem=tau, **kw),
             "adlif": lambda n, tau: AdLIF(n, **kw)}[neuron]
@@ -147,12 +248,12 @@ def adaspike_net(neuron: str, dt: float, method: str = "zoh", readout: bool = Fa
     return net
 
 
-def snn_model(recurrent: bool) -> nn.Module:
+def snn_model(recurrent: bool, **neuron_options) -> nn.Module:
     """The registered ``snn`` model (what ``adaspike train`` builds) with a spiking output layer, reset to zero."""
     from adaspike.models import build_model
     model = build_model("snn", input_shape=[3, N_IN // 3], classes=4, hidden=[16], neuron="lif", dt=1e-3,
                         recurrent=recurrent, readout="sum", input_gain=8.0,
-                        neuron_options={"reset": "zero", "strict": True})
+                        neuron_options={"reset": "zero", "strict": True, **neuron_options})
     with torch.no_grad():
         for m in model.modules():  # drive both layers hard enough to fire
             if isinstance(m, nn.Linear):
@@ -162,9 +263,9 @@ def snn_model(recurrent: bool) -> nn.Module:
 
 
 def to_peer(peer: str, neuron: str = "lif", dt: float = 1e-3, method: str = "zoh", readout: bool = False,
-            model: nn.Module | None = None, reset: str = "zero"):
+            model: nn.Module | None = None, reset: str = "zero", **spike_rule):
     torch.manual_seed(0)
-    net, x = model or adaspike_net(neuron, dt, method, readout, reset), inputs()
+    net, x = model or adaspike_net(neuron, dt, method, readout, reset, **spike_rule), inputs()
     shape = tuple(getattr(net, "config", {}).get("kwargs", {}).get("input_shape", (N_IN,)))
     if model is not None:
         x = x.reshape(T, B, *shape)
@@ -178,6 +279,9 @@ def to_peer(peer: str, neuron: str = "lif", dt: float = 1e-3, method: str = "zoh
         elif peer == "norse":
             import norse.torch as norse
             theirs = stepwise(norse.from_nir(graph, dt=dt), x)
+        elif peer == "rockpool":
+            from rockpool.nn.modules import from_nir
+            theirs = from_nir(graph)(x.transpose(0, 1))[0].transpose(0, 1)  # batch-first
         elif peer == "snntorch":
             import snntorch.utils
             from snntorch.import_nir import import_from_nir
@@ -194,6 +298,9 @@ def to_peer(peer: str, neuron: str = "lif", dt: float = 1e-3, method: str = "zoh
         theirs = theirs.sum(0)
     return agreement(ours, theirs)
 
+
+# Rockpool's spike rule: subtract, fire at v ≥ θ, ⌊v/θ⌋ spikes per step (255 is the most the core's counts hold)
+ROCKPOOL_RULE = dict(reset="subtract", strict=False, max_spikes=255)
 
 # (pair, direction, run, expected): expected None = supported (agreement ≥ 99.5 %), else a phrase that the
 # error must contain, naming the missing feature
@@ -230,16 +337,56 @@ CASES = [
     ("adaspike LIF, reset subtract, --for spikingjelly", "adaspike →",
      lambda: to_peer("spikingjelly", reset="subtract"), "resets to zero"),
     ("adaspike AdLIF, any profile", "adaspike →", lambda: to_peer("generic", "adlif"), "no NIR primitive"),
+    ("Sinabs LIF (norm_input=True) + IAF + LIF, --convention sinabs", "→ adaspike", from_sinabs, None),
+    ("Sinabs LIF (norm_input=True) + IAF + LIF, graph in memory", "→ adaspike",
+     lambda: from_sinabs(in_memory=True), None),
+    ("Sinabs LIF (norm_input=False) + IAF + LIF, --convention sinabs-raw", "→ adaspike",
+     lambda: from_sinabs(False), None),
+    ("Rockpool LIFTorch + LIFNeuronTorch + LIFTorch (.nir file)", "→ adaspike", from_rockpool, None),
+    ("Rockpool LIFTorch + LIFNeuronTorch + LIFTorch (graph in memory)", "→ adaspike",
+     lambda: from_rockpool(in_memory=True), None),
+    ("adaspike LIF, 1 ms, ZOH, subtract, ≤255 spikes, --for rockpool", "adaspike →",
+     lambda: to_peer("rockpool", **ROCKPOOL_RULE), None),
+    ("adaspike LIF, 0.5 ms, Euler, subtract, ≤255 spikes, --for rockpool", "adaspike →",
+     lambda: to_peer("rockpool", dt=5e-4, method="euler", **ROCKPOOL_RULE), None),
+    ("adaspike LIF, reset zero, --for rockpool", "adaspike →", lambda: to_peer("rockpool"), "by subtraction"),
+    ("adaspike LIF, one spike per step, --for rockpool", "adaspike →",
+     lambda: to_peer("rockpool", reset="subtract", strict=False), "spikes per step"),
+    ("adaspike LIF + LI readout, --for rockpool", "adaspike →",
+     lambda: to_peer("rockpool", readout=True, **ROCKPOOL_RULE), "no usable LI"),
+    ("adaspike CubaLIF, --for rockpool", "adaspike →", lambda: to_peer("rockpool", "cubalif", **ROCKPOOL_RULE),
+     "same step's"),
+    ("adaspike snn model (flatten, LIF, spiking head), --for rockpool", "adaspike →",
+     lambda: to_peer("rockpool", model=snn_model(False, **ROCKPOOL_RULE)), "no Flatten"),
+    ("adaspike recurrent snn model, --for rockpool", "adaspike →",
+     lambda: to_peer("rockpool", model=snn_model(True, **ROCKPOOL_RULE)), "recurrent"),
 ]
+
+
+# peers against themselves, for scale: printed and recorded, not tested
+REFERENCE = [("Rockpool LIFTorch ×3 → Rockpool (its own to_nir → from_nir)", "reference", rockpool_self),
+             ("Sinabs LIF (norm_input=True) + IAF + LIF → Sinabs (its own from_nir)", "reference",
+              lambda: sinabs_self(True)),
+             ("Sinabs LIF (norm_input=False) + IAF + LIF → Sinabs (its own from_nir)", "reference",
+              lambda: sinabs_self(False))]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--out", type=Path, default=None, help="JSON file for the results (default: none)")
+    parser.add_argument("--sinabs-path", type=Path, default=None,
+                        help="folder holding sinabs installed with --no-deps (make setup: .venv/sinabs)")
+    parser.add_argument("--only", default=None, help="run only the pairs whose name starts with this")
     args = parser.parse_args(argv)
+    if args.sinabs_path is not None:
+        sys.path.append(str(args.sinabs_path))  # appended: the venv's own packages (nir 1.0.8) win
     logging.getLogger().setLevel(logging.ERROR)
     rows = []
-    for name, direction, run, _ in CASES:
+    for name, direction, run, *_ in CASES + REFERENCE:
+        if args.only and not name.startswith(args.only):
+            continue
+        if name.startswith("Sinabs") and importlib.util.find_spec("sinabs") is None:
+            continue
         try:
             value, error = run(), None
         except Exception as err:  # an unsupported pair: record the error it gives

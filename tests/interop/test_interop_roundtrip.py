@@ -155,7 +155,8 @@ def test_peer_conventions_reproduce_their_step(name):
 
 
 def test_conventions_table_is_complete():
-    assert set(CONVENTIONS) == {"adaspike", "snntorch", "spikingjelly", "sinabs", "norse", "norse-1.1"}
+    assert set(CONVENTIONS) == {"adaspike", "snntorch", "spikingjelly", "sinabs", "sinabs-raw", "norse", "norse-1.1",
+                                "rockpool"}
     a, b = leaky_step(np.array(0.01), np.array(1.0), 1e-3, "zoh")
     assert math.isclose(float(a), math.exp(-0.1)) and math.isclose(float(b), 1 - math.exp(-0.1))
 

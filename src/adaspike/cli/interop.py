@@ -27,8 +27,9 @@ def register(commands, studies) -> None:
     export.add_argument("--input-shape", type=int_list, default=None,
                         help="per-step input shape, e.g. 2,34,34 (default: from the checkpoint's model config)")
     export.add_argument("--for", dest="profile", choices=_PROFILES, default="generic",
-                        help="the reader: generic NIR with true τ (default), or a file that snnTorch, Norse or "
-                        "SpikingJelly runs step for step like the model (warnings say what differs)")
+                        help="the reader: generic NIR with true τ (default), or a file that this reader (snnTorch, "
+                        "Norse, SpikingJelly, Rockpool) runs step for step like the model (warnings say what "
+                        "differs)")
     export.set_defaults(func=_export)
 
     imp = commands.add_parser("import-nir", help="turn a NIR graph into an adaspike checkpoint",

@@ -5,7 +5,8 @@ The writer's convention (``adaspike.interop.conventions``) is detected from the 
 tell, else named by the caller. Under the ``adaspike`` convention a neuron keeps its true ODE (LIF/IF/CubaLIF
 layers at your ``dt``, the discretisation from the node metadata unless you choose one), so retiming it later is
 exact. Under a fixed-step peer's convention the writer's per-step model (decay α, gain b) is reproduced at your
-``dt``: a LIF becomes τ = −dt/ln α, R = b/(1−α) under ZOH; a CubaLIF with same-step coupling an ``SSMNeuron``.
+``dt``: a LIF becomes τ = −dt/ln α, R = b/(1−α) under ZOH; a CubaLIF with same-step coupling an ``SSMNeuron``
+(Rockpool's, whose step each node's R encodes, likewise).
 Layers are built with their parameters through their constructors; a per-neuron R or θ that a layer holds only
 as one number becomes an input scale R/θ on the node (a LIF with R/θ and θ = 1 fires exactly like R and θ).
 """
@@ -26,8 +27,8 @@ from ..core.units import parse_time
 from ..layers.neurons import IF, LIF, CubaLIF, NeuronLayer, SSMNeuron
 from ..layers.readout import LeakyIntegrator
 from ..layers.synapse import TimeFolded
-from .conventions import (AUTO, CONVENTIONS, Convention, get_convention, leaky_step, numpy_node, signature_candidates,
-                          tau_from_step)
+from .conventions import (AUTO, CONVENTIONS, Convention, get_convention, leaky_step, numpy_node, rockpool_step,
+                          signature_candidates, tau_from_step)
 from .graph_module import NIRGraphModule, SumPool2d
 
 _WEIGHTS = (nir.Linear, nir.Affine)
@@ -84,6 +85,8 @@ class _Options:
             cond = _text(meta.get("spike_condition", "")) if c.trust_metadata else ""
             strict = c.strict if not cond else ">=" not in cond
         kw = {"dt": self.dt, "reset": reset, "strict": strict}
+        if c.max_spikes != 1:
+            kw["max_spikes"] = c.max_spikes
         if c.trust_metadata and "max_spikes" in meta:
             kw["max_spikes"] = int(meta["max_spikes"])
         if c.trust_metadata and meta.get("refractory") is not None:
@@ -113,6 +116,8 @@ def _neuron(node, name: str, opt: _Options) -> tuple[nn.Module, np.ndarray | Non
     meta = dict(node.metadata or {})
     shape = tuple(np.shape(node.r))
     c, dt = opt.convention, opt.dt
+    if c.step_in_r:
+        return _unit_input_neuron(node, name, shape, meta, opt)
     if isinstance(node, nir.LI):
         if c.file_dt is None:
             tau = _true_tau(node.tau, c)
@@ -120,6 +125,7 @@ def _neuron(node, name: str, opt: _Options) -> tuple[nn.Module, np.ndarray | Non
                                     method=opt.method_for(meta))
             return layer, None if np.allclose(_f64(node.r), 1) else _f64(node.r)
         alpha, gain = leaky_step(node.tau, node.r, c.file_dt, opt.method_for(meta))
+        gain = _f64(node.r) * np.ones_like(alpha) if "LI" in c.unit_input else gain
         tau = tau_from_step(alpha, dt, name)
         layer = LeakyIntegrator(shape, tau=_tensor(tau), tau_range=_tau_range(tau), dt=dt, method="zoh")
         return layer, gain / -np.expm1(-dt / tau)
@@ -137,6 +143,7 @@ def _neuron(node, name: str, opt: _Options) -> tuple[nn.Module, np.ndarray | Non
             tau, method, r = _true_tau(node.tau, c), opt.method_for(meta), _f64(node.r)
         else:
             alpha, gain = leaky_step(node.tau, node.r, c.file_dt, opt.method_for(meta))
+            gain = _f64(node.r) * np.ones_like(alpha) if "LIF" in c.unit_input else gain
             if c.subtract_after_decay and kw["reset"] == "subtract":
                 return _late_subtract_lif(alpha, gain, node.v_threshold, opt, kw), None
             tau, method, r = tau_from_step(alpha, dt, name), "zoh", gain / (1 - alpha)
@@ -181,6 +188,42 @@ def _cuba(node, name: str, shape, meta: dict, opt: _Options, kw: dict) -> tuple[
     k_mem = -1 / f(a_m) if c.subtract_after_decay and kw["reset"] == "subtract" else -one
     ssm = DiscreteSSM(H=H, B=B, kick_reset=torch.stack([zero, k_mem], -1), kick_spike=torch.stack([zero, zero], -1),
                       threshold=f(_f64(node.v_threshold)), mem_index=1, dt=dt, method=f"nir:{c.name}")
+    return SSMNeuron(ssm, reset=kw["reset"], strict=kw["strict"], max_spikes=kw.get("max_spikes", 1)), None
+
+
+def _unit_input_neuron(node, name: str, shape, meta: dict, opt: _Options) -> tuple[nn.Module, np.ndarray | None]:
+    """Rockpool's per-step model (see ``conventions``) at the step its R encodes, run step for step at our dt:
+    LIF v_t = α v + I_t; LI i_t = β (i + I_t); CubaLIF i_t = β (i + I_t), v_t = α v + i_t."""
+    dt = opt.dt
+    if isinstance(node, nir.IF):
+        raise ValueError(f"NIR node {name!r}: Rockpool writes no IF nodes, so the rockpool convention has no "
+                         "reading for one; name the convention of the library that wrote this file")
+    step = rockpool_step(node)
+    if step is None:
+        raise ValueError(f"NIR node {name!r}: its R does not encode one Rockpool step (R = τ·e^(−δ/τ)/δ with one δ "
+                         "per layer, w_in = 1), so Rockpool's to_nir did not write it; name another convention")
+    tau = _f64(node.tau_mem if isinstance(node, nir.CubaLIF) else node.tau)
+    alpha = np.exp(-step / tau)
+    if isinstance(node, nir.LI):  # ExpSynTorch: the input enters before the decay, with gain β
+        tau_here = tau_from_step(alpha, dt, name)
+        layer = LeakyIntegrator(shape, tau=_tensor(tau_here), tau_range=_tau_range(tau_here), dt=dt, method="zoh")
+        return layer, alpha / -np.expm1(-dt / tau_here)
+    kw = opt.neuron_kwargs(meta)
+    if isinstance(node, nir.LIF):  # LIFNeuronTorch: ZOH gain R(1 − α) = 1
+        tau_here = tau_from_step(alpha, dt, name)
+        r, th, scale = _gain_and_threshold(1 / (1 - alpha), node.v_threshold)
+        return LIF(shape, tau=_tensor(tau_here), tau_range=_tau_range(tau_here), r=r, threshold=th, method="zoh",
+                   **kw), scale
+    # LIFTorch: state (i, v); the step's input reaches v through the decayed current of the same step
+    beta = np.exp(-step / _f64(node.tau_syn)) * np.ones(shape)
+    gain = beta * _f64(node.w_in)
+    f = lambda a: torch.as_tensor(np.asarray(a, np.float64) * np.ones(shape))
+    zero = torch.zeros(shape, dtype=torch.float64)
+    H = torch.stack([torch.stack([f(beta), zero], -1), torch.stack([f(beta), f(alpha)], -1)], -2)
+    kick = torch.stack([zero, -torch.ones_like(zero)], -1)  # subtract θ per spike from v, before the next decay
+    ssm = DiscreteSSM(H=H, B=torch.stack([f(gain), f(gain)], -1), kick_reset=kick,
+                      kick_spike=torch.stack([zero, zero], -1), threshold=f(_f64(node.v_threshold)), mem_index=1,
+                      dt=dt, method=f"nir:{opt.convention.name}")
     return SSMNeuron(ssm, reset=kw["reset"], strict=kw["strict"], max_spikes=kw.get("max_spikes", 1)), None
 
 
@@ -297,11 +340,17 @@ def detect_convention(graph) -> str:
     nodes, _ = flatten_graph(graph)
     seen = set(CONVENTIONS) - {"adaspike"}
     if any(isinstance(v, torch.Tensor) for n in nodes.values() for v in vars(n).values()):
-        seen &= {"norse", "norse-1.1"}  # torch tensors inside a graph: written in memory by Norse's to_nir
+        # torch tensors in a graph: written in memory by Norse, Rockpool or Sinabs
+        seen &= {"norse", "norse-1.1", "rockpool", "sinabs", "sinabs-raw"}
     for node in nodes.values():
         c = signature_candidates(numpy_node(node))
         if c is not None:
             seen &= c
+    # Rockpool runs a whole network at one step: R encoding different steps in different layers is someone else
+    if "rockpool" in seen:
+        steps = {round(rockpool_step(numpy_node(n)) or 0, 9) for n in nodes.values() if isinstance(n, _NEURONS)}
+        if len(steps) > 1:
+            seen.discard("rockpool")
     # the two fixed-step writers run the same per-step model; SpikingJelly writes IF with R = 1/δ and hard reset
     if seen == {"snntorch", "spikingjelly"}:
         raise ValueError("this NIR file matches both snnTorch and SpikingJelly (same 0.1 ms per-step model; they "
