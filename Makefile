@@ -27,7 +27,7 @@ test: setup
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: setup
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python -m benchmarks.run
 
 docs: setup
 	$(BIN)/python docs/build.py --site site
