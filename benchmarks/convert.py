@@ -1,9 +1,11 @@
 """Conversion + evaluation of a Fashion-MNIST ResNet: the pre-issue-13 step loop against the core runners, in one run.
 
-The "before" runner is kept here as a minimal reference: each neuron holds its membrane in an attribute and the
-whole graph is called once per time step (what ``adaspike.convert`` did before it ran on the core scan). It is
-swapped in by replacing ``ConversionNeuron.forward`` and ``ConvertedSNN.run``; both runners must give the same
-logits (checked) and the same spike counts, so only the time differs.
+The "before" runner is kept here as a minimal reference: each neuron holds its membrane in an attribute, the
+whole graph is called once per time step and the Γ search reruns the whole network for every (layer, candidate)
+(what ``adaspike.convert`` did before it ran on the core scan). It is swapped in by replacing
+``ConversionNeuron.forward``, ``ConvertedSNN.run``, the searches' ``layer_tables`` (``replay=False``,
+``burst_caps=False``) and ``bias_correction`` (``replay=False``); both
+must give the same Γ, logits and spike counts (checked: the script fails otherwise), so only the time differs.
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python -m benchmarks.convert --weights runs/convert13/ann_resnet.safetensors \
         --calib 256 --test 1000 -o benchmarks/results/convert_cpu.json
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from adaspike.convert import ConvertedSNN, convert, evaluate_snn
+from adaspike.convert import ConvertedSNN, convert, evaluate_snn, pipeline, sensitivity
 from adaspike.convert.neuron import ConversionNeuron
 from adaspike.convert.snn import SNNRun
 
@@ -95,12 +97,21 @@ def _legacy_run(self, x, T=None, exit_rule=None, count_ops=False, keep_steps=Fal
 
 @contextlib.contextmanager
 def legacy_runner():
-    saved = ConversionNeuron.forward, ConvertedSNN.run
+    """Old neuron, old loop, and searches that rerun the whole network for every (layer, candidate)."""
+    saved = ConversionNeuron.forward, ConvertedSNN.run, sensitivity.layer_tables, pipeline.bias_correction
     ConversionNeuron.forward, ConvertedSNN.run = _legacy_forward, _legacy_run
+
+    def full_reruns(*args, **kwargs):        # no replay, no copied burst caps: every (layer, Γ) run in full
+        return saved[2](*args, **{**kwargs, "replay": False, "burst_caps": False})
+
+    def full_bias_correction(*args, **kwargs):      # one full run per corrected layer
+        return saved[3](*args, **{**kwargs, "replay": False})
+
+    sensitivity.layer_tables, pipeline.bias_correction = full_reruns, full_bias_correction
     try:
         yield
     finally:
-        ConversionNeuron.forward, ConvertedSNN.run = saved
+        ConversionNeuron.forward, ConvertedSNN.run, sensitivity.layer_tables, pipeline.bias_correction = saved
 
 
 def _data(calib: int, test: int):
@@ -120,7 +131,8 @@ def _pipeline(ann, calib, test, T, iat):
     result = evaluate_snn(snn, test, T, exit_policy=report.exit_policy)
     end = time.perf_counter()
     return {"convert_s": mid - tic, "evaluate_s": end - mid, "total_s": end - tic,
-            "accuracy": result["accuracy"], "mean_steps": result["mean_steps"], "energy_pj": result["energy_pj"]}
+            "accuracy": result["accuracy"], "mean_steps": result["mean_steps"], "energy_pj": result["energy_pj"],
+            "gammas": list(report.gammas)}
 
 
 def main(argv=None) -> int:
@@ -148,6 +160,10 @@ def main(argv=None) -> int:
         with legacy_runner():
             before = _pipeline(ann, calib, test, args.T, iat)
         after = _pipeline(ann, calib, test, args.T, iat)
+        same = all(before[k] == after[k] for k in ("gammas", "accuracy", "mean_steps")) and \
+            abs(before["energy_pj"] - after["energy_pj"]) <= 1e-9 * abs(before["energy_pj"])
+        if not same:
+            raise SystemExit(f"{key}: the runners disagree: before {before}, after {after}")
         rows[key] = {"before": before, "after": after, "speedup": before["total_s"] / after["total_s"]}
         print(f"{key:12s} before {before['total_s']:7.1f} s (acc {100 * before['accuracy']:.2f} %)  "
               f"after {after['total_s']:7.1f} s (acc {100 * after['accuracy']:.2f} %)  "

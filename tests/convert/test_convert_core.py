@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from adaspike.convert import (ConversionNeuron, ConvertedSNN, ExitPolicy, UnsupportedOperationError, convert,
-                              evaluate_snn, make_neuron, register_neuron, run_adafire, select_exit_policy)
+                              evaluate_snn, make_neuron, register_conversion_neuron, run_adafire, select_exit_policy)
 from adaspike.convert.neuron import NEURONS
 from adaspike.core import BinarySpike, available_backends
 from adaspike.models.ann import build_ann
@@ -115,7 +115,7 @@ def test_untraceable_functional_network_names_the_users_line():
 
 
 def test_a_new_conversion_neuron_is_one_class():
-    @register_neuron("plain-if-test")
+    @register_conversion_neuron("plain-if-test")
     class PlainIF(ConversionNeuron):
         def spike_rule(self):
             return BinarySpike()
@@ -153,18 +153,42 @@ def test_exit_at_threshold_one_is_possible():
     assert (policy.exit_steps(logits) == 1).all()
 
 
-def test_selected_policy_respects_the_tolerance_on_held_back_data():
-    torch.manual_seed(0)
-    T, B, C = 6, 400, 5
+def _noisy_logits(T=6, B=400, C=5, seed=0):
+    torch.manual_seed(seed)
     y = torch.randint(0, C, (B,))
     signal = torch.nn.functional.one_hot(y, C).double() * torch.linspace(0.2, 2.0, T).view(T, 1, 1)
-    logits = signal + torch.randn(T, B, C, dtype=torch.float64)
-    policy, info = select_exit_policy([logits], [y], tolerance=0.3)
-    held = logits[:, -info["held_out_samples"]:]
-    assert 100 * (info["held_out_fixed_T_accuracy"] - info["held_out_accuracy"]) <= 0.3 + 1e-9
+    return signal + torch.randn(T, B, C, dtype=torch.float64), y
+
+
+@pytest.mark.parametrize("folds", [1, 4])
+def test_selected_policy_respects_the_tolerance_on_held_back_data(folds):
+    logits, y = _noisy_logits()
+    policy, info = select_exit_policy([logits], [y], tolerance=0.3, folds=folds)
+    assert info["held_out_samples"] == (100 if folds == 1 else 400)      # cross-fitting holds back every sample
+    assert 100 * info["held_out_losses"] / info["held_out_samples"] <= 0.3 + 1e-9
     assert info["alpha"] is not None and abs(info["alpha"] + info["beta"] - 1) < 1e-12
     assert info["held_out_mean_steps"] == min(r["mean_steps"] for r in info["candidates"] if r["within_tolerance"])
-    assert held.shape[1] == 100
+    # the final thresholds come from all calibration samples with the chosen α
+    full = select_exit_policy([logits], [y], tolerance=0.3, folds=folds, alphas=(info["alpha"],))[0]
+    assert torch.equal(policy.thresholds, full.thresholds)
+
+
+def test_selection_counts_losses_not_net_accuracy():
+    """A candidate that loses 3 held-back samples and gains 3 others keeps the net accuracy but must fail."""
+    T, C = 2, 3
+    y = torch.zeros(100, dtype=torch.long)
+    logits = torch.zeros(T, 100, C, dtype=torch.float64)
+    logits[:, :, 0] = 5.0                       # 94 samples: right and certain from step 1
+    for i in range(94, 97):                     # right at T, wrong (and certain) at step 1: lost by exiting at 1
+        logits[0, i] = torch.tensor([0.0, 9.0, 0.0])
+        logits[1, i] = torch.tensor([30.0, 0.0, 0.0])
+    for i in range(97, 100):                    # wrong at T, right (and certain) at step 1: gained by exiting at 1
+        logits[0, i] = torch.tensor([9.0, 0.0, 0.0])
+        logits[1, i] = torch.tensor([0.0, 30.0, 0.0])
+    policy, info = select_exit_policy([logits], [y], tolerance=0.3, folds=1, held_fraction=1.0, alphas=(0.0, 1.0))
+    eager = info["candidates"][0]
+    assert eager["accuracy"] == info["held_out_fixed_T_accuracy"] and eager["losses"] == 3
+    assert not eager["within_tolerance"] and info["alpha"] == 1.0
 
 
 def test_untrained_ann_warns_at_chance_level():

@@ -37,7 +37,8 @@ def _methods(args) -> tuple[str, ...]:
 def _options(args) -> dict:
     return {"gammas": tuple(args.gammas), "gamma_target": args.gamma_target or None,
             "spike_budget": args.spike_budget, "ssc_kl_budget": args.kl_budget, "iat_alpha": args.alpha,
-            "iat_beta": args.beta, "iat_tolerance": args.iat_tolerance, "threshold_quantiser": args.quantiser}
+            "iat_beta": args.beta, "iat_tolerance": args.iat_tolerance, "iat_folds": args.iat_folds,
+            "threshold_quantiser": args.quantiser}
 
 
 def load_user_model(spec: str, weights: Path | None):
@@ -136,6 +137,9 @@ def _conversion_options(p) -> None:
     p.add_argument("--beta", type=float, default=None, help="fix IAT β (default 1 − α)")
     p.add_argument("--iat-tolerance", type=nonnegative_float, default=0.3,
                    help="max accuracy loss (points) of IAT against the fixed-T SNN on held-back calibration data")
+    p.add_argument("--iat-folds", type=positive_int, default=4,
+                   help="cross-fitting folds for choosing IAT α: each calibration image is held back once (1: hold "
+                        "back the last quarter only)")
     p.add_argument("--quantiser", choices=("floor", "round"), default="floor", help="threshold-fit quantiser")
     p.add_argument("--calib-size", type=positive_int, default=1024, help="calibration images (un-augmented train set)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="calibration batch size")

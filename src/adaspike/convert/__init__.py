@@ -28,7 +28,7 @@ from .evaluate import evaluate_ann, evaluate_snn
 from .iat import (ALPHAS, ExitPolicy, calibrate_exit_policy, exit_score, normalised_entropy, posthoc_accuracy,
                   select_exit_policy, thresholds_from_entropy)
 from .nir_export import converted_to_nir, export_converted
-from .neuron import NEURONS, AdaFireNeuron, ConversionNeuron, make_neuron, register_neuron, run_adafire
+from .neuron import NEURONS, AdaFireNeuron, ConversionNeuron, make_neuron, register_conversion_neuron, run_adafire
 from .pipeline import (DEFAULT_GAMMA_TARGET, DEFAULT_GAMMAS, DEFAULT_SPIKE_BUDGET, SSC_RATIOS, ConversionReport,
                        calibration_batches, convert)
 from .search import brute_force, pareto_dp, symmetric_kl
@@ -42,7 +42,7 @@ __all__ = [
     "SNNRun", "SSC_RATIOS", "UnsupportedOperationError", "allocate_gammas", "ann_energy_pj", "bias_correction",
     "brute_force", "calibrate_exit_policy", "calibration_batches", "compress_thresholds", "convert", "converted_to_nir",
     "evaluate_ann", "evaluate_snn", "exit_score", "export_converted", "fit_thresholds", "layer_flops", "layer_tables", "make_neuron",
-    "mse_threshold", "normalised_entropy", "pareto_dp", "posthoc_accuracy", "quantise", "register_neuron",
+    "mse_threshold", "normalised_entropy", "pareto_dp", "posthoc_accuracy", "quantise", "register_conversion_neuron",
     "run_adafire", "select_exit_policy", "spiking_graph", "summarise_energy", "symmetric_kl",
     "thresholds_from_entropy",
 ]

@@ -29,12 +29,18 @@ def channels_first(a: torch.Tensor, per_channel: bool) -> torch.Tensor:
     return a.reshape(1, -1)
 
 
-def quantise(a: torch.Tensor, theta: torch.Tensor, T: int, gamma: int, quantiser: str = "floor") -> torch.Tensor:
-    """The rate an AdaFire neuron is modelled to give for activation ``a`` (θ broadcast against a)."""
-    if quantiser == "floor":
-        return theta / T * torch.floor(T * torch.clamp(a / theta, 0, gamma))
-    if quantiser == "round":
-        return theta / T * torch.clamp(torch.floor(T * a / theta + 0.5), 0, gamma * T)
+def quantise(a: torch.Tensor, theta: torch.Tensor, T: int, gamma: int, quantiser: str = "floor",
+             out: torch.Tensor | None = None) -> torch.Tensor:
+    """The rate an AdaFire neuron is modelled to give for activation ``a`` (θ broadcast against a).
+
+    ``out`` (shaped like ``a``) receives the result in place: the threshold grid search reuses one buffer.
+    """
+    if quantiser == "floor":        # θ/T · ⌊T · clip(a/θ, 0, Γ)⌋
+        q = torch.div(a, theta, out=out) if out is not None else a / theta
+        return q.clamp_(0, gamma).mul_(T).floor_().mul_(theta / T)
+    if quantiser == "round":        # θ/T · clip(⌊T·a/θ + ½⌋, 0, ΓT)
+        q = torch.mul(a, T, out=out) if out is not None else a * T
+        return q.div_(theta).add_(0.5).floor_().clamp_(0, gamma * T).mul_(theta / T)
     raise ValueError(f"threshold_quantiser must be 'floor' or 'round', got {quantiser!r}")
 
 
@@ -45,9 +51,11 @@ def mse_threshold(a: torch.Tensor, T: int, gamma: int, quantiser: str = "floor")
     peak = torch.where(peak > 0, peak, fallback)
     best_err = torch.full_like(peak, float("inf"))
     best = peak.clone()
+    buffer = torch.empty_like(a)
     for i in range(GRID_STEPS):
         theta = peak * (1 - 0.01 * i)
-        err = (a - quantise(a, theta.unsqueeze(1), T, gamma, quantiser)).square().sum(1)
+        # (a − Q(a))², in place: −Q + a is a − Q exactly
+        err = quantise(a, theta.unsqueeze(1), T, gamma, quantiser, out=buffer).neg_().add_(a).square_().sum(1)
         better = err < best_err
         best_err = torch.where(better, err, best_err)
         best = torch.where(better, theta, best)
@@ -55,16 +63,23 @@ def mse_threshold(a: torch.Tensor, T: int, gamma: int, quantiser: str = "floor")
 
 
 @torch.no_grad()
-def fit_thresholds(snn: ConvertedSNN, batches: list[torch.Tensor], T: int, quantiser: str = "floor") -> None:
-    """Set every neuron's threshold from ANN activations on ``batches`` with its current Γ (EMA over batches)."""
-    thetas: list[torch.Tensor | None] = [None] * len(snn.neurons)
+def fit_thresholds(snn: ConvertedSNN, batches: list[torch.Tensor], T: int, quantiser: str = "floor",
+                   layers=None) -> None:
+    """Set every neuron's threshold from ANN activations on ``batches`` with its current Γ (EMA over batches).
+
+    ``layers``: indices of the neurons to fit (default all); a neuron's fit depends only on its own Γ and
+    ANN activations, so refitting after a Γ change only needs the layers whose Γ changed.
+    """
+    chosen = range(len(snn.neurons)) if layers is None else sorted(set(layers))
+    thetas: dict[int, torch.Tensor] = {}
     for x in batches:
         _, acts = snn.ann_forward(x, capture=True)
-        for i, (neuron, a) in enumerate(zip(snn.neurons, acts)):
-            th = mse_threshold(channels_first(a, neuron.per_channel), T, neuron.gamma, quantiser)
-            thetas[i] = th if thetas[i] is None else 0.9 * thetas[i] + 0.1 * th
-    for neuron, th in zip(snn.neurons, thetas):
-        neuron.threshold.copy_(th)
+        for i in chosen:
+            neuron = snn.neurons[i]
+            th = mse_threshold(channels_first(acts[i], neuron.per_channel), T, neuron.gamma, quantiser)
+            thetas[i] = th if i not in thetas else 0.9 * thetas[i] + 0.1 * th
+    for i, th in thetas.items():
+        snn.neurons[i].threshold.copy_(th)
 
 
 def _channel_mean(a: torch.Tensor, per_channel: bool) -> torch.Tensor:
@@ -72,22 +87,38 @@ def _channel_mean(a: torch.Tensor, per_channel: bool) -> torch.Tensor:
 
 
 @torch.no_grad()
-def bias_correction(snn: ConvertedSNN, x: torch.Tensor, T: int) -> list[float]:
+def bias_correction(snn: ConvertedSNN, x: torch.Tensor, T: int, replay: bool = True) -> list[float]:
     """Correct each neuron's bias shift in layer order on batch ``x``; returns the mean |correction| per layer.
 
-    Conv neurons are corrected per channel, linear neurons per output feature.
+    Conv neurons are corrected per channel, linear neurons per output feature. After correcting layer i − 1
+    only the layers downstream of it are rerun (``LayerReplay``, refreshed each time; ``replay=False`` reruns
+    the whole network for every layer, with the same result). A layer's rate is read from the last run that
+    computed it, which saw every correction upstream of it.
     """
+    from .replay import LayerReplay
+
     _, acts = snn.ann_forward(x, capture=True)
+    rates: dict[int, torch.Tensor] = {}
+
+    def keep_rates():
+        for k, n in enumerate(snn.neurons):
+            if n.output_sum is not None:        # neurons upstream of a rerun do not run
+                rates[k] = n.output_sum / T
+
     sizes = []
-    for neuron, a in zip(snn.neurons, acts):
-        target = _channel_mean(a, True)
-        neuron.track_output = True
-        try:
-            snn.run(x, T)
-            rate = neuron.output_sum / T
-        finally:
-            neuron.track_output = False
-        delta = _channel_mean(rate, True) - target
-        neuron.bias_shift -= delta
-        sizes.append(float(delta.abs().mean()))
+    for n in snn.neurons:
+        n.track_output = True
+    try:
+        runs = LayerReplay(snn, x, T, enabled=replay)
+        keep_rates()
+        for i, (neuron, a) in enumerate(zip(snn.neurons, acts)):
+            if i:
+                runs.run_from(i - 1, refresh=True)      # the correction of layer i − 1 reaches layer i
+                keep_rates()
+            delta = _channel_mean(rates[i], True) - _channel_mean(a, True)
+            neuron.bias_shift -= delta
+            sizes.append(float(delta.abs().mean()))
+    finally:
+        for n in snn.neurons:
+            n.track_output = False
     return sizes

@@ -14,11 +14,13 @@ Two ways to drive a neuron (``ConvertedSNN`` chooses):
   neuron unfolds it to [T, B, ...] and scans all steps at once, so a whole network runs layer by layer
   (each conv sees T·B maps in one call) and the scan may use a fused backend.
 * ``"step"``: one step [B, ...]; the neuron's explicit ``state`` (a core ``NeuronState``) carries v between
-  calls, so samples can leave the batch (IAT early exit) and their later steps are never computed.
+  calls, so samples can leave the batch (IAT early exit) and their later steps are never computed. With
+  ``backend="auto"`` a step is the core scan's IF update written out for one step (``_step``, bit-identical
+  to ``scan``, which is slow per call for T = 1); any other backend calls ``scan``.
 
 In ``"ann"`` mode a neuron is a plain ReLU (the folded ANN reference) and may capture its activation.
 
-A new conversion neuron is one subclass registered with ``register_neuron``: say which spike rule it uses
+A new conversion neuron is one subclass registered with ``register_conversion_neuron``: say which spike rule it uses
 (``spike_rule``) and what it adds to the current each step (``offset``, or ``drive`` for more); see
 ``AdaFireNeuron``.
 """
@@ -51,6 +53,8 @@ class ConversionNeuron(nn.Module):
         self.capture = False                 # ann mode: keep the last activation in .activation
         self.track_output = False            # snn modes: accumulate the output sum for bias correction
         self.count_stats = True              # snn modes: spike totals / mean counts (searches, energy)
+        self.track_peak = False              # snn modes: keep the largest count of one step in .peak_count
+        self.per_sample_counts = True        # snn modes: .mean_count per sample (ConvertedSNN.run: only to count ops)
         self.reset_state()
 
     # -- what a subclass defines ----------------------------------------------------------------------
@@ -76,6 +80,7 @@ class ConversionNeuron(nn.Module):
         self.output_sum: torch.Tensor | None = None            # Σ_t x(t) per sample (bias correction)
         self.spike_total: torch.Tensor | float = 0.0           # Σ n over steps and batch (a burst of k counts k)
         self.mean_count: torch.Tensor | None = None            # [B] Σ_t over this call of the mean count per element
+        self.peak_count: float | None = None                   # largest n of one step (with track_peak)
 
     def keep(self, index: torch.Tensor) -> None:
         """Drop the state of samples that left the batch (early exit)."""
@@ -110,17 +115,22 @@ class ConversionNeuron(nn.Module):
             counts = out.spikes
             graded = counts * theta
             result = graded.reshape(z.shape)
-            if self.count_stats:
+            if self.count_stats and self.per_sample_counts:
                 self.mean_count = counts.flatten(2).mean(2).sum(0)
             if self.track_output:
                 self._add_output(graded.sum(0))
         elif self.mode == "step":
-            out = scan(current.unsqueeze(0), self._ssm(z), reset="subtract", spike_fn=self.spike_rule(),
-                       state=self.state, backend=self.backend)
-            self.state = out.final
-            counts = out.spikes[0]
+            rule = self.spike_rule()
+            plain_if = type(self)._ssm is ConversionNeuron._ssm and not getattr(rule, "refractory", 0)
+            if self.backend == "auto" and plain_if:
+                counts = self._step(current, theta, rule)
+            else:
+                out = scan(current.unsqueeze(0), self._ssm(z), reset="subtract", spike_fn=rule,
+                           state=self.state, backend=self.backend)
+                self.state = out.final
+                counts = out.spikes[0]
             result = counts * theta
-            if self.count_stats:
+            if self.count_stats and self.per_sample_counts:
                 self.mean_count = counts.flatten(1).mean(1)
             if self.track_output:
                 self._add_output(result)
@@ -128,7 +138,34 @@ class ConversionNeuron(nn.Module):
             raise ValueError(f"neuron mode must be one of {MODES}, got {self.mode!r}")
         if self.count_stats:
             self.spike_total = self.spike_total + counts.sum()      # stays on the device: no sync per call
+        if self.track_peak and counts.numel():
+            self.peak_count = max(self.peak_count or 0.0, float(counts.max()))
         return result
+
+    def _step(self, current: torch.Tensor, theta: torch.Tensor, rule) -> torch.Tensor:
+        """One step of the core's IF scan (H = B = 1, subtractive reset), for inference without gradients.
+
+        The core scan with T = 1 pays per call for its validation and, on a fused backend, for layout copies
+        (~16 ms a conv layer on CPU against ~4 ms here); the step runner calls it once per layer and step.
+        Same operations in the same order as ``core.reference_scan`` (v = (x − θ·s) + I), so the spikes and the
+        state are bit-identical to ``scan`` (tests/convert/test_convert_fast.py). Refractory rules, a subclass
+        with its own ``_ssm`` and any ``backend`` other than "auto" run the core scan.
+        """
+        if self.state is None:
+            v = current
+        else:
+            v = (self.state.x[..., 0] - theta * self.state.s).add_(current)
+        counts = self.spike_count(rule, v, theta)
+        self.state = NeuronState(v.unsqueeze(-1), counts)
+        return counts
+
+    @staticmethod
+    def spike_count(rule, v: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """Spike counts of the core ``rule`` at membrane ``v``, without gradients."""
+        if type(rule) is BurstSpike:
+            # the rule's count without its surrogate term (it only carries a gradient): two passes, not seven
+            return torch.div(v, theta).floor_().clamp_(0, int(rule.max_spikes))
+        return rule(v, theta)
 
     def _add_output(self, step_sum: torch.Tensor) -> None:
         self.output_sum = step_sum if self.output_sum is None else self.output_sum + step_sum
@@ -137,7 +174,7 @@ class ConversionNeuron(nn.Module):
 NEURONS: dict[str, type[ConversionNeuron]] = {}
 
 
-def register_neuron(name: str) -> Callable[[type[ConversionNeuron]], type[ConversionNeuron]]:
+def register_conversion_neuron(name: str) -> Callable[[type[ConversionNeuron]], type[ConversionNeuron]]:
     """Class decorator: make a ``ConversionNeuron`` subclass available to ``convert(neuron=name)``."""
     def add(cls: type[ConversionNeuron]) -> type[ConversionNeuron]:
         if not issubclass(cls, ConversionNeuron):
@@ -161,7 +198,7 @@ def make_neuron(kind: str | type[ConversionNeuron], channels: int, per_channel: 
     return neuron
 
 
-@register_neuron("adafire")
+@register_conversion_neuron("adafire")
 class AdaFireNeuron(ConversionNeuron):
     """AdaFire: IF + ``BurstSpike(Γ)`` + subtractive reset, driven by z + δ + θ/(2T) (``half_shift``)."""
 
@@ -191,4 +228,5 @@ def run_adafire(current: torch.Tensor, threshold: float, gamma: int = 1, half_sh
     return (out / float(threshold)).round().reshape(current.shape)
 
 
-__all__ = ["AdaFireNeuron", "ConversionNeuron", "MODES", "NEURONS", "make_neuron", "register_neuron", "run_adafire"]
+__all__ = ["AdaFireNeuron", "ConversionNeuron", "MODES", "NEURONS", "make_neuron", "register_conversion_neuron",
+           "run_adafire"]

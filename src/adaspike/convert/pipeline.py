@@ -4,7 +4,7 @@
 4 AdaFire Γ allocation (Pareto DP) → 5 thresholds again with each Γ_l → 6 bias correction →
 7 SSC threshold ratios → 8 bias correction again → 9 IAT exit thresholds.
 Defaults follow the paper's published code (Γ 1..8, budget at Γ = 4 with η = 1; IAT α, β chosen on held-back
-calibration data within a 0.3-point tolerance). Each of AdaFire, bias correction, SSC and IAT can be switched off; with all off, this is plain IF with MSE
+calibration data within a 0.3-point tolerance, cross-fitted over 4 folds). Each of AdaFire, bias correction, SSC and IAT can be switched off; with all off, this is plain IF with MSE
 thresholds (the baseline). Without AdaFire a uniform Γ (default 1, binary IF) is used.
 """
 from __future__ import annotations
@@ -89,7 +89,7 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
             ssc: bool = False, iat: bool = False, gamma: int = 1, gammas: Sequence[int] = DEFAULT_GAMMAS,
             gamma_target: int | None = DEFAULT_GAMMA_TARGET, spike_budget: float = DEFAULT_SPIKE_BUDGET,
             ssc_ratios: Iterable[float] = SSC_RATIOS, ssc_kl_budget: float = 1.0, iat_alpha: float | None = None,
-            iat_beta: float | None = None, iat_tolerance: float = 0.3, iat_score: str = "entropy",
+            iat_beta: float | None = None, iat_tolerance: float = 0.3, iat_score: str = "entropy", iat_folds: int = 4,
             threshold_quantiser: str = "floor", threshold_batches: int = 7, batch_size: int = 128,
             spiking_linear: bool = True, half_shift: bool = True, neuron="adafire", frames: bool = False,
             concrete_args: dict | None = None, leaf_modules: tuple = (), device=None
@@ -104,10 +104,12 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
 
     Defaults follow the paper's code: Γ candidates 1..8 (``gammas``), spike budget η = 1.0 (``spike_budget``)
     times the spike count of the network with Γ = 4 everywhere (``gamma_target``; None means max(gammas), an
-    effectively unconstrained budget). IAT: with ``iat_alpha=None`` α and β = 1 − α are chosen so that on a
-    held-back quarter of the calibration data accuracy stays within ``iat_tolerance`` percentage points of
-    the fixed-T SNN (``report.iat_selection``); pass ``iat_alpha`` (and ``iat_beta``, default 1 − α) to fix them.
-    ``neuron``: a name registered with ``register_neuron`` or a ``ConversionNeuron`` class.
+    effectively unconstrained budget). IAT: with ``iat_alpha=None`` α and β = 1 − α are chosen so that the
+    held-back calibration samples lose at most ``iat_tolerance`` percentage points against the fixed-T SNN,
+    cross-fitted over ``iat_folds`` parts so every calibration sample is held back once
+    (``report.iat_selection``; ``select_exit_policy``); pass ``iat_alpha`` (and ``iat_beta``, default 1 − α)
+    to fix them.
+    ``neuron``: a name registered with ``register_conversion_neuron`` or a ``ConversionNeuron`` class.
     ``concrete_args``/``leaf_modules`` go to torch.fx when the model needs them to trace.
     """
     if T < 1:
@@ -120,7 +122,7 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
     options = dict(T=T, adafire=adafire, bias_correct=bias_correct, ssc=ssc, iat=iat, gamma=gamma,
                    gammas=list(gammas), gamma_target=int(gamma_target), spike_budget=spike_budget,
                    ssc_kl_budget=ssc_kl_budget, iat_alpha=iat_alpha, iat_beta=iat_beta, iat_tolerance=iat_tolerance,
-                   iat_score=iat_score, threshold_quantiser=threshold_quantiser, threshold_batches=threshold_batches,
+                   iat_folds=iat_folds, iat_score=iat_score, threshold_quantiser=threshold_quantiser, threshold_batches=threshold_batches,
                    batch_size=batch_size, spiking_linear=spiking_linear, half_shift=half_shift,
                    neuron=neuron if isinstance(neuron, str) else neuron.__name__, frames=frames)
     xs, ys = calibration_batches(calibration_data, batch_size, device)
@@ -159,7 +161,9 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
         search = allocate_gammas(snn, xs[0], T, gammas, int(gamma_target), spike_budget)
         report.adafire_search = search
         _set_gammas(snn, search["gammas"])
-        fit_thresholds(snn, xs[:threshold_batches], T, threshold_quantiser)
+        changed = [i for i, g in enumerate(search["gammas"]) if g != start_gamma]    # the others keep their fit
+        if changed:
+            fit_thresholds(snn, xs[:threshold_batches], T, threshold_quantiser, layers=changed)
     report.gammas = [n.gamma for n in snn.neurons]
     if bias_correct:
         report.bias_corrections["after_thresholds"] = bias_correction(snn, xs[0], T)
@@ -174,7 +178,8 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
         labels = ys if ys is not None else [snn.ann_forward(x)[0].argmax(1) for x in xs]
         step_logits = [snn.run(x, T, keep_steps=True).step_logits for x in xs]
         if iat_alpha is None:
-            policy, info = select_exit_policy(step_logits, labels, tolerance=iat_tolerance, score=iat_score)
+            policy, info = select_exit_policy(step_logits, labels, tolerance=iat_tolerance, score=iat_score,
+                                              folds=iat_folds)
             report.iat_selection = {k: v for k, v in info.items() if k != "mean_correct_entropy"}
             report.mean_correct_entropy = info["mean_correct_entropy"]
         else:

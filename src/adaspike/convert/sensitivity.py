@@ -2,7 +2,8 @@
 
 For each layer i and candidate value g, only layer i is changed, the whole SNN runs T steps on one batch,
 and we record S[g][i] = symmetric KL(ANN ‖ SNN mean-over-T logits) and C[g][i] = spike count of layer i
-(a burst of k counts k). The unmodified network is run once and shared by all layers.
+(a burst of k counts k). The unmodified network is run once and shared by all layers; each other run
+recomputes only the layers from i on (``replay.LayerReplay``), which leaves S and C unchanged.
 """
 from __future__ import annotations
 
@@ -11,36 +12,60 @@ from typing import Callable, Sequence
 import torch
 
 from .neuron import ConversionNeuron
+from .replay import LayerReplay
 from .search import pareto_dp, symmetric_kl
 from .snn import ConvertedSNN
 
 Setter = Callable[[ConversionNeuron, object], Callable[[], None]]   # apply value, return an undo
 
 
-def _run(snn: ConvertedSNN, x: torch.Tensor, ann_logits: torch.Tensor, T: int) -> tuple[float, list[float]]:
-    logits = snn.run(x, T).logits
-    return symmetric_kl(ann_logits, logits), [float(n.spike_total) for n in snn.neurons]
+def _measure(snn: ConvertedSNN, run, ann_logits: torch.Tensor) -> tuple[float, list[float]]:
+    return symmetric_kl(ann_logits, run.logits), [float(n.spike_total) for n in snn.neurons]
 
 
 @torch.no_grad()
 def layer_tables(snn: ConvertedSNN, x: torch.Tensor, T: int, candidates: Sequence, setter: Setter,
-                 neutral=None) -> tuple[list[list[float]], list[list[float]]]:
-    """``S[k][i]``, ``C[k][i]`` for candidate k and layer i; ``neutral`` is the candidate that changes nothing."""
+                 neutral=None, replay: bool = True, burst_caps: bool = False
+                 ) -> tuple[list[list[float]], list[list[float]]]:
+    """``S[k][i]``, ``C[k][i]`` for candidate k and layer i; ``neutral`` is the candidate that changes nothing.
+
+    With ``replay`` (default) each run recomputes only the layers downstream of the changed one
+    (``LayerReplay``; same tables as ``replay=False``, which reruns the whole network every time).
+    ``burst_caps``: the candidates are burst caps Γ and ``neutral`` every layer's current one. When layer i's
+    largest count in one step of the unmodified run is below ``neutral`` its cap never clipped, and neither
+    would any cap at or above that peak: the run would be the unmodified one, so its entries are copied
+    instead of computed (also exact).
+    """
     ann_logits, _ = snn.ann_forward(x)
     L = len(snn.neurons)
     S = [[0.0] * L for _ in candidates]
     C = [[0.0] * L for _ in candidates]
-    base = _run(snn, x, ann_logits, T) if neutral is not None else None
+    for n in snn.neurons:
+        n.track_peak = burst_caps
+    try:
+        runs = LayerReplay(snn, x, T, enabled=replay)
+    finally:
+        for n in snn.neurons:
+            n.track_peak = False
+    # a neuron that did not report its peak (e.g. its own forward) gets no shortcut
+    peaks = [n.peak_count if burst_caps and neutral is not None and n.peak_count is not None else float("inf")
+             for n in snn.neurons]
+    base = _measure(snn, runs.base, ann_logits) if neutral is not None else None
     for k, value in enumerate(candidates):
         for i, neuron in enumerate(snn.neurons):
-            if base is not None and value == neutral:
+            if base is not None and (value == neutral or peaks[i] <= value and peaks[i] < neutral):
                 kl, spikes = base
             else:
                 undo = setter(neuron, value)
+                counting = [other.count_stats for other in snn.neurons]
+                for j, other in enumerate(snn.neurons):     # only layer i's count is read from this run
+                    other.count_stats = counting[j] and j == i
                 try:
-                    kl, spikes = _run(snn, x, ann_logits, T)
+                    kl, spikes = _measure(snn, runs.run_from(i), ann_logits)
                 finally:
                     undo()
+                    for other, c in zip(snn.neurons, counting):
+                        other.count_stats = c
             S[k][i], C[k][i] = kl, spikes[i]
     return S, C
 
@@ -69,7 +94,7 @@ def allocate_gammas(snn: ConvertedSNN, x: torch.Tensor, T: int, gammas: Sequence
     gammas = list(gammas)
     if gamma_target not in gammas:
         raise ValueError(f"gamma_target {gamma_target} is not among the candidates {gammas}")
-    S, C = layer_tables(snn, x, T, gammas, set_gamma, neutral=snn.neurons[0].gamma)
+    S, C = layer_tables(snn, x, T, gammas, set_gamma, neutral=snn.neurons[0].gamma, burst_caps=True)
     budget = spike_budget * sum(C[gammas.index(gamma_target)])      # the row of the candidate *value*
     choice = pareto_dp(S, C, gammas, budget)
     if choice is None:

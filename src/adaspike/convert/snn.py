@@ -53,6 +53,7 @@ class ConvertedSNN(nn.Module):
         if runner not in RUNNERS:
             raise ValueError(f"runner must be one of {RUNNERS}, got {runner!r}")
         self.runner = runner
+        self.graph_call: Callable | None = None   # stands in for graph_module in run() (LayerReplay)
 
     # -- configuration ---------------------------------------------------------------------------------
     def set_mode(self, mode: str) -> None:
@@ -145,8 +146,9 @@ class ConvertedSNN(nn.Module):
             x = x.transpose(0, 1)        # time-major inside
         for n in self.neurons:
             n.steps = T
-        if exit_rule is None and not keep_steps and self._stepwise_for(x):
-            exit_rule = _never_exit
+            n.per_sample_counts = count_ops     # only the operation counter reads them
+        if exit_rule is None and self._stepwise_for(x):
+            return self._run_stepwise(x, T, _never_exit, count_ops, keep_steps)
         if exit_rule is not None:
             return self._run_stepwise(x, T, exit_rule, count_ops)
         batch = x.shape[1] if self.frames else x.shape[0]
@@ -176,7 +178,7 @@ class ConvertedSNN(nn.Module):
         counter = self._counter(b, x.device) if count_ops else None
         handles, densities = self._density_hooks(T) if count_ops else ([], {})
         try:
-            out = self.graph_module(seq)
+            out = (self.graph_call or self.graph_module)(seq)
         finally:
             for h in handles:
                 h.remove()
@@ -185,18 +187,22 @@ class ConvertedSNN(nn.Module):
             self._accumulate(counter, densities, torch.arange(b, device=x.device))
         return out.reshape(T, b, *out.shape[1:]), counter
 
-    def _run_stepwise(self, x: torch.Tensor, T: int, exit_rule: Callable, count_ops: bool) -> SNNRun:
+    def _run_stepwise(self, x: torch.Tensor, T: int, exit_rule: Callable, count_ops: bool,
+                      keep_steps: bool = False) -> SNNRun:
         self.set_mode("step")
         self.reset_state()
         batch = x.shape[1] if self.frames else x.shape[0]
         counter = self._counter(batch, x.device) if count_ops else None
         active = torch.arange(batch, device=x.device)
         cumulative = final_logits = exit_step = None
+        steps = []                  # per-step logits (keep_steps: only without exits, all samples stay)
         handles, densities = self._density_hooks(1) if count_ops else ([], {})
         try:
             for t in range(1, T + 1):
-                out = self.graph_module(x[t - 1][active] if self.frames else x)
+                out = (self.graph_call or self.graph_module)(x[t - 1][active] if self.frames else x)
                 cumulative = out.clone() if cumulative is None else cumulative + out
+                if keep_steps:
+                    steps.append(out)
                 if final_logits is None:
                     final_logits = out.new_zeros((batch, out.shape[1]))
                     exit_step = torch.full((batch,), T, dtype=torch.long, device=x.device)
@@ -221,7 +227,7 @@ class ConvertedSNN(nn.Module):
             for h in handles:
                 h.remove()
             self.set_mode("sequence")
-        return SNNRun(final_logits, exit_step, None, counter)
+        return SNNRun(final_logits, exit_step, torch.stack(steps) if keep_steps else None, counter)
 
     def _counter(self, batch: int, device) -> OperationCounter:
         if any(s.flops == 0 for s in self.synapses):

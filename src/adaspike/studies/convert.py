@@ -4,7 +4,8 @@ Rows per T: ``baseline`` (binary IF, MSE thresholds, bias correction), ``+adafir
 Pareto DP), ``+ssc`` (threshold ratios, on top of AdaFire), ``+iat`` (early exit, on top of SSC; mean steps
 used). The AdaFire/SSC/IAT rows come from ONE conversion's stage snapshots, as the pipeline builds them in
 order. Energy per sample follows ``adaspike.convert.energy`` (pJ; readout included); "saving" is
-1 − E_SNN/E_ANN against the same network run as an ANN (4.6 pJ/MAC).
+1 − E_SNN/E_ANN against the same network run as an ANN (4.6 pJ/MAC). Every evaluation is also watched by
+``adaspike.metrics`` (row["metrics"], a ``summary_row``; a second Markdown table).
 """
 from __future__ import annotations
 
@@ -109,6 +110,22 @@ def train_ann(arch: str, dataset: str = "fashion-mnist", *, epochs: int = 3, bat
     return model, accuracy, history
 
 
+def _evaluate(snn, loader, T: int, label: str, exit_policy=None, device="cpu") -> tuple[dict, dict]:
+    """``evaluate_snn`` with ``adaspike.metrics`` watching the same pass; returns (result, metrics summary row).
+
+    The graph is called once per step (and its batch shrinks as samples exit), so the collector is told the
+    number of samples; T is the run's T (the metrics cannot see it: conversion neurons keep no dt).
+    """
+    from ..metrics import MetricsCollector, summary_row
+
+    collector = MetricsCollector()
+    with collector.watch(snn.graph_module):
+        result = evaluate_snn(snn, loader, T, exit_policy=exit_policy, device=device)
+    metrics = summary_row({**collector.result(samples=result["samples"]), "accuracy": result["accuracy"]}, label)
+    metrics["T"] = T
+    return result, metrics
+
+
 def conversion_rows(ann, calib, test_loader, T_values, *, device="cpu", options: dict | None = None,
                     methods=METHODS) -> tuple[list[dict], dict]:
     """Evaluate each method at each T; returns rows and the ANN reference."""
@@ -122,30 +139,31 @@ def conversion_rows(ann, calib, test_loader, T_values, *, device="cpu", options:
         if ann_ref is None:
             ann_ref = evaluate_ann(base, test_loader, device)
         if "baseline" in methods:
-            rows.append(_row("baseline", T, evaluate_snn(base, test_loader, T, device=device), ann_ref,
-                             gammas=[n.gamma for n in base.neurons]))
+            rows.append(_row("baseline", T, *_evaluate(base, test_loader, T, f"baseline T={T}", device=device),
+                             ann_ref, gammas=[n.gamma for n in base.neurons]))
         if set(methods) - {"baseline"}:
             snn, report = convert(ann, calib, T=T, adafire=True, ssc=True, iat=True, device=device, **options)
             if UNCONSTRAINED in methods:
                 free, free_report = convert(ann, calib, T=T, adafire=True, ssc=False, iat=False, device=device,
                                             **{**options, "gamma_target": None})
-                rows.append(_row(UNCONSTRAINED, T, evaluate_snn(free, test_loader, T, device=device), ann_ref,
-                                 gammas=free_report.gammas))
+                rows.append(_row(UNCONSTRAINED, T, *_evaluate(free, test_loader, T, f"{UNCONSTRAINED} T={T}",
+                                                              device=device), ann_ref, gammas=free_report.gammas))
             for name, stage in (("+adafire", "adafire"), ("+ssc", "ssc")):
                 if name in methods:
                     snn.load_neuron_config(report.stages[stage])
-                    rows.append(_row(name, T, evaluate_snn(snn, test_loader, T, device=device), ann_ref,
-                                     gammas=report.gammas, ratios=report.ssc_ratios if stage == "ssc" else None))
+                    rows.append(_row(name, T, *_evaluate(snn, test_loader, T, f"{name} T={T}", device=device),
+                                     ann_ref, gammas=report.gammas,
+                                     ratios=report.ssc_ratios if stage == "ssc" else None))
             if "+iat" in methods:
                 snn.load_neuron_config(report.stages["ssc"])
-                result = evaluate_snn(snn, test_loader, T, exit_policy=report.exit_policy, device=device)
-                rows.append(_row("+iat", T, result, ann_ref, gammas=report.gammas, ratios=report.ssc_ratios,
+                evaluated = _evaluate(snn, test_loader, T, f"+iat T={T}", report.exit_policy, device)
+                rows.append(_row("+iat", T, *evaluated, ann_ref, gammas=report.gammas, ratios=report.ssc_ratios,
                                  iat=report.iat_selection))
         log.info("T=%d done in %.1fs", T, time.perf_counter() - tic)
     return rows, ann_ref
 
 
-def _row(method, T, result, ann_ref, gammas=None, ratios=None, iat=None) -> dict:
+def _row(method, T, result, metrics, ann_ref, gammas=None, ratios=None, iat=None) -> dict:
     return {"iat_alpha_beta": None if not iat or iat.get("alpha") is None else
             f"{iat['alpha']:g}/{iat['beta']:.3g}","T": T, "method": method, "accuracy": round(100 * result["accuracy"], 2),
             "delta_pp": round(100 * (result["accuracy"] - ann_ref["accuracy"]), 2),
@@ -154,7 +172,7 @@ def _row(method, T, result, ann_ref, gammas=None, ratios=None, iat=None) -> dict
             "saving_vs_ann_%": round(100 * result["energy_saving"], 1),
             "sops_M": round(result["sops"] / 1e6, 3),
             "gammas": gammas, "ssc_ratios": ratios, "steps_histogram": result["steps_histogram"],
-            "layers": result["layers"]}
+            "layers": result["layers"], "metrics": metrics, "iat_selection": iat}
 
 
 TABLE_COLUMNS = ["T", "method", "accuracy", "delta_pp", "mean_steps", "energy_uJ", "saving_vs_ann_%", "sops_M",
@@ -163,10 +181,15 @@ TABLE_COLUMNS = ["T", "method", "accuracy", "delta_pp", "mean_steps", "energy_uJ
 
 def write_results(out_dir: Path, name: str, rows: list[dict], ann_ref: dict, meta: dict) -> str:
     """JSON + Markdown table + plots (accuracy vs T, accuracy vs energy); returns the Markdown table."""
+    from ..metrics import SUMMARY_COLUMNS
     from ..report import markdown_table, write_json, write_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     table = markdown_table([{k: r[k] for k in TABLE_COLUMNS} for r in rows], TABLE_COLUMNS)
+    if all(r.get("metrics") for r in rows):
+        table += ("\n\nWorkload metrics (`adaspike.metrics` watching the same test pass; per sample; NeuroBench's "
+                  "definitions in the nb_ columns, adaspike's burst-aware counts in MACs_M/ACs_M/energy_uJ):\n\n"
+                  + markdown_table([r["metrics"] for r in rows], SUMMARY_COLUMNS))
     head = (f"ANN accuracy {100 * ann_ref['accuracy']:.2f} %, ANN energy {ann_ref['energy_pj'] / 1e6:.3f} uJ/sample "
             f"({ann_ref['macs'] / 1e6:.2f} M MACs x 4.6 pJ). SNN energy: 4.6 pJ/MAC for the analog-input layer, "
             "0.9 pJ/AC x non-zero input density for spiking layers (a burst = 1 AC), readout included; "
