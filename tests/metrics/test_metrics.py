@@ -299,3 +299,34 @@ def test_converted_model_inside_its_own_evaluation():
     assert stem["macs"] == stem["neurobench_macs"] == 3 * 4 * 22 ** 2
     assert stem["dense"] == 3 * 4 * 22 ** 2
     assert 0 <= metrics["neurobench"]["activation_sparsity"] <= 1
+
+
+def test_graded_spikes_of_a_converted_model_count_as_their_spike_counts():
+    """n·θ feeding a Linear directly: adaspike counts n ACs per non-zero weight, NeuroBench MACs."""
+    from adaspike.convert import convert, evaluate_snn
+    from adaspike.convert.energy import spike_counts
+    from adaspike.convert.neuron import ConversionNeuron
+
+    torch.manual_seed(0)
+    ann = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3))
+    x, y = torch.rand(32, 12), torch.randint(0, 3, (32,))
+    out = convert(ann, [x], T=4, adafire=True)
+    snn = out[0] if isinstance(out, tuple) else out
+    neurons = [m for m in snn.graph_module.modules() if isinstance(m, ConversionNeuron)]
+    seen = {id(m): [] for m in neurons}
+    handles = [m.register_forward_hook(lambda m, a, o: seen[id(m)].append(spike_counts(m, o))) for m in neurons]
+    collector = MetricsCollector()
+    with collector.watch(snn.graph_module):
+        result = evaluate_snn(snn, [(x, y)], 4)
+    for h in handles:
+        h.remove()
+    metrics = collector.result(samples=result["samples"])
+    linears = [m for m in snn.graph_module.modules() if isinstance(m, nn.Linear)]
+    assert len(linears) == 3 and len(neurons) == 2
+    counts = [torch.cat(seen[id(m)]) for m in neurons]
+    assert all(bool((c == c.round()).all()) and float(c.max()) > 1 for c in counts)   # bursts happen
+    for layer, (linear, fed_by) in zip(metrics["layers"][1:], zip(linears[1:], counts)):
+        fan_out = (linear.weight != 0).sum(0).to(torch.float64)
+        expected = float((fed_by.to(torch.float64) @ fan_out).sum()) / 32
+        assert layer["acs"] == pytest.approx(expected) and layer["macs"] == 0
+        assert layer["neurobench_macs"] > 0 and layer["neurobench_acs"] == 0       # graded values, for NeuroBench

@@ -79,18 +79,24 @@ def test_membrane_changes_equal_torch_reference(steps, batch, features, size, se
         assert membrane_changes(states, index) == torch_membrane_changes(states, index)
 
 
-def test_cache_reuses_views_and_notices_in_place_writes(monkeypatch):
+def test_cache_reuses_views_folds_columns_and_notices_in_place_writes(monkeypatch):
     calls = []
     real = stats_module.column_stats
     monkeypatch.setattr(stats_module, "column_stats", lambda x: calls.append(1) or real(x))
     cache = StatsCache()
-    spikes = (torch.rand(5, 3, 8) < 0.3).float()
-    first = cache.get(spikes, 8)
-    assert cache.get(spikes.reshape(15, 8), 8) is first and len(calls) == 1     # a view of the same data
-    assert cache.get(spikes, 4) is not first and len(calls) == 2                # other columns: other sums
+    spikes = torch.poisson(torch.full((5, 3, 8), 0.7))
+    first = cache.get(spikes, 24)
+    assert cache.get(spikes.reshape(15, 8), 24) is first and len(calls) == 1    # a view of the same data
+    for columns in (8, 4, 2):                                                   # folded from the 24 columns
+        folded = cache.get(spikes, columns)
+        ref = torch_column_stats(spikes.reshape(-1, columns))
+        assert len(calls) == 1 and folded.rows == ref.rows
+        assert torch.equal(folded.abs_sum, ref.abs_sum) and torch.equal(folded.nonzero, ref.nonzero)
+    cache.get(spikes, 5)                                                        # 24 is no multiple of 5
+    assert len(calls) == 2
     spikes.reshape(15, 8).add_(1)                                               # in place, through a view
-    again = cache.get(spikes, 8)
+    again = cache.get(spikes, 24)
     assert len(calls) == 3 and again.abs_sum.sum() == first.abs_sum.sum() + 120
+    assert cache.find(spikes.transpose(0, 1), 24) is None                                 # strided views are not keyed
     cache.clear()
-    cache.get(spikes, 8)
-    assert len(calls) == 4
+    assert cache.find(spikes, 24) is None

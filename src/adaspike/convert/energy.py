@@ -24,8 +24,16 @@ from ..metrics import NeuronKind, register_neuron_type
 from ..metrics.energy import DEFAULT_ENERGY, E_AC_PJ, E_MAC_PJ, nominal_macs
 from .neuron import ConversionNeuron
 
-# converted neurons for adaspike.metrics: activation sparsity of their graded outputs n·θ (not integer counts)
-register_neuron_type(ConversionNeuron, NeuronKind(activation=True, membrane="none", counts=False))
+def spike_counts(neuron: ConversionNeuron, graded: torch.Tensor) -> torch.Tensor:
+    """The counts n behind a conversion neuron's graded output n·θ (θ per channel); exact, as n is an integer."""
+    theta = neuron._view(neuron.threshold, graded).to(graded.dtype)
+    return torch.where(theta > 0, torch.round(graded / theta.clamp(min=torch.finfo(graded.dtype).tiny)), 0.0)
+
+
+# converted neurons for adaspike.metrics: activation sparsity of their graded outputs n·θ; adaspike's columns
+# count the connections they feed in ACs, k for a count of k (NeuroBench's see graded values: MACs)
+register_neuron_type(ConversionNeuron, NeuronKind(activation=True, membrane="none", counts=False,
+                                                  spike_counts=spike_counts))
 
 
 def layer_flops(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:

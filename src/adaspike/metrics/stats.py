@@ -157,21 +157,36 @@ class StatsCache:
         self._entries: list[tuple[tuple, torch.Tensor, int, ColumnStats]] = []
 
     @staticmethod
-    def _key(x: torch.Tensor, columns: int) -> tuple | None:
-        if not x.is_contiguous():
-            return None
-        return (x.device, x.dtype, x.data_ptr(), x.numel(), columns)
+    def _key(x: torch.Tensor) -> tuple | None:
+        return (x.device, x.dtype, x.data_ptr(), x.numel()) if x.is_contiguous() else None
 
-    def get(self, x: torch.Tensor, columns: int) -> ColumnStats:
-        key = self._key(x, columns)
-        if key is not None:
-            for k, tensor, version, stats in self._entries:
-                if k == key and tensor._version == version:
+    def find(self, x: torch.Tensor, columns: int) -> ColumnStats | None:
+        """Cached statistics of x's data with ``columns`` columns, folded from an entry with a multiple of
+        them (a flat index c·columns + j lands in column j: summing the groups is exact on float64 sums)."""
+        key = self._key(x)
+        if key is None:
+            return None
+        for k, tensor, version, stats in reversed(self._entries):
+            wide = stats.abs_sum.numel()
+            if k == key and tensor._version == version and wide % columns == 0:
+                if wide == columns:
                     return stats
-        stats = column_stats(x.detach().reshape(-1, columns))
+                return ColumnStats(stats.rows * (wide // columns), stats.integer, stats.max_abs,
+                                   stats.abs_sum.reshape(-1, columns).sum(0), stats.nonzero.reshape(-1, columns).sum(0))
+        return None
+
+    def put(self, x: torch.Tensor, columns: int, stats: ColumnStats) -> ColumnStats:
+        """Remember ``stats`` for x's data; returns them."""
+        key = self._key(x)
         if key is not None and self.size > 0:
             self._entries = [*self._entries[-(self.size - 1):], (key, x, x._version, stats)]
         return stats
+
+    def get(self, x: torch.Tensor, columns: int) -> ColumnStats:
+        found = self.find(x, columns)
+        if found is not None:
+            return found
+        return self.put(x, columns, column_stats(x.detach().reshape(-1, columns)))
 
     def clear(self) -> None:
         self._entries.clear()

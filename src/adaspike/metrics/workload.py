@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -36,7 +36,7 @@ from ..layers import LeakyIntegrator, NeuronLayer, RecurrentSpikingLayer
 from ..layers.discretisation_cache import layer_ssm
 from .energy import DEFAULT_ENERGY, EnergyModel
 from .static import CONNECTION_LAYERS, static_metrics
-from .stats import StatsCache, membrane_changes
+from .stats import StatsCache, column_stats, membrane_changes
 
 MEMBRANE_SOURCES = ("scan", "output", "none")
 
@@ -45,12 +45,17 @@ MEMBRANE_SOURCES = ("scan", "output", "none")
 class NeuronKind:
     """How the collector reads a neuron type: counted in activation sparsity? where its membrane comes from
     (``scan``: the states of ``module.run``; ``output``: the module returns its membrane; ``none``), whether
-    it spikes and whether its outputs are integer spike counts."""
+    it spikes and whether its outputs are integer spike counts.
+
+    ``spike_counts(module, output)``, for graded-spike neurons whose output is a count times a scale (a
+    converted network's n·θ), returns the counts: adaspike's columns then count k ACs for a count of k in the
+    connections it feeds, as for bursts, while NeuroBench's columns still see the graded values (MACs)."""
 
     activation: bool = True
     membrane: str = "none"
     spiking: bool = True
     counts: bool = False          # outputs are integer spike counts >= 0 (cheaper statistics)
+    spike_counts: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
 
     def __post_init__(self):
         if self.membrane not in MEMBRANE_SOURCES:
@@ -176,6 +181,7 @@ class MetricsCollector:
         self._batch_nonzero = self._batch_outputs = 0
         self._cache = _Connections()
         self._stats = StatsCache()
+        self._graded = StatsCache()        # spike counts of graded-spike neurons' outputs, by output tensor
         self._model: nn.Module | None = None
 
     # -- hooks ------------------------------------------------------------------------------------------
@@ -186,10 +192,13 @@ class MetricsCollector:
             linear = isinstance(module, nn.Linear)
             shape = (x.shape[-1],) if linear else tuple(x.shape[1:])
             stats = self._stats.get(x, math.prod(shape))
-            counts = stats.integer
+            graded = self._graded.find(x, math.prod(shape))   # the counts behind a graded neuron's n·θ
+            counts = stats.integer or graded is not None
             # bursts: a count of k is k ACs; for binary input that is also NeuroBench's effective count
-            weighted = _pairs(module, self._cache, module.weight, stats.abs_sum, shape) if counts else None
-            effective = weighted if stats.binary else _pairs(module, self._cache, module.weight, stats.nonzero, shape)
+            weighted = (_pairs(module, self._cache, module.weight, (graded or stats).abs_sum, shape)
+                        if counts else None)
+            effective = (weighted if stats.binary
+                         else _pairs(module, self._cache, module.weight, stats.nonzero, shape))
             if linear:
                 dense = float(stats.rows) * module.in_features * module.out_features
             else:
@@ -200,7 +209,7 @@ class MetricsCollector:
                 entry.nb_acs += effective
             else:
                 entry.nb_macs += effective
-            if counts:
+            if counts:  # adaspike: spikes and counts are ACs, graded spikes counted by their counts
                 entry.acs += weighted
             else:
                 entry.macs += effective
@@ -230,11 +239,16 @@ class MetricsCollector:
             if self.steps is None and isinstance(module, (NeuronLayer, LeakyIntegrator)):
                 self.steps, self.dt = int(out.shape[0]), float(module.dt)
             if entry.kind.activation:
-                # columns = the features of one step of one sample, as the next connection reads them
-                stats = self._stats.get(out, math.prod(out.shape[2:]) if out.dim() > 2 else out.shape[-1] if out.dim() else 1)
+                # columns = all but the leading axis: any connection reading this tensor (a Linear's last axis,
+                # a conv's C·H·W) folds these column sums to its own
+                columns = out.numel() // out.shape[0] if out.dim() > 1 else max(1, out.numel())
+                stats = self._stats.get(out, columns)
                 nonzero = stats.nonzero_count
                 entry.nonzero += nonzero
                 entry.outputs += out.numel()
+                if entry.kind.spike_counts is not None:
+                    counts = entry.kind.spike_counts(module, out.detach())
+                    stats = self._graded.put(out, columns, column_stats(counts.reshape(-1, columns)))
                 entry.spikes += stats.magnitude if entry.kind.spiking else 0.0
                 self._batch_nonzero += nonzero
                 self._batch_outputs += out.numel()
@@ -267,6 +281,7 @@ class MetricsCollector:
         self.samples += batch
         self.batches += 1
         self._stats.clear()
+        self._graded.clear()
         if self._batch_outputs:
             self._sparsity_weighted += (1 - self._batch_nonzero / self._batch_outputs) * batch
             self._sparsity_weight += batch
@@ -302,6 +317,8 @@ class MetricsCollector:
             for module in probes:
                 del module.run  # the class's method shows through again
             self._stats.clear()
+            self._graded.clear()
+        self._graded.clear()
 
     # -- results ----------------------------------------------------------------------------------------
     def result(self, samples: int | None = None, step_s: float | None = None) -> dict:
