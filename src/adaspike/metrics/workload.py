@@ -56,8 +56,11 @@ class NeuronKind:
     spiking: bool = True
     counts: bool = False          # outputs are integer spike counts >= 0 (cheaper statistics)
     spike_counts: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
+    leading_axes: int = 2         # axes before the features: [T, B, ...] layers 2, per-step/ANN [B, ...] 1
 
     def __post_init__(self):
+        if self.leading_axes not in (1, 2):
+            raise ValueError(f"leading_axes must be 1 or 2, got {self.leading_axes!r}")
         if self.membrane not in MEMBRANE_SOURCES:
             raise ValueError(f"membrane must be one of {MEMBRANE_SOURCES}, got {self.membrane!r}")
 
@@ -81,8 +84,8 @@ def neuron_kind(module: nn.Module) -> NeuronKind | None:
 register_neuron_type(NeuronLayer, NeuronKind(activation=True, membrane="scan", counts=True))
 register_neuron_type(LeakyIntegrator, NeuronKind(activation=False, membrane="output", spiking=False))
 # NeuroBench's default activation layers, so that ANNs get the same numbers
-register_neuron_type(nn.ReLU, NeuronKind())
-register_neuron_type(nn.Sigmoid, NeuronKind())
+register_neuron_type(nn.ReLU, NeuronKind(leading_axes=1))
+register_neuron_type(nn.Sigmoid, NeuronKind(leading_axes=1))
 
 
 @dataclass
@@ -239,9 +242,10 @@ class MetricsCollector:
             if self.steps is None and isinstance(module, (NeuronLayer, LeakyIntegrator)):
                 self.steps, self.dt = int(out.shape[0]), float(module.dt)
             if entry.kind.activation:
-                # columns = all but the leading axis: any connection reading this tensor (a Linear's last axis,
-                # a conv's C·H·W) folds these column sums to its own
-                columns = out.numel() // out.shape[0] if out.dim() > 1 else max(1, out.numel())
+                # columns = the features of one sample at one step (a conv's C·H·W, a Linear's F): what the
+                # next connection reads; a Linear over the last axis folds them to its own
+                lead = min(entry.kind.leading_axes, out.dim() - 1) if out.dim() > 1 else 0
+                columns = max(1, out.numel() // max(1, math.prod(out.shape[:lead])))
                 stats = self._stats.get(out, columns)
                 nonzero = stats.nonzero_count
                 entry.nonzero += nonzero
