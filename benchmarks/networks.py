@@ -6,7 +6,7 @@ import copy
 import torch
 from torch import nn
 
-from .neurons import AdaspikeLIF, Identity, available_impls, step_impls
+from .neurons import AdaspikeLIF, Identity, available_impls, plain_lif_step, step_impls
 
 
 class FeedForward(nn.Module):
@@ -62,6 +62,41 @@ class FloorRecurrent(RecurrentLoop):
         return torch.stack(out)
 
 
+class BatchedFloorRecurrent(RecurrentLoop):
+    """The batched recurrent floor (the speed issue's): the recurrent product over all T·B rows in one matrix
+    product, as if s_{t−1} were known in advance; no real recurrent network can do this."""
+
+    def forward(self, x):
+        drive = self.linear(x)
+        return drive + drive @ self.recurrent.T
+
+
+class PlainStepNet(nn.Module):
+    """The plain per-step loop: the whole network on x_t, then on x_{t+1}. Per step each stage runs its synapse
+    (Linear or Conv on [B, ...], plus V·s_{t−1} when recurrent), the plain LIF step and an optional pool; the
+    readout is averaged over time like the other networks'."""
+
+    def __init__(self, synapses: list[nn.Module], readout: nn.Linear, recurrents=None, pool: nn.Module | None = None):
+        super().__init__()
+        self.synapses, self.readout = nn.ModuleList(copy.deepcopy(synapses)), copy.deepcopy(readout)
+        self.recurrents = None if recurrents is None else nn.ParameterList(nn.Parameter(r.clone()) for r in recurrents)
+        self.pool = pool
+
+    def forward(self, x):
+        states, out = [None] * len(self.synapses), 0.0
+        for t in range(x.shape[0]):
+            h = x[t]
+            for i, synapse in enumerate(self.synapses):
+                d = synapse(h)
+                if self.recurrents is not None and states[i] is not None:
+                    d = d + states[i][1] @ self.recurrents[i].T
+                h, states[i] = plain_lif_step(d, states[i])
+                if self.pool is not None:
+                    h = self.pool(h)
+            out = out + self.readout(h.flatten(1))
+        return out / x.shape[0]
+
+
 class Recurrent(nn.Module):
     def __init__(self, layers: list[nn.Module], readout: nn.Linear):
         super().__init__()
@@ -88,10 +123,13 @@ def shd_weights(seed: int = 0, sizes=(700, 256, 256, 20), gain: float = 4.0):
 
 
 def shd_networks(recurrent: bool, seed: int = 0) -> dict[str, nn.Module]:
-    """adaspike, its reference path, every installed peer and the floor, with identical weights."""
+    """adaspike, its reference path, every installed peer, the plain per-step and layer-wise loops and the floor
+    (recurrent: the batched floor, and ``floor-step`` with the recurrent products step by step), with identical
+    weights."""
     linears, recs = shd_weights(seed)
     if not recurrent:
         nets = {name: FeedForward(linears, make) for name, make in available_impls().items()}
+        nets["plain-step"] = PlainStepNet(linears[:-1], linears[-1])
         nets["floor"] = FeedForward(linears, lambda f: Identity())
         return nets
     nets = {
@@ -102,7 +140,11 @@ def shd_networks(recurrent: bool, seed: int = 0) -> dict[str, nn.Module]:
     for name, make in step_impls().items():
         nets[name] = Recurrent([RecurrentLoop(copy.deepcopy(l), r, make(l.out_features)) for l, r in zip(linears, recs)],
                                linears[-1])
-    nets["floor"] = Recurrent([FloorRecurrent(copy.deepcopy(l), r, None) for l, r in zip(linears, recs)], linears[-1])
+    nets["plain-step"] = PlainStepNet(linears[:-1], linears[-1], recurrents=recs)
+    nets["floor"] = Recurrent([BatchedFloorRecurrent(copy.deepcopy(l), r, None) for l, r in zip(linears, recs)],
+                              linears[-1])
+    nets["floor-step"] = Recurrent([FloorRecurrent(copy.deepcopy(l), r, None) for l, r in zip(linears, recs)],
+                                   linears[-1])
     return nets
 
 
@@ -132,5 +174,6 @@ def conv_networks(seed: int = 0) -> dict[str, nn.Module]:
             c.weight.mul_(3.0)
     head = nn.Linear(32 * 8 * 8, 10)
     nets = {name: ConvNet(convs, head, make) for name, make in available_impls().items()}
+    nets["plain-step"] = PlainStepNet(convs, head, pool=nn.AvgPool2d(2))
     nets["floor"] = ConvNet(convs, head, lambda f: Identity())
     return nets

@@ -26,7 +26,39 @@ NOTES = {
              "1/(1−α) first so the per-step gain is 1; SuperSpike surrogate",
     "spikingjelly": "LIFNode(τ = 1/(1−α), decay_input=False, v_reset=None), step_mode 'm' (multi-step op); "
                     "sigmoid surrogate",
+    "plain-layer": "plain PyTorch, layer by layer: each Linear/Conv over all T·B rows at once, then a Python loop "
+                   "of the LIF step (recurrent: + V·s_{t−1} per step); fast-sigmoid surrogate as adaspike",
+    "plain-step": "plain PyTorch, step by step: the whole network on x_t, then x_{t+1} (what a recurrent model "
+                  "written by hand does); same LIF step and surrogate",
 }
+
+SLOPE = 25.0  # adaspike's default fast-sigmoid slope, so the plain loops compute the same gradients
+
+
+class _PlainSpike(torch.autograd.Function):
+    """Θ(v − θ) with the fast-sigmoid surrogate, written as a user would in plain PyTorch."""
+
+    @staticmethod
+    def forward(ctx, z):
+        ctx.save_for_backward(z)
+        return (z >= 0).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (z,) = ctx.saved_tensors
+        return grad / (SLOPE * z.abs() + 1.0) ** 2
+
+
+def plain_lif_step(current: torch.Tensor, state):
+    """One LIF step in plain PyTorch: v = α(v − θ s) + I, s = Θ(v − θ); ``state`` = (v, s) or None."""
+    v = current if state is None else ALPHA * (state[0] - THRESHOLD * state[1]) + current
+    s = _PlainSpike.apply(v - THRESHOLD)
+    return s, (v, s)
+
+
+def plain_lif(features):
+    """The plain layer-wise loop's neuron: a Python loop of ``plain_lif_step`` over the steps of [T, B, *F]."""
+    return StepLoop(plain_lif_step)
 
 
 def installed(name: str) -> bool:
@@ -121,7 +153,8 @@ def spikingjelly_step(features):
 
 
 def step_impls() -> dict[str, Callable]:
-    """Name -> factory(features) -> StepLoop whose ``step`` a recurrent loop can drive (peers only)."""
+    """Name -> factory(features) -> StepLoop whose ``step`` a recurrent loop can drive (peers and the plain
+    layer-wise loop)."""
     impls = {}
     if installed("snntorch"):
         impls["snntorch"] = snntorch_lif
@@ -129,6 +162,7 @@ def step_impls() -> dict[str, Callable]:
         impls["norse"] = norse_lif
     if installed("spikingjelly"):
         impls["spikingjelly"] = spikingjelly_step
+    impls["plain-layer"] = plain_lif
     return impls
 
 
@@ -143,6 +177,7 @@ def available_impls(include_reference: bool = True) -> dict[str, Callable]:
         impls["norse"] = norse_lif
     if installed("spikingjelly"):
         impls["spikingjelly"] = SpikingJellyLIF
+    impls["plain-layer"] = plain_lif
     return impls
 
 

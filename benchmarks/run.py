@@ -2,15 +2,19 @@
 
 Workloads (from the speed issue): (1) one LIF layer, T=100, B=32, N=2048, forward + backward; (2) the SHD-shaped
 700-256-256-20 net, feed-forward and recurrent, T=100, B=64, inference and a training step; (3) the same inference
-at T=1000; (4) a small conv SNN, T=8, B=32, 3×32×32, training step. Each has a floor: the same matrix products
-with no neuron dynamics. Implementations run in alternating order, one call each per round; we report medians
-and ratios, and write everything to JSON (plus a Markdown table).
+at T=1000; (4) a small conv SNN, T=8, B=32, 3×32×32, training step and inference. Each has a floor: the same
+matrix products with no neuron dynamics (recurrent: batched over time too; ``floor-step`` keeps them step by step).
+Besides the peer libraries, two plain-PyTorch loops run the same network: ``plain-layer`` (each Linear/Conv over
+all T·B rows, then a Python LIF loop) and ``plain-step`` (the whole network one step at a time). Every round runs
+each implementation once, in a freshly shuffled order (seeded); we report medians and ratios, all from one run,
+and write everything to JSON (plus a Markdown table).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import platform
+import random
 import statistics
 import time
 from dataclasses import dataclass
@@ -100,11 +104,12 @@ def shd(recurrent: bool, train: bool, T=100, B=64):
     return {name: (_train_step(net, x, y) if train else _inference(net, x)) for name, net in nets.items()}
 
 
-def conv(T=8, B=32):
+def conv(train: bool = True, T=8, B=32):
     g = torch.Generator().manual_seed(2)
     x = torch.rand(T, B, 3, 32, 32, generator=g).to(DEVICE)
     y = torch.randint(0, 10, (B,), generator=g).to(DEVICE)
-    return {name: _train_step(net.to(DEVICE), x, y) for name, net in conv_networks().items()}
+    nets = {name: net.to(DEVICE) for name, net in conv_networks().items()}
+    return {name: (_train_step(net, x, y) if train else _inference(net, x)) for name, net in nets.items()}
 
 
 def workloads(quick: bool) -> list[Workload]:
@@ -120,11 +125,12 @@ def workloads(quick: bool) -> list[Workload]:
         Workload(f"shd_rec_infer_T{t_long}", f"(3) SHD recurrent inference T={t_long}",
                  lambda: shd(True, False, T=t_long)),
         Workload("conv_train", "(4) conv SNN T=8 B=32 3x32x32, training step", conv),
+        Workload("conv_infer", "(4) conv SNN T=8 B=32 3x32x32, inference", lambda: conv(False)),
     ]
 
 
 def time_alternating(calls: dict[str, Callable[[], float]], repeats: int, skip: set[str]) -> dict:
-    """Warm each implementation up once, then run rounds in rotating order; per-implementation medians (ms)."""
+    """Warm each implementation up once, then run rounds in shuffled order; per-implementation medians (ms)."""
     names, proxy, failed = [], {}, {}
     for n in calls:
         if n in skip:
@@ -136,8 +142,9 @@ def time_alternating(calls: dict[str, Callable[[], float]], repeats: int, skip: 
             failed[n] = f"{type(err).__name__}: {err}"[:300]
             print(f"   {n}: failed ({failed[n]})", flush=True)
     times = {n: [] for n in names}
-    for r in range(repeats):
-        order = names[r % len(names):] + names[:r % len(names)]
+    rng = random.Random(0)  # a shuffled order per round: no implementation always follows the same one
+    for _ in range(repeats):
+        order = rng.sample(names, len(names))
         for n in order:
             _sync()
             t0 = time.perf_counter()
@@ -150,17 +157,26 @@ def time_alternating(calls: dict[str, Callable[[], float]], repeats: int, skip: 
     return out
 
 
+PLAIN = ("plain-step", "plain-layer")  # the plain-PyTorch loops: baselines like the peers, not libraries
+NOT_BASELINES = ("adaspike", "adaspike-ref", "floor", "floor-step")
+
+
 def summarise(results: dict) -> dict:
-    """Ratios: each peer's median over adaspike's, adaspike over the floor."""
+    """Ratios: each baseline's (peer's or plain loop's) median over adaspike's, adaspike over the floor."""
     ok = {n: r for n, r in results.items() if "median_ms" in r}
     ada = ok.get("adaspike", {}).get("median_ms")
-    peers = {n: r["median_ms"] for n, r in ok.items() if n not in ("adaspike", "adaspike-ref", "floor")}
+    baselines = {n: r["median_ms"] for n, r in ok.items() if n not in NOT_BASELINES}
+    peers = {n: t for n, t in baselines.items() if n not in PLAIN}
+    plain = {n: t for n, t in baselines.items() if n in PLAIN}
     out = {}
     if ada:
-        out["speedup_vs_peer"] = {n: round(t / ada, 2) for n, t in peers.items()}
-        if peers:
-            fastest = min(peers, key=peers.get)
-            out["fastest_peer"], out["speedup_vs_fastest_peer"] = fastest, round(peers[fastest] / ada, 2)
+        out["speedup_vs_peer"] = {n: round(t / ada, 2) for n, t in baselines.items()}
+        for key, group in (("peer", peers), ("plain", plain), ("baseline", baselines)):
+            if group:
+                fastest = min(group, key=group.get)
+                out[f"fastest_{key}"], out[f"speedup_vs_fastest_{key}"] = fastest, round(group[fastest] / ada, 2)
+        if "floor-step" in ok:
+            out["x_floor_step"] = round(ada / ok["floor-step"]["median_ms"], 2)
         if "floor" in ok:
             out["x_floor"] = round(ada / ok["floor"]["median_ms"], 2)
         if "adaspike-ref" in ok:
@@ -169,14 +185,16 @@ def summarise(results: dict) -> dict:
 
 
 def markdown(report: dict) -> str:
-    names = ["adaspike", "adaspike-ref", "snntorch", "norse", "spikingjelly", "floor"]
-    head = "| workload | " + " | ".join(f"{n} (ms)" for n in names) + " | fastest peer ÷ adaspike | adaspike ÷ floor |"
-    lines = [head, "|" + "---|" * (len(names) + 3)]
+    names = ["adaspike", "adaspike-ref", "snntorch", "norse", "spikingjelly", *PLAIN, "floor", "floor-step"]
+    head = ("| workload | " + " | ".join(f"{n} (ms)" for n in names)
+            + " | fastest peer ÷ adaspike | fastest plain loop ÷ adaspike | adaspike ÷ floor |")
+    lines = [head, "|" + "---|" * (len(names) + 4)]
     for w in report["workloads"]:
         res, summ = w["results"], w["summary"]
         cells = [f"{res[n]['median_ms']:.1f}" if "median_ms" in res.get(n, {}) else "–" for n in names]
         lines.append(f"| {w['description']} | " + " | ".join(cells)
                      + f" | {summ.get('speedup_vs_fastest_peer', '–')} ({summ.get('fastest_peer', '–')}) "
+                     + f"| {summ.get('speedup_vs_fastest_plain', '–')} ({summ.get('fastest_plain', '–')}) "
                      + f"| {summ.get('x_floor', '–')} |")
     return "\n".join(lines)
 

@@ -142,7 +142,7 @@ class NumbaKernels:
             r_in = r_res = np.zeros((1, 1), dtype=out.dtype)
         _launch(K.scan_forward, K.scan_forward_parallel, current.shape[1], current.numel(), _np(current), _np(H), _np(Bm), _np(kr), _np(ks), _np(th),
                    _np(x0), _np(s0), _np(table), mem, reset, rule.burst, rule.strict, states.numpy(), counts.numpy(),
-                   out, hold, r_in, r_res)
+                   out, hold, r_in, r_res, 0, current.shape[0])
 
     def backward(self, g_spikes, g_states, g_final_x, g_final_s, drive, H, Bm, kr, ks, th, x0, s0, states,
                  counts, table, mem, reset, detach, rule, with_params, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th):
@@ -152,7 +152,67 @@ class NumbaKernels:
                    _np(kr), _np(ks), _np(th), _np(x0), _np(s0), _np(states), _np(counts), _np(table), mem, reset,
                    detach, rule.surrogate, rule.slope, rule.burst, rule.strict, g_states is not None, with_params, drive is not None,
                    int(rule.refractory), g_I.numpy(), g_x0.numpy(), g_s0.numpy(), g_H.numpy(), g_B.numpy(),
-                   g_kr.numpy(), g_ks.numpy(), g_th.numpy())
+                   g_kr.numpy(), g_ks.numpy(), g_th.numpy(), 0, g_I.shape[0])
+
+    def recurrent_forward(self, drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes,
+                          r0=None):
+        """Step runner for the recurrent scan: ``step(t)`` runs step t on the full buffers, from the previous
+        step's state and spikes (or x0, s0), reading ``drives[t]`` (``drives[0]`` for a one-step buffer). Every
+        argument is converted once: a recurrent layer calls the kernel T times per pass, and per-call
+        conversions cost more than its LIF step."""
+        return _ForwardSteps(drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes, r0)
+
+    def recurrent_backward(self, g_spikes, g_states, drives, H, Bm, kr, ks, th, x0, s0, states, counts, spikes,
+                           table, mem, reset, detach, rule, with_params, g_I, gx, gs, g_params):
+        """Adjoint step runner: ``step(t)`` turns (``gx``, ``gs``), the adjoints after step t, into those before
+        it (in place), writes ``g_I[t]`` and adds step t's parameter gradients to ``g_params`` (per row)."""
+        return _BackwardSteps(g_spikes, g_states, drives, H, Bm, kr, ks, th, x0, s0, states, counts, table, mem,
+                              reset, detach, rule, with_params, g_I, gx, gs, g_params)
+
+
+class _ForwardSteps:
+    def __init__(self, drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes, r0):
+        self.hold = hold = int(rule.refractory)
+        self.batch, N = states.shape[2], states.shape[3]
+        self.work = self.batch * N
+        self.states, self.spikes, self.x0, self.s0 = states.numpy(), spikes.numpy(), _np(x0), _np(s0)
+        self.args = (_np(H), _np(Bm), _np(kr), _np(ks), _np(th))
+        self.tail = (_np(table), mem, reset, rule.burst, rule.strict)
+        self.drives, self.counts = drives.numpy(), counts.numpy()
+        if hold:  # ping-pong counters: step t reads one and writes the other
+            self.r = [_np(r0).copy(), np.empty((self.batch, N), dtype=self.states.dtype)]
+        else:
+            self.r = [np.zeros((1, 1), dtype=self.states.dtype)] * 2
+
+    def step(self, t: int) -> None:
+        x_prev = self.states[t - 1] if t else self.x0
+        s_prev = self.spikes[t - 1] if t else self.s0
+        r_in, r_out = self.r[t % 2], self.r[(t + 1) % 2]
+        _launch(K.scan_forward, K.scan_forward_parallel, self.batch, self.work, self.drives, *self.args, x_prev,
+                s_prev, *self.tail, self.states, self.counts, self.spikes, self.hold, r_in, r_out, t, t + 1)
+        self.last = t
+
+    @property
+    def final_r(self) -> torch.Tensor | None:
+        return torch.from_numpy(self.r[(self.last + 1) % 2].copy()) if self.hold else None
+
+
+class _BackwardSteps:
+    def __init__(self, g_spikes, g_states, drives, H, Bm, kr, ks, th, x0, s0, states, counts, table, mem, reset,
+                 detach, rule, with_params, g_I, gx, gs, g_params):
+        dummy = np.zeros((1, 1, 1, 1), dtype=states.numpy().dtype)
+        self.batch, self.work = g_I.shape[1], g_I.shape[1] * g_I.shape[2]
+        self.gx, self.gs = gx.numpy(), gs.numpy()
+        self.head = (_np(g_spikes), dummy if g_states is None else _np(g_states))
+        self.mid = (dummy[0] if drives is None else drives.numpy(), _np(H), _np(Bm), _np(kr), _np(ks), _np(th),
+                    _np(x0), _np(s0), states.numpy(), counts.numpy(), _np(table), mem, reset, detach,
+                    rule.surrogate, rule.slope, rule.burst, rule.strict, g_states is not None, with_params,
+                    drives is not None, int(rule.refractory), g_I.numpy())
+        self.params = tuple(g.numpy() for g in g_params)
+
+    def step(self, t: int) -> None:
+        _launch(K.scan_backward, K.scan_backward_parallel, self.batch, self.work, *self.head, self.gx, self.gs,
+                *self.mid, self.gx, self.gs, *self.params, t, t + 1)
 
 
 KERNELS = NumbaKernels()

@@ -88,14 +88,19 @@ def _reset_row(reset, s, xm, th, one, r):
 
 @nb.njit(nogil=True, cache=True, error_model="numpy")
 def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts, spikes,
-                 hold, r0, r_out, b0, b1):
+                 hold, r0, r_out, t0, t1, b0, b1):
     """Fill ``states`` [T, n, B, N] (post-propagation, pre-reset), spike ``counts`` [T, B, N] and the spikes
     themselves ``spikes`` [T, B, N] (= table[counts], in the input dtype) for batch rows b0 ≤ b < b1 (the caller
     runs row ranges on several threads; the GIL is released).
 
     With ``hold`` > 0 (refractory rule) the blocked-steps counter starts from ``r0`` [B, N] and ends in
-    ``r_out`` [B, N]; blocked neurons get the count code BLOCKED. With ``hold`` = 0 both may be [1, 1] dummies."""
-    T, _, N = I.shape
+    ``r_out`` [B, N]; blocked neurons get the count code BLOCKED. With ``hold`` = 0 both may be [1, 1] dummies.
+
+    Only steps t0 ≤ t < t1 run, starting from (``x0``, ``s0``): a recurrent scan calls one step at a time on the
+    full buffers (its drive for step t, in ``I[t]``, needs the spikes of step t − 1). ``I`` may then be a
+    one-step [1, B, N] buffer that holds the drive of the step being run."""
+    T, N = states.shape[0], I.shape[2]
+    ci = 1 if I.shape[0] == T else 0  # I [1, B, N]: the caller refills it for every step
     n = H.shape[1]
     tv = 1 if H.shape[0] > 1 else 0
     one = table[1]
@@ -103,14 +108,28 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
     kick = reset != RESET_NONE  # the reference skips the reset kick entirely for reset "none"
     ct = 1 if counts.shape[0] == T else 0  # counts [1, B, N]: per-row scratch, nothing kept
     k_hold = one * hold  # the counter's value right after a spike, in the input dtype
+    # per-row scratch, allocated once per call: a one-step call (recurrent scans) would otherwise spend more
+    # on these allocations than on the step itself
+    x = np.empty((n, N), dtype=states.dtype)
+    s = np.empty(N, dtype=states.dtype)
+    r = np.empty_like(s)
+    blk = np.empty(r0.shape[1], dtype=r0.dtype)
     for b in range(b0, b1):
-        x = x0[:, b, :].copy()   # running state of this batch row, in the input dtype
-        s = s0[b, :].copy()
-        r = np.empty_like(s)
-        blk = r0[b if hold > 0 else 0, :].copy()  # blocked-steps counter (a 1-element dummy without hold)
-        for t in range(T):
+        # running state of this batch row, in the input dtype (explicit loops: numba's slice assignment costs
+        # about as much as a step)
+        for i in range(n):
+            xi, x0i = x[i], x0[i, b]
+            for j in range(N):
+                xi[j] = x0i[j]
+        s0b = s0[b]
+        for j in range(N):
+            s[j] = s0b[j]
+        r0b = r0[b if hold > 0 else 0]  # blocked-steps counter (a 1-element dummy without hold)
+        for j in range(blk.shape[0]):
+            blk[j] = r0b[j]
+        for t in range(t0, t1):
             tt = t * tv
-            drive = I[t, b]
+            drive = I[t * ci, b]
             c_out, s_out = counts[t * ct, b], spikes[t, b]
             if n == 1 and burst == 0 and reset == RESET_SUBTRACT and hold == 0:
                 # the common LIF step in one pass: reset amount, propagation and spike per neuron
@@ -214,7 +233,7 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
 @nb.njit(nogil=True, cache=True, error_model="numpy")
 def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th, x0, s0, states, counts, table,
                   mem, reset, detach, surrogate, slope, burst, strict, with_states, with_params, with_drive, hold,
-                  g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, b0, b1):
+                  g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, t0, t1, b0, b1):
     """Exact adjoint of ``scan_forward``; parameter gradients are kept per batch row ([B, ...]) and summed later.
 
     The previous spikes are recomputed from the saved pre-spike states with the forward's own rule (the same
@@ -225,8 +244,14 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
 
     ``I`` is read only when ``with_drive`` (B needs its gradient); otherwise it may be a dummy [1, 1, 1].
     Reset paths are arithmetic masks: c_sub/c_zero select the mode, c_grad = 0 detaches the spikes in r.
+
+    Only steps t1 − 1 … t0 run: the adjoints start from (``g_final_x``, ``g_final_s``), the adjoints of the state
+    after step t1 − 1, and end in (``g_x0``, ``g_s0``), those of the state before step t0 (each batch row reads its
+    inputs before writing its outputs, so they may be the same arrays). Parameter gradients are added to
+    ``g_H`` … ``g_th``, so calls for successive steps accumulate them.
     """
     T, _, N = g_I.shape
+    ci = 1 if I.shape[0] == T else 0
     n = H.shape[1]
     tv = 1 if H.shape[0] > 1 else 0
     one = table[1]
@@ -235,17 +260,21 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
     c_grad = 0.0 if detach else 1.0
     m0 = 1.0 if mem == 0 else 0.0
     m1 = 1.0 - m0
+    gx = np.zeros((2, N), dtype=g_I.dtype)   # adjoint of x_t, carried backwards (scratch shared by the rows)
+    gs = np.empty(N, dtype=g_I.dtype)         # adjoint of s_t
+    sg = np.empty(N, dtype=g_I.dtype)
+    sp = np.empty(N, dtype=g_I.dtype)
+    r = np.empty(N, dtype=g_I.dtype)
+    g_0, g_1 = gx[0], gx[1]
     for b in range(b0, b1):
-        gx = np.zeros((2, N), dtype=g_I.dtype)   # adjoint of x_t, carried backwards
-        gs = g_final_s[b, :].copy()                # adjoint of s_t
+        gfs = g_final_s[b]
+        for j in range(N):
+            gs[j] = gfs[j]
         for i in range(n):
-            gx[i, :] = g_final_x[i, b, :]
-        sg = np.empty(N, dtype=g_I.dtype)
-        z = np.empty(N, dtype=g_I.dtype)
-        sp = np.empty(N, dtype=g_I.dtype)
-        r = np.empty(N, dtype=g_I.dtype)
-        g_0, g_1 = gx[0], gx[1]
-        for t in range(T - 1, -1, -1):
+            gxi, gfx = gx[i], g_final_x[i, b]
+            for j in range(N):
+                gxi[j] = gfx[j]
+        for t in range(t1 - 1, t0 - 1, -1):
             tt = t * tv
             pt = tt if tv == 1 else 0
             # spike: s_t = spike(x_t[m] − θ) with the surrogate derivative
@@ -293,7 +322,7 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
             p_m = p_0 if mem == 0 else p_1
             if with_params:  # r enters only the parameter gradients
                 _reset_row(reset, sp, p_m, th, one, r)
-            drive = I[t, b] if with_drive else I[0, 0]
+            drive = I[t * ci, b] if with_drive else I[0, 0]
             gI = g_I[t, b]
             if n == 1:
                 h, g, k0, q0 = H[tt, 0, 0], Bm[tt, 0], kr[0], ks[0]
@@ -367,19 +396,20 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
 # workload (1)); the serial kernels above stay the unit of work, so these wrappers compile in moments.
 @nb.njit(parallel=True, nogil=True, cache=True)
 def scan_forward_parallel(chunks, I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts,
-                          spikes, hold, r0, r_out):
+                          spikes, hold, r0, r_out, t0, t1):
     rows = I.shape[1]
     for c in nb.prange(chunks):
         scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts, spikes,
-                     hold, r0, r_out, rows * c // chunks, rows * (c + 1) // chunks)
+                     hold, r0, r_out, t0, t1, rows * c // chunks, rows * (c + 1) // chunks)
 
 
 @nb.njit(parallel=True, nogil=True, cache=True)
 def scan_backward_parallel(chunks, g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th, x0, s0, states,
                            counts, table, mem, reset, detach, surrogate, slope, burst, strict, with_states,
-                           with_params, with_drive, hold, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th):
+                           with_params, with_drive, hold, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, t0, t1):
     rows = g_I.shape[1]
     for c in nb.prange(chunks):
         scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th, x0, s0, states, counts, table,
                       mem, reset, detach, surrogate, slope, burst, strict, with_states, with_params, with_drive,
-                      hold, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, rows * c // chunks, rows * (c + 1) // chunks)
+                      hold, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, t0, t1, rows * c // chunks,
+                      rows * (c + 1) // chunks)

@@ -1,15 +1,19 @@
 """Recurrent scans (drive I_t + V·s_{t−1}) on the fused kernels, one kernel call per step.
 
-The recurrent product couples all neurons at every step, so the time loop moves to Python: each step adds
-``s_{t−1} @ Vᵀ`` with the same torch matmul as the reference (bit-identical drive, hence identical spikes), then
-runs the fused kernels with T = 1. The backward walks the steps in reverse with the kernels' adjoint and one
-matmul per step, ḡs_{t−1} += ḡd_t V; ḡV = Σ_t ḡd_tᵀ s_{t−1} is one product over all steps at the end.
-Per step this is 2–3 calls instead of the ~15
-small autograd nodes of the reference, and only states + uint8 spikes are kept.
+The recurrent product couples all neurons at every step, so the time loop moves to Python: each step computes
+``s_{t−1} @ Vᵀ`` with the same torch matmul as the reference, straight into the drive buffer, and adds I_t there
+(IEEE addition commutes, so the drive, hence every spike, is bit-identical to the reference's), then runs one
+step of the fused kernel on the full buffers. The backward walks the steps in reverse with the kernel's adjoint
+and one in-place product per step, ḡs_{t−1} += ḡd_t V; ḡV = Σ_t ḡd_tᵀ s_{t−1} is one product over all steps at
+the end. Per step this is two torch calls and one kernel call, with nothing allocated; the float spikes (the
+output, which the next layer keeps anyway) are saved instead of counts.
 
-A refractory rule's counter is carried from step to step like the state (each kernel call takes the previous
-step's counter and writes the next); the saved count codes (BLOCKED for a masked step) give the backward each
-step's mask and, through the 256-entry table, the masked previous spikes.
+A backend's kernels run the steps through ``recurrent_forward``/``recurrent_backward`` step runners, which
+convert their arguments once (numba); kernels without them (Triton) get ``_SlicedForward``/``_SlicedBackward``,
+which call the plain kernels on one-step slices.
+
+A refractory rule's counter is carried from step to step like the state; the saved count codes (BLOCKED for a
+masked step) give the backward each step's mask.
 """
 from __future__ import annotations
 
@@ -26,6 +30,74 @@ def _spikes(counts_t: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _empty(kernels, shape, dtype, device) -> torch.Tensor:
+    empty = getattr(kernels, "empty", None)
+    return empty(shape, dtype, device) if empty is not None else torch.empty(shape, dtype=dtype, device=device)
+
+
+class _SlicedForward:
+    """Step runner for kernels without one: the T-step kernel on one-step slices, spikes from the counts."""
+
+    def __init__(self, kernels, drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts,
+                 spikes, r0=None):
+        self.kernels, self.drives, self.fixed = kernels, drives, (kr, ks, th)
+        self.H, self.Bm, self.x0, self.s0, self.table = H, Bm, x0, s0, table
+        self.options, self.states, self.counts, self.spikes = (mem, reset, rule), states, counts, spikes
+        self.hold = int(rule.refractory)
+        self.r = [r0, torch.empty_like(r0)] if self.hold else None
+        self.last = 0
+
+    def step(self, t: int) -> None:
+        k = slice(t, t + 1) if self.H.shape[0] > 1 else slice(0, 1)
+        d = self.drives[t:t + 1] if self.drives.shape[0] > 1 else self.drives
+        x_prev = self.states[t - 1] if t else self.x0
+        s_prev = self.spikes[t - 1] if t else self.s0
+        extra = dict(r0=self.r[t % 2], r_out=self.r[(t + 1) % 2]) if self.hold else {}
+        self.kernels.forward(d, self.H[k], self.Bm[k], *self.fixed, x_prev.contiguous(), s_prev.contiguous(),
+                             self.table, *self.options[:2], self.options[2], self.states[t:t + 1],
+                             self.counts[t:t + 1], **extra)
+        self.spikes[t] = _spikes(self.counts[t], self.table)
+        self.last = t
+
+    @property
+    def final_r(self):
+        return self.r[(self.last + 1) % 2].clone() if self.hold else None
+
+
+class _SlicedBackward:
+    """Adjoint step runner for kernels without one; per-step parameter gradients go through a zeroed scratch
+    (such kernels store them instead of adding them)."""
+
+    def __init__(self, kernels, g_spikes, g_states, drives, H, Bm, kr, ks, th, x0, s0, states, counts, spikes,
+                 table, mem, reset, detach, rule, with_params, g_I, gx, gs, g_params):
+        self.kernels, self.g_spikes, self.g_states, self.drives = kernels, g_spikes, g_states, drives
+        self.H, self.Bm, self.fixed, self.x0, self.s0 = H, Bm, (kr, ks, th), x0, s0
+        self.states, self.counts, self.spikes, self.table = states, counts, spikes, table
+        self.options, self.with_params = (mem, reset, detach, rule), with_params
+        self.g_I, self.gx, self.gs, self.g_params = g_I, gx, gs, g_params
+        self.scratch = [torch.zeros_like(g[:, :1]) if i < 2 else torch.zeros_like(g) for i, g in enumerate(g_params)]
+
+    def step(self, t: int) -> None:
+        tv = self.H.shape[0] > 1
+        k = slice(t, t + 1) if tv else slice(0, 1)
+        for buf in self.scratch:
+            buf.zero_()
+        new_gx, new_gs = torch.empty_like(self.gx), torch.empty_like(self.gs)
+        self.kernels.backward(self.g_spikes[t:t + 1], None if self.g_states is None else self.g_states[t:t + 1],
+                              self.gx, self.gs, None if self.drives is None else self.drives[t:t + 1], self.H[k],
+                              self.Bm[k], *self.fixed, (self.states[t - 1] if t else self.x0).contiguous(),
+                              (self.spikes[t - 1] if t else self.s0).contiguous(), self.states[t:t + 1],
+                              self.counts[t:t + 1], self.table, *self.options, self.with_params,
+                              self.g_I[t:t + 1], new_gx, new_gs, *self.scratch)
+        if self.with_params:
+            self.g_params[0][:, k] += self.scratch[0]
+            self.g_params[1][:, k] += self.scratch[1]
+            for total, buf in zip(self.g_params[2:], self.scratch[2:]):
+                total += buf
+        self.gx.copy_(new_gx)
+        self.gs.copy_(new_gs)
+
+
 class RecurrentFusedScan(torch.autograd.Function):
     """(I, H, B, K_reset, K_spike, θ, x0, s0, V[, r0]) → (spikes, states, final x, final s, final counter) in
     kernel layouts; the final counter is None unless ``rule.refractory`` > 0 (``r0`` None: zeros)."""
@@ -33,79 +105,72 @@ class RecurrentFusedScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, kernels, current, H, Bm, kr, ks, th, x0, s0, V, mem, reset, detach, rule, r0=None):
         T, batch, N = current.shape
-        n, tv = H.shape[1], H.shape[0] > 1
+        n = H.shape[1]
         hold = int(rule.refractory)
         table = spike_table(rule.burst, current, hold)
-        blocked = None
         if hold:
-            blocked = current.new_zeros((batch, N)) if r0 is None else r0.detach().contiguous()
-            r_bufs = [current.new_empty((batch, N)), current.new_empty((batch, N))]
-        states = current.new_empty((T, n, batch, N))
-        counts = torch.empty((T, batch, N), dtype=torch.uint8, device=current.device)
-        keep_drive = ctx.needs_input_grad[3]
-        drives = current.new_empty((T, batch, N)) if keep_drive else None
-        x, s, Vt = x0, s0, V.t()
+            r0 = current.new_zeros((batch, N)) if r0 is None else r0.detach().contiguous()
+        own_steps = hasattr(kernels, "recurrent_forward")
+        dev, dtype = current.device, current.dtype
+        states = _empty(kernels, (T, n, batch, N), dtype, dev)
+        spikes = _empty(kernels, (T, batch, N), dtype, dev)
+        # counts: per-step scratch when the kernels rederive spikes from the states (not for refractory codes)
+        keep_counts = hold or not (own_steps and getattr(kernels, "recomputes_counts", False))
+        counts = torch.empty((T if keep_counts else 1, batch, N), dtype=torch.uint8, device=dev)
+        keep_drive = ctx.needs_input_grad[3]  # B's gradient needs every step's drive
+        drives = _empty(kernels, (T if keep_drive else 1, batch, N), dtype, dev)
+        args = (drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes, r0)
+        steps = kernels.recurrent_forward(*args) if own_steps else _SlicedForward(kernels, *args)
+        Vt = V.t()
+        # per-step views made at once (indexing a tensor costs a few µs, as much as a tenth of a step)
+        d_rows = drives.unbind(0) if keep_drive else (drives[0],) * T
+        s_prev, i_rows = (s0, *spikes[:T - 1].unbind(0)), current.unbind(0)
         for t in range(T):
-            d = current[t] + s @ Vt
-            if keep_drive:
-                drives[t] = d
-            k = slice(t, t + 1) if tv else slice(0, 1)
-            extra = {}
-            if hold:
-                r_next = r_bufs[t % 2]  # ping-pong: the kernel reads one buffer and writes the other
-                extra = dict(r0=blocked, r_out=r_next)
-            kernels.forward(d.unsqueeze(0).contiguous(), H[k], Bm[k], kr, ks, th, x.contiguous(), s.contiguous(),
-                            table, mem, reset, rule, states[t:t + 1], counts[t:t + 1], **extra)
-            x, s = states[t], _spikes(counts[t], table)
-            if hold:
-                blocked = r_next
-        spikes = _spikes(counts, table)
-        ctx.save_for_backward(drives, H, Bm, kr, ks, th, x0, s0, V, states, counts, table)
+            d = d_rows[t]
+            torch.mm(s_prev[t], Vt, out=d)  # the reference's s @ Vᵀ ...
+            d.add_(i_rows[t])               # ... + I_t, bit for bit
+            steps.step(t)
+        final_r = steps.final_r
+        ctx.save_for_backward(drives if keep_drive else None, H, Bm, kr, ks, th, x0, s0, V, states,
+                              counts if keep_counts else None, spikes)
         ctx.kernels, ctx.options = kernels, (mem, reset, detach, rule)
         ctx.set_materialize_grads(False)
-        final_r = blocked.clone() if hold else None
         if hold:
             ctx.mark_non_differentiable(final_r)
         return spikes, states, states[T - 1].clone(), spikes[T - 1].clone(), final_r
 
     @staticmethod
     def backward(ctx, g_spikes, g_states, g_final_x, g_final_s, g_final_r=None):
-        drives, H, Bm, kr, ks, th, x0, s0, V, states, counts, table = ctx.saved_tensors
+        drives, H, Bm, kr, ks, th, x0, s0, V, states, counts, spikes = ctx.saved_tensors
         mem, reset, detach, rule = ctx.options
+        kernels = ctx.kernels
         T, n, batch, N = states.shape
-        tv = H.shape[0] > 1
+        table = spike_table(rule.burst, states, int(rule.refractory))
+        if counts is None:  # never read (spikes are rederived), but the kernels take an array
+            counts = torch.empty((1, batch, N), dtype=torch.uint8, device=states.device)
         like = dict(dtype=states.dtype, device=states.device)
         zeros = lambda *shape: torch.zeros(shape, **like)
         g_spikes = zeros(T, batch, N) if g_spikes is None else g_spikes.to(states.dtype).contiguous()
-        gx = zeros(n, batch, N) if g_final_x is None else g_final_x.to(states.dtype).contiguous()
-        gs = zeros(batch, N) if g_final_s is None else g_final_s.to(states.dtype).contiguous()
+        gx = zeros(n, batch, N) if g_final_x is None else g_final_x.to(states.dtype).contiguous().clone()
+        gs = zeros(batch, N) if g_final_s is None else g_final_s.to(states.dtype).contiguous().clone()
         g_states = None if g_states is None else g_states.to(states.dtype).contiguous()
         with_params = any(ctx.needs_input_grad[2:7])
-        pb = batch if with_params else 1
-        g_D = torch.empty((T, batch, N), **like)
-        totals = [zeros(H.shape[0], n, n, N), zeros(H.shape[0], n, N), zeros(n, N), zeros(n, N), zeros(N)]
-        new_bufs = lambda: [zeros(pb, 1, n, n, N), zeros(pb, 1, n, N), zeros(pb, n, N), zeros(pb, n, N), zeros(pb, N)]
-        scratch = new_bufs()
+        pb, TH = (batch if with_params else 1), H.shape[0]
+        g_params = (zeros(pb, TH, n, n, N), zeros(pb, TH, n, N), zeros(pb, n, N), zeros(pb, n, N), zeros(pb, N))
+        g_D = _empty(kernels, (T, batch, N), states.dtype, states.device)
+        args = (g_spikes, g_states, drives, H, Bm, kr, ks, th, x0, s0, states, counts, spikes, table, mem, reset,
+                detach, rule, with_params, g_D, gx, gs, g_params)
+        steps = (kernels.recurrent_backward(*args) if hasattr(kernels, "recurrent_backward")
+                 else _SlicedBackward(kernels, *args))
+        g_rows = g_D.unbind(0)
         for t in range(T - 1, -1, -1):
-            k = slice(t, t + 1) if tv else slice(0, 1)
-            x_prev = states[t - 1] if t > 0 else x0
-            s_prev = _spikes(counts[t - 1], table) if t > 0 else s0
-            new_gx, new_gs = torch.empty((n, batch, N), **like), torch.empty((batch, N), **like)
-            # per-step parameter gradients (summed below); without them the kernel leaves the scratch untouched
-            bufs = new_bufs() if with_params else scratch
-            ctx.kernels.backward(g_spikes[t:t + 1], None if g_states is None else g_states[t:t + 1], gx, gs,
-                                 None if drives is None else drives[t:t + 1], H[k], Bm[k], kr, ks, th,
-                                 x_prev.contiguous(), s_prev.contiguous(), states[t:t + 1], counts[t:t + 1], table,
-                                 mem, reset, detach, rule, with_params, g_D[t:t + 1], new_gx, new_gs, *bufs)
-            new_gs += g_D[t] @ V
-            if with_params:
-                totals[0][k] += bufs[0].sum(0)[0]
-                totals[1][k] += bufs[1].sum(0)[0]
-                for total, buf in zip(totals[2:], bufs[2:]):
-                    total += buf.sum(0)
-            gx, gs = new_gx, new_gs
-        # ḡV = Σ_t ḡd_tᵀ s_{t−1}: one product over all steps instead of T small ones
-        s_prev_all = torch.cat([s0.unsqueeze(0), _spikes(counts[:T - 1], table)]) if T > 1 else s0.unsqueeze(0)
-        g_V = g_D.reshape(T * batch, N).t() @ s_prev_all.reshape(T * batch, N)
-        g_H, g_B, g_kr, g_ks, g_th = totals if with_params else (None,) * 5
+            steps.step(t)            # gx, gs: adjoints before step t, without the recurrent path ...
+            gs.addmm_(g_rows[t], V)  # ... which adds ḡd_t V to ḡs_{t−1}
+        g_V = None
+        if ctx.needs_input_grad[9]:
+            # ḡV = Σ_t ḡd_tᵀ s_{t−1}: one product over all steps instead of T small ones
+            g_V = g_D[0].t() @ s0
+            if T > 1:
+                g_V.addmm_(g_D[1:].reshape((T - 1) * batch, N).t(), spikes[:T - 1].reshape((T - 1) * batch, N))
+        g_H, g_B, g_kr, g_ks, g_th = (g.sum(0) for g in g_params) if with_params else (None,) * 5
         return None, g_D, g_H, g_B, g_kr, g_ks, g_th, gx, gs, g_V, None, None, None, None, None
