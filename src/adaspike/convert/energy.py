@@ -32,7 +32,7 @@ def spike_counts(neuron: ConversionNeuron, graded: torch.Tensor) -> torch.Tensor
 
 # converted neurons for adaspike.metrics: activation sparsity of their graded outputs n·θ; adaspike's columns
 # count the connections they feed in ACs, k for a count of k (NeuroBench's see graded values: MACs)
-register_neuron_type(ConversionNeuron, NeuronKind(activation=True, membrane="none", counts=False,
+register_neuron_type(ConversionNeuron, NeuronKind(activation=True, membrane="none",
                                                   spike_counts=spike_counts, leading_axes=1))
 
 

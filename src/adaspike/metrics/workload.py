@@ -45,7 +45,7 @@ MEMBRANE_SOURCES = ("scan", "output", "none")
 class NeuronKind:
     """How the collector reads a neuron type: counted in activation sparsity? where its membrane comes from
     (``scan``: the states of ``module.run``; ``output``: the module returns its membrane; ``none``), whether
-    it spikes and whether its outputs are integer spike counts.
+    it spikes, and over how many leading axes ([T, B] or [B]) its outputs run.
 
     ``spike_counts(module, output)``, for graded-spike neurons whose output is a count times a scale (a
     converted network's n·θ), returns the counts: adaspike's columns then count k ACs for a count of k in the
@@ -54,7 +54,6 @@ class NeuronKind:
     activation: bool = True
     membrane: str = "none"
     spiking: bool = True
-    counts: bool = False          # outputs are integer spike counts >= 0 (cheaper statistics)
     spike_counts: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
     leading_axes: int = 2         # axes before the features: [T, B, ...] layers 2, per-step/ANN [B, ...] 1
 
@@ -81,7 +80,7 @@ def neuron_kind(module: nn.Module) -> NeuronKind | None:
     return None
 
 
-register_neuron_type(NeuronLayer, NeuronKind(activation=True, membrane="scan", counts=True))
+register_neuron_type(NeuronLayer, NeuronKind(activation=True, membrane="scan"))
 register_neuron_type(LeakyIntegrator, NeuronKind(activation=False, membrane="output", spiking=False))
 # NeuroBench's default activation layers, so that ANNs get the same numbers
 register_neuron_type(nn.ReLU, NeuronKind(leading_axes=1))
