@@ -187,3 +187,17 @@ def test_surrogate_gradient_reaches_input_through_spikes():
     out = scan(I, lif_discrete(torch.full((3,), 0.8)), spike_fn=BinarySpike(FastSigmoid(5.0)))
     (grad,) = torch.autograd.grad(out.spikes.sum(), I)
     assert grad.abs().sum() > 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([0, 1, 2, 3]), max_size=4), min_size=1, max_size=4))
+def test_broadcast_shape_matches_torch(shapes):
+    from adaspike.core.ssm import broadcast_shape
+
+    try:
+        expected = torch.broadcast_shapes(*shapes)
+    except RuntimeError:
+        with pytest.raises(RuntimeError):
+            broadcast_shape(*shapes)
+        return
+    assert broadcast_shape(*shapes) == expected

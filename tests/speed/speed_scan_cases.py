@@ -120,3 +120,25 @@ def assert_equivalent(p: dict, dtype=torch.float64, device="cpu", backend="numba
     for name in g_ref:
         scale = max(1.0, float(g_ref[name].abs().max()))
         torch.testing.assert_close(g_fast[name] / scale, g_ref[name] / scale, **tol, msg=lambda m: f"{name}: {m}")
+
+
+def assert_inference_equivalent(p: dict, dtype=torch.float64, device="cpu", backend="numba"):
+    """Without gradients and without the states trace (the path that keeps no trace), the fast backend's
+    spikes and final state equal the reference's bit for bit."""
+    leaves, _ = build(p, dtype, device)
+    outs = []
+    with torch.no_grad():
+        for name in ("reference", backend):
+            ssm = DiscreteSSM(H=leaves["H"], B=leaves["B"], kick_reset=leaves["kick_reset"],
+                              kick_spike=leaves["kick_spike"], threshold=leaves["threshold"], mem_index=p["mem"],
+                              time_varying=p["time_varying"])
+            spike_fn = (BurstSpike(p["burst"], p["surrogate"], p["strict"]) if p["burst"] > 1
+                        else BinarySpike(p["surrogate"], p["strict"]))
+            state = NeuronState(leaves["x0"], leaves["s0"]) if p["with_state"] else None
+            outs.append(scan(leaves["current"], ssm, reset=p["reset"], detach_reset=p["detach"], spike_fn=spike_fn,
+                             state=state, recurrent_weight=leaves.get("V"), backend=name))
+    ref, fast = outs
+    assert fast.states is None
+    assert torch.equal(ref.spikes, fast.spikes), "spikes differ"
+    assert torch.equal(ref.final.x, fast.final.x), "final state differs"
+    assert torch.equal(ref.final.s, fast.final.s), "final spikes differ"

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 
 pytest.importorskip("numba")
 
-from speed_scan_cases import SURROGATES, assert_equivalent, problems  # noqa: E402
+from speed_scan_cases import SURROGATES, assert_equivalent, assert_inference_equivalent, problems  # noqa: E402
 
 from adaspike.core import BinarySpike, Surrogate, if_discrete, lif_discrete, scan  # noqa: E402
 import importlib  # noqa: E402
@@ -32,6 +32,44 @@ def test_numba_matches_reference_float64(p):
 @given(problems())
 def test_numba_matches_reference_float32(p):
     assert_equivalent(p, torch.float32)
+
+
+@settings(max_examples=30, deadline=None)
+@given(problems())
+def test_inference_without_trace_matches_reference(p):
+    """No gradients and no trace asked for: the kernels keep only per-row scratch states, results unchanged."""
+    assert_inference_equivalent(p, torch.float32)
+    assert_inference_equivalent(p, torch.float64)
+
+
+def test_inference_keeps_no_states_trace():
+    """The fused op's states output shrinks to the last step when ``keep_states`` is False (numba kernels)."""
+    from adaspike.core.backends import numba_backend
+    from adaspike.core.backends.fused import fused_scan_op, register_kernels
+
+    T, B, N = 7, 3, 5
+    g = torch.Generator().manual_seed(0)
+    current = torch.rand(T, B, N, generator=g)
+    args = (current, torch.full((1, 1, 1, N), 0.9), torch.ones(1, 1, N), -torch.ones(1, N), torch.zeros(1, N),
+            torch.full((N,), 0.5), torch.zeros(1, B, N), torch.zeros(B, N), 0, 0, 0, False, False, 0, 1.0)
+    register_kernels("cpu", numba_backend.KERNELS)
+    full = fused_scan_op(*args)
+    lean = fused_scan_op(*args, None, 0, False)
+    assert full[1].shape[0] == T and lean[1].shape[0] == 1
+    assert torch.equal(full[0], lean[0]) and torch.equal(full[3], lean[3]) and torch.equal(lean[3], full[1][-1])
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_parallel_inference_matches_reference(recurrent):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    p = dict(n=1, mem=0, T=16, batch=9, feat=(96,) if recurrent else (1100,), per_neuron=True, time_varying=False,
+             reset="subtract", detach=False, surrogate=SURROGATES[0], strict=False, burst=1, with_state=True,
+             return_states=False, recurrent=recurrent, seed=4)
+    try:
+        assert_inference_equivalent(p, torch.float32)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("strict", [False, True])
@@ -159,3 +197,21 @@ def test_concurrent_calls_from_python_threads_agree():
         got = list(pool.map(lambda c: scan(c, ssm, backend="numba").spikes, currents * 3))
     for i, spikes in enumerate(got):
         assert torch.equal(spikes, expected[i % 4])
+
+
+def test_cached_layout_follows_in_place_parameter_changes():
+    """The kernel layout of a DiscreteSSM is reused across no-grad calls, but not after an in-place change."""
+    from dataclasses import replace
+
+    # per-column parameters broadcast over [2, 3] features: the kernel layout is a copy, not a view
+    ssm = lif_discrete(torch.linspace(0.8, 0.99, 3))
+    ssm = replace(ssm, B=ssm.B.expand(3, 1).clone())
+    # float64 like the parameters, so the scan runs this very DiscreteSSM (no cast)
+    current = 2 * torch.rand(9, 3, 2, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with torch.no_grad():
+        before = scan(current, ssm, backend="numba").spikes
+        assert torch.equal(before, scan(current, ssm, backend="numba").spikes)
+        ssm.B.mul_(0.25)
+        after = scan(current, ssm, backend="numba").spikes
+        assert torch.equal(after, scan(current, ssm, backend="reference").spikes)
+    assert not torch.equal(before, after)

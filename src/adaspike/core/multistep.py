@@ -13,7 +13,7 @@ import torch
 from .backends import available_backends, register_backend, select_backend
 from .reference import reference_scan
 from .spikes import BinarySpike, check_reset
-from .ssm import DiscreteSSM
+from .ssm import DiscreteSSM, broadcast_shape
 from .state import NeuronState, ScanOutput, ScanRequest
 
 def check_time_major(current: torch.Tensor, feature_shape: torch.Size | tuple | None = None,
@@ -28,7 +28,7 @@ def check_time_major(current: torch.Tensor, feature_shape: torch.Size | tuple | 
         raise ValueError(f"{name} has no time steps (T = 0)")
     if feature_shape is not None:
         try:
-            ok = torch.broadcast_shapes(tuple(feature_shape), current.shape[2:]) == current.shape[2:]
+            ok = broadcast_shape(tuple(feature_shape), current.shape[2:]) == current.shape[2:]
         except RuntimeError:
             ok = False
         if not ok:
@@ -79,7 +79,8 @@ def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", de
         raise ValueError(f"recurrent_weight must be [{feat[0] if len(feat) == 1 else 'F'}, F] for flat features "
                          f"F, got {tuple(recurrent_weight.shape)} with features {tuple(feat)}")
     n = ssm.state_size
-    if state is None:
+    own_state = state is None  # zeros made here: nothing to check
+    if own_state:
         zeros = current.new_zeros((batch, *feat))
         state = NeuronState(current.new_zeros((batch, *feat, n)), zeros)
     elif tuple(state.x.shape) != (batch, *feat, n) or tuple(state.s.shape) != (batch, *feat):
@@ -94,7 +95,10 @@ def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", de
                             None if blocked is None else blocked.to(current))
     if recurrent_weight is not None:
         recurrent_weight = recurrent_weight.to(current)
-    check_scan_state(state, recurrent_weight)
+    if not own_state:
+        check_scan_state(state, recurrent_weight)
+    elif recurrent_weight is not None:
+        check_finite_values(recurrent_weight, "recurrent_weight")
     request = ScanRequest(current=current, ssm=ssm.to(dtype=current.dtype, device=current.device), reset=reset,
                           detach_reset=detach_reset, spike_fn=spike_fn or BinarySpike(), state=state,
                           recurrent_weight=recurrent_weight, return_states=return_states)

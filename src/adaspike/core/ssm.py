@@ -48,6 +48,20 @@ def check_explicit_stability(A: torch.Tensor, H: torch.Tensor, dt: float, method
                          "Use method='zoh' (exact) or 'bilinear', or a smaller dt")
 
 
+def broadcast_shape(*shapes) -> torch.Size:
+    """``torch.broadcast_shapes`` on plain shapes, without its tracing machinery (a scan asks twice per call,
+    and torch's version costs tens of µs each). Raises RuntimeError for shapes that do not broadcast."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = [1] * ndim
+    for shape in shapes:
+        for i, d in enumerate(shape, ndim - len(shape)):
+            if d != 1:
+                if out[i] != 1 and out[i] != d:
+                    raise RuntimeError(f"shapes {[tuple(s) for s in shapes]} do not broadcast")
+                out[i] = int(d)
+    return torch.Size(out)
+
+
 @dataclass(eq=False)
 class ContinuousSSM:
     """dx/dt = A x + B_c I with spike kicks; shapes A [*P, n, n], B_c/kicks [*P, n], threshold [*P]."""
@@ -133,7 +147,7 @@ class DiscreteSSM:
         """Shape P of the per-neuron parameters, which must broadcast against the feature shape."""
         lead = 1 if self.time_varying else 0
         shapes = [self.H.shape[lead:-2], self.B.shape[lead:-1], self.kick_reset.shape[:-1], self.kick_spike.shape[:-1], self.threshold.shape]
-        return torch.broadcast_shapes(*shapes)
+        return broadcast_shape(*shapes)
 
     def reset_matrix(self) -> torch.Tensor:
         """R of x_t = H x_{t-1} + B I_t + R s_{t-1} for reset by subtraction (pre-propagation kick)."""

@@ -63,6 +63,12 @@ def _counts_steps(device: torch.device, T: int, refractory: int = 0) -> int:
     return 1 if recomputes and not refractory else T
 
 
+def _states_steps(kernels, T: int, keep_states: bool) -> int:
+    """Steps of the states output: T, or 1 (the last step's, as per-row scratch) when no trace is kept and the
+    backend's kernels support that."""
+    return 1 if not keep_states and getattr(kernels, "scratch_states", False) else T
+
+
 def _rule(burst: int, strict: bool, surrogate: int = 0, slope: float = 1.0, refractory: int = 0) -> SpikeRule:
     return SpikeRule(burst, strict, surrogate, slope, refractory)
 
@@ -70,17 +76,19 @@ def _rule(burst: int, strict: bool, surrogate: int = 0, slope: float = 1.0, refr
 @torch.library.custom_op("adaspike::fused_scan", mutates_args=())
 def fused_scan_op(current: Tensor, H: Tensor, Bm: Tensor, kr: Tensor, ks: Tensor, th: Tensor, x0: Tensor,
                   s0: Tensor, mem: int, reset: int, burst: int, strict: bool, detach: bool, surrogate: int,
-                  slope: float, r0: Optional[Tensor] = None,
-                  refractory: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+                  slope: float, r0: Optional[Tensor] = None, refractory: int = 0,
+                  keep_states: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """(I [T,B,N], H, B, K_reset, K_spike, θ, x0, s0) → (spikes [T,B,N], states [T,n,B,N], counts uint8,
     final x [n,B,N], final s [B,N], final counter [B,N]). ``detach``/``surrogate``/``slope`` only shape the
     backward. With ``refractory`` = k > 0 the counter starts from ``r0`` [B,N] (None: zeros); with k = 0 it is
-    not used and the final counter is an empty tensor."""
+    not used and the final counter is an empty tensor. ``keep_states`` = False (nothing will differentiate the
+    call, and the trace is not asked for; only for kernels with ``scratch_states``) keeps no trace: the states
+    output is [1, n, B, N], the last step's, which cuts the forward's memory traffic by a third."""
     kernels = _kernels(current.device)
     T, batch, N = current.shape
     n = H.shape[1]
     rule, table = _rule(burst, strict, refractory=refractory), spike_table(burst, current, refractory)
-    states = _empty(kernels, (T, n, batch, N), current.dtype, current.device)
+    states = _empty(kernels, (_states_steps(kernels, T, keep_states), n, batch, N), current.dtype, current.device)
     counts = _empty(kernels, (_counts_steps(current.device, T, refractory), batch, N), torch.uint8, current.device)
     extra = {}
     if refractory:
@@ -95,16 +103,17 @@ def fused_scan_op(current: Tensor, H: Tensor, Bm: Tensor, kr: Tensor, ks: Tensor
     else:
         kernels.forward(current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, **extra)
         spikes = table[counts.long()] if burst > 1 or refractory else counts.to(current.dtype)
-    return spikes, states, counts, states[T - 1].clone(), spikes[T - 1].clone(), r_out
+    return spikes, states, counts, states[-1].clone(), spikes[T - 1].clone(), r_out
 
 
 @fused_scan_op.register_fake
 def _(current, H, Bm, kr, ks, th, x0, s0, mem, reset, burst, strict, detach, surrogate, slope, r0=None,
-      refractory=0):
+      refractory=0, keep_states=True):
     T, batch, N = current.shape
     n = H.shape[1]
     counts = current.new_empty((_counts_steps(current.device, T, refractory), batch, N), dtype=torch.uint8)
-    return (current.new_empty((T, batch, N)), current.new_empty((T, n, batch, N)), counts,
+    steps = _states_steps(_KERNELS.get(current.device.type), T, keep_states)
+    return (current.new_empty((T, batch, N)), current.new_empty((steps, n, batch, N)), counts,
             current.new_empty((n, batch, N)), current.new_empty((batch, N)),
             current.new_empty((batch, N) if refractory else (0,)))
 
@@ -144,7 +153,7 @@ def _(g_spikes, g_states, g_final_x, g_final_s, drive, H, Bm, kr, ks, th, x0, s0
 
 
 def _setup_context(ctx, inputs, output):
-    current, H, Bm, kr, ks, th, x0, s0, mem, reset, burst, strict, detach, surrogate, slope, _, refractory = inputs
+    current, H, Bm, kr, ks, th, x0, s0, mem, reset, burst, strict, detach, surrogate, slope, _, refractory, _ = inputs
     _, states, counts, _, _, _ = output
     # B's gradient needs the drive at every step; otherwise the current is not kept
     ctx.save_for_backward(current if Bm.requires_grad else None, H, Bm, kr, ks, th, x0, s0, states, counts)
@@ -171,7 +180,7 @@ def _backward(ctx, g_spikes, g_states, g_counts, g_final_x, g_final_s, g_final_r
             g_kr = None
     else:
         g_H = g_B = g_kr = g_ks = g_th = None
-    return (g_I, g_H, g_B, g_kr, g_ks, g_th, g_x0, g_s0) + (None,) * 9
+    return (g_I, g_H, g_B, g_kr, g_ks, g_th, g_x0, g_s0) + (None,) * 10
 
 
 fused_scan_op.register_autograd(_backward, setup_context=_setup_context)
@@ -184,14 +193,21 @@ def fused_scan(req, kernels: Kernels):
     rule = spike_rule(req.spike_fn)
     mem, reset, detach = req.ssm.mem_index, RESET_CODES[req.reset], bool(req.detach_reset)
     r0 = flatten_refractory(req) if rule.refractory else None
+    # no trace is kept when nothing will differentiate this call and the caller does not ask for it
+    keep_states = bool(req.return_states) or (torch.is_grad_enabled() and any(
+        t.requires_grad for t in (*flat, req.recurrent_weight) if t is not None))
     if req.recurrent_weight is not None:
         spikes, states, final_x, final_s, final_r = RecurrentFusedScan.apply(
-            kernels, *flat, req.recurrent_weight, mem, reset, detach, rule, r0)
+            kernels, *flat, req.recurrent_weight, mem, reset, detach, rule, r0, keep_states)
     elif rule.refractory:
         spikes, states, _, final_x, final_s, final_r = fused_scan_op(
-            *flat, mem, reset, rule.burst, rule.strict, detach, rule.surrogate, rule.slope, r0, rule.refractory)
-    else:  # the schema's defaults: no counter
+            *flat, mem, reset, rule.burst, rule.strict, detach, rule.surrogate, rule.slope, r0, rule.refractory,
+            keep_states)
+    elif keep_states:  # the schema's defaults: no counter
         spikes, states, _, final_x, final_s, final_r = fused_scan_op(*flat, mem, reset, rule.burst, rule.strict,
                                                                     detach, rule.surrogate, rule.slope)
+    else:
+        spikes, states, _, final_x, final_s, final_r = fused_scan_op(
+            *flat, mem, reset, rule.burst, rule.strict, detach, rule.surrogate, rule.slope, None, 0, False)
     final_r = final_r.detach() if rule.refractory else None
     return unflatten_outputs(req, spikes, states, final_x, final_s, final_r)

@@ -22,11 +22,20 @@ SURROGATE_CODES = {FastSigmoid: codes.SURR_FAST_SIGMOID, Arctan: codes.SURR_ARCT
 MAX_BURST, BLOCKED = codes.MAX_BURST, codes.BLOCKED
 
 
+_TABLES: dict[tuple, torch.Tensor] = {}
+
+
 def spike_table(burst: int, like: torch.Tensor, refractory: int = 0) -> torch.Tensor:
-    """Spike value of each count code: 0..Γ, and for refractory rules 256 entries with table[BLOCKED] = 0."""
-    table = torch.arange(max(burst, 1) + 1, dtype=like.dtype, device=like.device)
-    if refractory:
-        table = torch.cat([table, table.new_zeros(BLOCKED + 1 - table.numel())])
+    """Spike value of each count code: 0..Γ, and for refractory rules 256 entries with table[BLOCKED] = 0.
+
+    Built once per (Γ, refractory, dtype, device) and shared: kernels only read it."""
+    key = (max(burst, 1), bool(refractory), like.dtype, like.device)
+    table = _TABLES.get(key)
+    if table is None:
+        table = torch.arange(key[0] + 1, dtype=like.dtype, device=like.device)
+        if refractory:
+            table = torch.cat([table, table.new_zeros(BLOCKED + 1 - table.numel())])
+        table = _TABLES.setdefault(key, table)
     return table
 
 
@@ -97,10 +106,8 @@ def _lead_time(p: torch.Tensor, trailing: int, n_feat: int, time_varying: bool) 
     return p.reshape(p.shape[0], *([1] * (n_feat - n_param)), *p.shape[1:])
 
 
-def flatten_request(req) -> FlatInputs:
-    """Broadcast the parameters to the features and move the neuron axis last (differentiable torch ops)."""
-    cur, ssm = req.current, req.ssm
-    T, batch, feat = cur.shape[0], cur.shape[1], tuple(cur.shape[2:])
+def _flat_params(ssm, feat: tuple) -> tuple:
+    """(H, B, K_reset, K_spike, θ) broadcast to ``feat`` in kernel layout (differentiable torch ops)."""
     N, n = max(1, int(torch.Size(feat).numel())), ssm.state_size
     lead = (ssm.H.shape[0],) if ssm.time_varying else (1,)
     H = _lead_time(ssm.H, 2, len(feat), ssm.time_varying)
@@ -110,6 +117,30 @@ def flatten_request(req) -> FlatInputs:
     kr = ssm.kick_reset.expand(*feat, n).reshape(N, n).t().contiguous()
     ks = ssm.kick_spike.expand(*feat, n).reshape(N, n).t().contiguous()
     th = ssm.threshold.expand(feat).reshape(N).contiguous()
+    return H, Bm, kr, ks, th
+
+
+def _cached_flat_params(ssm, feat: tuple) -> tuple:
+    """``_flat_params``, kept on the DiscreteSSM while nothing needs its gradient: a layer reuses one cached
+    discretisation across inference calls, so the layout ops (a few dozen µs per call) run once. Keyed on
+    the features and on every parameter's identity and in-place version."""
+    tensors = (ssm.H, ssm.B, ssm.kick_reset, ssm.kick_spike, ssm.threshold)
+    if (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)) or any(t.is_inference() for t in tensors):
+        return _flat_params(ssm, feat)  # inference tensors have no version counter to key on
+    key = (feat, tuple((id(t), t._version) for t in tensors))
+    cached = ssm.__dict__.get("_flat_layout")
+    if cached is None or cached[0] != key:
+        cached = (key, tuple(p.detach() for p in _flat_params(ssm, feat)))
+        ssm.__dict__["_flat_layout"] = cached
+    return cached[1]
+
+
+def flatten_request(req) -> FlatInputs:
+    """Broadcast the parameters to the features and move the neuron axis last (differentiable torch ops)."""
+    cur, ssm = req.current, req.ssm
+    T, batch, feat = cur.shape[0], cur.shape[1], tuple(cur.shape[2:])
+    N, n = max(1, int(torch.Size(feat).numel())), ssm.state_size
+    H, Bm, kr, ks, th = _cached_flat_params(ssm, feat)
     x0 = req.state.x.reshape(batch, N, n).permute(2, 0, 1).contiguous()
     s0 = req.state.s.reshape(batch, N).contiguous()
     return FlatInputs(cur.reshape(T, batch, N).contiguous(), H, Bm, kr, ks, th, x0, s0)

@@ -5,6 +5,7 @@ threads with numba's parallel launchers.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -59,6 +60,7 @@ def _launch(serial, parallel, batch: int, work: int, *args) -> None:
         numba.set_num_threads(previous)
 
 
+_NP_DTYPES: dict[torch.dtype, np.dtype] = {}
 _ALL_POOLS: "weakref.WeakSet[_BufferPool]" = weakref.WeakSet()
 
 
@@ -91,8 +93,8 @@ class _BufferPool:
             self._arrays.clear()
 
     def empty(self, shape, dtype: torch.dtype) -> torch.Tensor:
-        np_dtype = torch.empty((), dtype=dtype).numpy().dtype
-        nbytes = int(np.prod(shape)) * np_dtype.itemsize
+        np_dtype = _NP_DTYPES.get(dtype) or _NP_DTYPES.setdefault(dtype, torch.empty((), dtype=dtype).numpy().dtype)
+        nbytes = math.prod(shape) * np_dtype.itemsize
         if nbytes < self.MIN_BYTES:
             return torch.empty(shape, dtype=dtype)
         shape = tuple(int(s) for s in shape)
@@ -128,6 +130,7 @@ class NumbaKernels:
         return self._pool.empty(shape, dtype)
 
     fills_spikes = True  # forward(..., spikes=) also writes the spikes in the input dtype (no extra pass)
+    scratch_states = True  # states may be [1, n, B, N] per-row scratch when no trace is kept (inference)
     # the backward rederives spikes from the states: counts need not be kept (except for refractory rules, whose
     # per-step mask the backward reads from the saved count codes)
     recomputes_counts = True
@@ -176,6 +179,7 @@ class _ForwardSteps:
         self.batch, N = states.shape[2], states.shape[3]
         self.work = self.batch * N
         self.states, self.spikes, self.x0, self.s0 = states.numpy(), spikes.numpy(), _np(x0), _np(s0)
+        self.st = 1 if states.shape[0] > 1 else 0  # [1, n, B, N]: the last step's state only (no trace kept)
         self.args = (_np(H), _np(Bm), _np(kr), _np(ks), _np(th))
         self.tail = (_np(table), mem, reset, rule.burst, rule.strict)
         self.drives, self.counts = drives.numpy(), counts.numpy()
@@ -185,7 +189,7 @@ class _ForwardSteps:
             self.r = [np.zeros((1, 1), dtype=self.states.dtype)] * 2
 
     def step(self, t: int) -> None:
-        x_prev = self.states[t - 1] if t else self.x0
+        x_prev = self.states[(t - 1) * self.st] if t else self.x0
         s_prev = self.spikes[t - 1] if t else self.s0
         r_in, r_out = self.r[t % 2], self.r[(t + 1) % 2]
         _launch(K.scan_forward, K.scan_forward_parallel, self.batch, self.work, self.drives, *self.args, x_prev,

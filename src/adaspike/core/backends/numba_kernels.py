@@ -87,6 +87,55 @@ def _reset_row(reset, s, xm, th, one, r):
 
 
 @nb.njit(nogil=True, cache=True, error_model="numpy")
+def _lif_subtract_rows(I, H, Bm, kr, ks, th, x0, s0, one, zero, strict, states, counts, spikes, t0, t1, b0, b1):
+    """``scan_forward`` for the common LIF (one state, binary spikes, reset by subtraction, no refractory
+    rule): reset amount, propagation and spike in one pass per step. Its own function, entered once per call:
+    inside the general kernel's step loop LLVM compiled the same loop about 1.6× slower (measured)."""
+    T, N = spikes.shape[0], I.shape[2]
+    ci = 1 if I.shape[0] == T else 0
+    ct = 1 if counts.shape[0] == T else 0
+    st = 1 if states.shape[0] == T else 0
+    tv = 1 if H.shape[0] > 1 else 0
+    x = np.empty(N, dtype=spikes.dtype)
+    s = np.empty(N, dtype=spikes.dtype)
+    for b in range(b0, b1):
+        x0b, s0b = x0[0, b], s0[b]
+        for j in range(N):
+            x[j] = x0b[j]
+            s[j] = s0b[j]
+        for t in range(t0, t1):
+            tt = t * tv
+            h, g, k0, q0 = H[tt, 0, 0], Bm[tt, 0], kr[0], ks[0]
+            drive, out, c_out, s_out = I[t * ci, b], states[t * st, 0, b], counts[t * ct, b], spikes[t, b]
+            if strict:
+                for j in range(N):
+                    sj = s[j]
+                    y = x[j] + k0[j] * (th[j] * sj)
+                    y = y + q0[j] * sj
+                    v = h[j] * y + g[j] * drive[j]
+                    x[j] = v
+                    out[j] = v
+                    fire = v - th[j] > 0
+                    c_out[j] = 1 if fire else 0
+                    sn = one if fire else zero
+                    s[j] = sn
+                    s_out[j] = sn
+            else:
+                for j in range(N):
+                    sj = s[j]
+                    y = x[j] + k0[j] * (th[j] * sj)
+                    y = y + q0[j] * sj
+                    v = h[j] * y + g[j] * drive[j]
+                    x[j] = v
+                    out[j] = v
+                    fire = v - th[j] >= 0
+                    c_out[j] = 1 if fire else 0
+                    sn = one if fire else zero
+                    s[j] = sn
+                    s_out[j] = sn
+
+
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts, spikes,
                  hold, r0, r_out, t0, t1, b0, b1):
     """Fill ``states`` [T, n, B, N] (post-propagation, pre-reset), spike ``counts`` [T, B, N] and the spikes
@@ -99,12 +148,16 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
     Only steps t0 ≤ t < t1 run, starting from (``x0``, ``s0``): a recurrent scan calls one step at a time on the
     full buffers (its drive for step t, in ``I[t]``, needs the spikes of step t − 1). ``I`` may then be a
     one-step [1, B, N] buffer that holds the drive of the step being run."""
-    T, N = states.shape[0], I.shape[2]
+    T, N = spikes.shape[0], I.shape[2]
     ci = 1 if I.shape[0] == T else 0  # I [1, B, N]: the caller refills it for every step
+    st = 1 if states.shape[0] == T else 0  # states [1, n, B, N]: per-row scratch (inference keeps no trace)
     n = H.shape[1]
     tv = 1 if H.shape[0] > 1 else 0
     one = table[1]
     zero = table[0]
+    if n == 1 and burst == 0 and reset == RESET_SUBTRACT and hold == 0:
+        _lif_subtract_rows(I, H, Bm, kr, ks, th, x0, s0, one, zero, strict, states, counts, spikes, t0, t1, b0, b1)
+        return
     kick = reset != RESET_NONE  # the reference skips the reset kick entirely for reset "none"
     ct = 1 if counts.shape[0] == T else 0  # counts [1, B, N]: per-row scratch, nothing kept
     k_hold = one * hold  # the counter's value right after a spike, in the input dtype
@@ -131,39 +184,9 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
             tt = t * tv
             drive = I[t * ci, b]
             c_out, s_out = counts[t * ct, b], spikes[t, b]
-            if n == 1 and burst == 0 and reset == RESET_SUBTRACT and hold == 0:
-                # the common LIF step in one pass: reset amount, propagation and spike per neuron
-                h, g, k0, q0, x_0, out = H[tt, 0, 0], Bm[tt, 0], kr[0], ks[0], x[0], states[t, 0, b]
-                if strict:
-                    for j in range(N):
-                        sj = s[j]
-                        y = x_0[j] + k0[j] * (th[j] * sj)
-                        y = y + q0[j] * sj
-                        v = h[j] * y + g[j] * drive[j]
-                        x_0[j] = v
-                        out[j] = v
-                        fire = v - th[j] > 0
-                        c_out[j] = 1 if fire else 0
-                        sn = one if fire else zero
-                        s[j] = sn
-                        s_out[j] = sn
-                else:
-                    for j in range(N):
-                        sj = s[j]
-                        y = x_0[j] + k0[j] * (th[j] * sj)
-                        y = y + q0[j] * sj
-                        v = h[j] * y + g[j] * drive[j]
-                        x_0[j] = v
-                        out[j] = v
-                        fire = v - th[j] >= 0
-                        c_out[j] = 1 if fire else 0
-                        sn = one if fire else zero
-                        s[j] = sn
-                        s_out[j] = sn
-                continue
             _reset_row(reset, s, x[mem], th, one, r)
             if n == 1:
-                h, g, k0, q0, x_0, out = H[tt, 0, 0], Bm[tt, 0], kr[0], ks[0], x[0], states[t, 0, b]
+                h, g, k0, q0, x_0, out = H[tt, 0, 0], Bm[tt, 0], kr[0], ks[0], x[0], states[t * st, 0, b]
                 for j in range(N):
                     y = x_0[j] + k0[j] * r[j] if kick else x_0[j]
                     y = y + q0[j] * s[j]
@@ -173,7 +196,7 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
                     out[j] = v
             else:
                 Ht, Bt, x_0, x_1 = H[tt], Bm[tt], x[0], x[1]
-                out0, out1 = states[t, 0, b], states[t, 1, b]
+                out0, out1 = states[t * st, 0, b], states[t * st, 1, b]
                 for j in range(N):
                     y0 = x_0[j] + kr[0, j] * r[j] if kick else x_0[j]
                     y1 = x_1[j] + kr[1, j] * r[j] if kick else x_1[j]

@@ -103,7 +103,8 @@ class RecurrentFusedScan(torch.autograd.Function):
     kernel layouts; the final counter is None unless ``rule.refractory`` > 0 (``r0`` None: zeros)."""
 
     @staticmethod
-    def forward(ctx, kernels, current, H, Bm, kr, ks, th, x0, s0, V, mem, reset, detach, rule, r0=None):
+    def forward(ctx, kernels, current, H, Bm, kr, ks, th, x0, s0, V, mem, reset, detach, rule, r0=None,
+                keep_states=True):
         T, batch, N = current.shape
         n = H.shape[1]
         hold = int(rule.refractory)
@@ -112,7 +113,9 @@ class RecurrentFusedScan(torch.autograd.Function):
             r0 = current.new_zeros((batch, N)) if r0 is None else r0.detach().contiguous()
         own_steps = hasattr(kernels, "recurrent_forward")
         dev, dtype = current.device, current.dtype
-        states = _empty(kernels, (T, n, batch, N), dtype, dev)
+        # no trace kept (inference): the kernels' per-row scratch, when they have it (own step runners only)
+        scratch = not keep_states and own_steps and getattr(kernels, "scratch_states", False)
+        states = _empty(kernels, (1 if scratch else T, n, batch, N), dtype, dev)
         spikes = _empty(kernels, (T, batch, N), dtype, dev)
         # counts: per-step scratch when the kernels rederive spikes from the states (not for refractory codes)
         keep_counts = hold or not (own_steps and getattr(kernels, "recomputes_counts", False))
@@ -137,7 +140,7 @@ class RecurrentFusedScan(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         if hold:
             ctx.mark_non_differentiable(final_r)
-        return spikes, states, states[T - 1].clone(), spikes[T - 1].clone(), final_r
+        return spikes, states, states[-1].clone(), spikes[T - 1].clone(), final_r
 
     @staticmethod
     def backward(ctx, g_spikes, g_states, g_final_x, g_final_s, g_final_r=None):
@@ -173,4 +176,4 @@ class RecurrentFusedScan(torch.autograd.Function):
             if T > 1:
                 g_V.addmm_(g_D[1:].reshape((T - 1) * batch, N).t(), spikes[:T - 1].reshape((T - 1) * batch, N))
         g_H, g_B, g_kr, g_ks, g_th = (g.sum(0) for g in g_params) if with_params else (None,) * 5
-        return None, g_D, g_H, g_B, g_kr, g_ks, g_th, gx, gs, g_V, None, None, None, None, None
+        return None, g_D, g_H, g_B, g_kr, g_ks, g_th, gx, gs, g_V, None, None, None, None, None, None
