@@ -51,6 +51,23 @@ def _count(v, th, burst, strict):
 
 
 @nb.njit(inline="always")
+def _spikes_row(v, th, burst, strict, table, out):
+    """out[j] = table[count(v[j], θ[j])], the forward's spikes rederived from its states. Binary spikes skip the
+    table gather: that loop ran about 6× slower than a whole LIF adjoint step (measured)."""
+    N = v.shape[0]
+    one, zero = table[1], table[0]
+    if burst == 0 and strict:
+        for j in range(N):
+            out[j] = one if v[j] - th[j] > 0 else zero
+    elif burst == 0:
+        for j in range(N):
+            out[j] = one if v[j] - th[j] >= 0 else zero
+    else:
+        for j in range(N):
+            out[j] = table[_count(v[j], th[j], burst, strict)]
+
+
+@nb.njit(inline="always")
 def _spike_grad_row(v, th, gs, gsp, kind, slope, out):
     """out[j] = (gs[j] + gsp[j])·σ'(v[j] − θ[j]) for the surrogate ``kind`` (one loop per kind, so each vectorises)."""
     N = v.shape[0]
@@ -254,6 +271,75 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
 
 
 @nb.njit(nogil=True, cache=True, error_model="numpy")
+def _lif_backward_rows(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th, x0, s0, states, table,
+                       surrogate, slope, burst, strict, c_sub, c_reset, with_states, with_params, with_drive, g_I,
+                       g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, t0, t1, b0, b1):
+    """``scan_backward`` for one state, reset by subtraction or none, no refractory rule, in its own function
+    like ``_lif_subtract_rows``: 1.5× faster than the general loop (measured). ``c_sub`` = 1 for a subtract
+    reset, ``c_reset`` = 1 for a differentiable one (else 0); the arithmetic runs in the tensors' dtype. The
+    previous spikes (recomputed from the states) are needed only for the parameter gradients."""
+    T, N = g_I.shape[0], g_I.shape[2]
+    ci = 1 if I.shape[0] == T else 0
+    tv = 1 if H.shape[0] > 1 else 0
+    c = g_I.dtype.type(c_reset)
+    cs = g_I.dtype.type(c_sub)
+    gx = np.empty(N, dtype=g_I.dtype)
+    gs = np.empty(N, dtype=g_I.dtype)
+    sg = np.empty(N, dtype=g_I.dtype)
+    sp = np.empty(N, dtype=g_I.dtype)
+    k0, q0 = kr[0], ks[0]
+    for b in range(b0, b1):
+        gfx, gfs = g_final_x[0, b], g_final_s[b]
+        for j in range(N):
+            gx[j] = gfx[j]
+            gs[j] = gfs[j]
+        for t in range(t1 - 1, t0 - 1, -1):
+            h, g = H[t * tv, 0, 0], Bm[t * tv, 0]
+            _spike_grad_row(states[t, 0, b], th, gs, g_spikes[t, b], surrogate, slope, sg)
+            if with_states:
+                gst = g_states[t, 0, b]
+                for j in range(N):
+                    gx[j] += gst[j]
+            gI = g_I[t, b]
+            if with_params:
+                pt = t * tv
+                gH, gB, gkr, gks, gth = g_H[b, pt, 0, 0], g_B[b, pt, 0], g_kr[b, 0], g_ks[b, 0], g_th[b]
+                if t == 0:
+                    p_0 = x0[0, b]
+                    for j in range(N):
+                        sp[j] = s0[b, j]
+                else:
+                    p_0 = states[t - 1, 0, b]
+                    _spikes_row(p_0, th, burst, strict, table, sp)
+                drive = I[t * ci, b] if with_drive else I[0, 0]
+                for j in range(N):
+                    g0 = gx[j] + sg[j]
+                    gth[j] -= sg[j]
+                    r = cs * (th[j] * sp[j])
+                    y0 = p_0[j] + k0[j] * r + q0[j] * sp[j]
+                    gH[j] += g0 * y0
+                    if with_drive:
+                        gB[j] += g0 * drive[j]
+                    gy0 = h[j] * g0
+                    gkr[j] += gy0 * r
+                    gks[j] += gy0 * sp[j]
+                    gth[j] += cs * (k0[j] * gy0) * sp[j]
+                    gI[j] = g[j] * g0
+                    gs[j] = q0[j] * gy0 + c * (k0[j] * gy0) * th[j]
+                    gx[j] = gy0
+            else:
+                for j in range(N):
+                    g0 = gx[j] + sg[j]
+                    gy0 = h[j] * g0
+                    gI[j] = g[j] * g0
+                    gs[j] = q0[j] * gy0 + c * (k0[j] * gy0) * th[j]
+                    gx[j] = gy0
+        for j in range(N):
+            g_x0[0, b, j] = gx[j]
+            g_s0[b, j] = gs[j]
+
+
+@nb.njit(nogil=True, cache=True, error_model="numpy")
 def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th, x0, s0, states, counts, table,
                   mem, reset, detach, surrogate, slope, burst, strict, with_states, with_params, with_drive, hold,
                   g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, t0, t1, b0, b1):
@@ -289,6 +375,11 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
     sp = np.empty(N, dtype=g_I.dtype)
     r = np.empty(N, dtype=g_I.dtype)
     g_0, g_1 = gx[0], gx[1]
+    if n == 1 and reset != RESET_ZERO and hold == 0:
+        _lif_backward_rows(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th, x0, s0, states, table,
+                           surrogate, slope, burst, strict, c_sub, c_grad * c_sub, with_states, with_params,
+                           with_drive, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, t0, t1, b0, b1)
+        return
     for b in range(b0, b1):
         gfs = g_final_s[b]
         for j in range(N):
@@ -339,9 +430,7 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
                     for j in range(N):
                         sp[j] = table[code_p[j]]
                 elif need_sp:
-                    v_prev = states[t - 1, mem, b]
-                    for j in range(N):
-                        sp[j] = table[_count(v_prev[j], th[j], burst, strict)]
+                    _spikes_row(states[t - 1, mem, b], th, burst, strict, table, sp)
             p_m = p_0 if mem == 0 else p_1
             if with_params:  # r enters only the parameter gradients
                 _reset_row(reset, sp, p_m, th, one, r)
