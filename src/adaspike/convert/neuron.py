@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from ..core import BurstSpike, NeuronState, if_discrete, scan
+from ..core.step import burst_if_step
 
 MODES = ("ann", "sequence", "step")
 
@@ -107,8 +108,9 @@ class ConversionNeuron(nn.Module):
                 self.activation = a.detach()
             return a
         theta = self._view(self.threshold, z).to(z.dtype)
-        current = self.drive(z, theta)
+        own_drive = type(self).drive is ConversionNeuron.drive  # δ from offset() only: the fused step applies
         if self.mode == "sequence":
+            current = self.drive(z, theta)
             T = int(self.steps)
             current = current.reshape(T, z.shape[0] // T, *z.shape[1:])
             out = scan(current, self._ssm(z), reset="subtract", spike_fn=self.spike_rule(), backend=self.backend)
@@ -122,14 +124,21 @@ class ConversionNeuron(nn.Module):
         elif self.mode == "step":
             rule = self.spike_rule()
             plain_if = type(self)._ssm is ConversionNeuron._ssm and not getattr(rule, "refractory", 0)
-            if self.backend == "auto" and plain_if:
-                counts = self._step(current, theta, rule)
+            if self.backend == "auto" and plain_if and type(rule) is BurstSpike and own_drive:
+                # drive, IF update, spike counts and graded output in one pass (core.step)
+                v, counts, result = burst_if_step(z, self.offset(), self.threshold, self.state,
+                                                  int(rule.max_spikes))
+                self.state = NeuronState(v.unsqueeze(-1), counts)
+            elif self.backend == "auto" and plain_if:
+                counts = self._step(self.drive(z, theta), theta, rule)
+                result = counts * theta
             else:
+                current = self.drive(z, theta)
                 out = scan(current.unsqueeze(0), self._ssm(z), reset="subtract", spike_fn=rule,
                            state=self.state, backend=self.backend)
                 self.state = out.final
                 counts = out.spikes[0]
-            result = counts * theta
+                result = counts * theta
             if self.count_stats and self.per_sample_counts:
                 self.mean_count = counts.flatten(1).mean(1)
             if self.track_output:

@@ -525,3 +525,38 @@ def scan_backward_parallel(chunks, g_spikes, g_states, g_final_x, g_final_s, I, 
                       mem, reset, detach, surrogate, slope, burst, strict, with_states, with_params, with_drive,
                       hold, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th, t0, t1, rows * c // chunks,
                       rows * (c + 1) // chunks)
+
+
+@nb.njit(nogil=True, cache=True, error_model="numpy")
+def burst_if_step(z, offset, th, x, s, gamma, has_state, v_out, counts, graded):
+    """One IF step with burst spikes on [B, C, S] maps, per-channel ``offset`` and θ [C], in one pass:
+
+        v = (x − θ·s) + (z + offset)   (v = z + offset without state)
+        n = clamp(⌊v/θ⌋, 0, Γ);   graded = n·θ
+
+    The same floating-point operations in the same order as the torch step (``core.step.burst_if_step``), so
+    every output is bit-identical; a NaN membrane gives a NaN count, as torch's clamp does."""
+    B, C, S = z.shape
+    g = counts.dtype.type(gamma)
+    zero = counts.dtype.type(0.0)
+    for b in range(B):
+        for c in range(C):
+            o, t = offset[c], th[c]
+            zr, vr, nr, gr = z[b, c], v_out[b, c], counts[b, c], graded[b, c]
+            if has_state:
+                xr, sr = x[b, c], s[b, c]
+                for j in range(S):
+                    v = (xr[j] - t * sr[j]) + (zr[j] + o)
+                    n = np.floor(v / t)
+                    n = zero if n < zero else (g if n > g else n)
+                    vr[j] = v
+                    nr[j] = n
+                    gr[j] = n * t
+            else:
+                for j in range(S):
+                    v = zr[j] + o
+                    n = np.floor(v / t)
+                    n = zero if n < zero else (g if n > g else n)
+                    vr[j] = v
+                    nr[j] = n
+                    gr[j] = n * t
