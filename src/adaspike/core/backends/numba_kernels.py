@@ -113,6 +113,7 @@ def _lif_subtract_rows(I, H, Bm, kr, ks, th, x0, s0, one, zero, strict, states, 
     ct = 1 if counts.shape[0] == T else 0
     st = 1 if states.shape[0] == T else 0
     tv = 1 if H.shape[0] > 1 else 0
+    loose = not strict
     x = np.empty(N, dtype=spikes.dtype)
     s = np.empty(N, dtype=spikes.dtype)
     for b in range(b0, b1):
@@ -124,32 +125,19 @@ def _lif_subtract_rows(I, H, Bm, kr, ks, th, x0, s0, one, zero, strict, states, 
             tt = t * tv
             h, g, k0, q0 = H[tt, 0, 0], Bm[tt, 0], kr[0], ks[0]
             drive, out, c_out, s_out = I[t * ci, b], states[t * st, 0, b], counts[t * ct, b], spikes[t, b]
-            if strict:
-                for j in range(N):
-                    sj = s[j]
-                    y = x[j] + k0[j] * (th[j] * sj)
-                    y = y + q0[j] * sj
-                    v = h[j] * y + g[j] * drive[j]
-                    x[j] = v
-                    out[j] = v
-                    fire = v - th[j] > 0
-                    c_out[j] = 1 if fire else 0
-                    sn = one if fire else zero
-                    s[j] = sn
-                    s_out[j] = sn
-            else:
-                for j in range(N):
-                    sj = s[j]
-                    y = x[j] + k0[j] * (th[j] * sj)
-                    y = y + q0[j] * sj
-                    v = h[j] * y + g[j] * drive[j]
-                    x[j] = v
-                    out[j] = v
-                    fire = v - th[j] >= 0
-                    c_out[j] = 1 if fire else 0
-                    sn = one if fire else zero
-                    s[j] = sn
-                    s_out[j] = sn
+            for j in range(N):
+                sj = s[j]
+                y = x[j] + k0[j] * (th[j] * sj)
+                y = y + q0[j] * sj
+                v = h[j] * y + g[j] * drive[j]
+                x[j] = v
+                out[j] = v
+                z = v - th[j]
+                fire = (z > 0) | ((z == 0) & loose)  # Θ(z) with z ≥ 0, or z > 0 when strict
+                c_out[j] = 1 if fire else 0
+                sn = one if fire else zero
+                s[j] = sn
+                s_out[j] = sn
 
 
 @nb.njit(nogil=True, cache=True, error_model="numpy")
