@@ -10,7 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-pytest.importorskip("numba")
+numba = pytest.importorskip("numba")
 
 from speed_scan_cases import SURROGATES, assert_equivalent, assert_inference_equivalent, problems  # noqa: E402
 
@@ -179,7 +179,7 @@ def test_parallel_launch_matches_reference(n, reset, burst, recurrent):
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        if not recurrent:
+        if not recurrent and numba.config.NUMBA_NUM_THREADS >= 2:  # NUMBA_NUM_THREADS=1 caps the pool at one
             assert numba_backend._workers(p["batch"], 16 * 9 * 1100) == 2
         assert_equivalent(p, torch.float64)
         assert_equivalent(p, torch.float32)

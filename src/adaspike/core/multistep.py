@@ -38,11 +38,18 @@ def check_time_major(current: torch.Tensor, feature_shape: torch.Size | tuple | 
         check_finite_values(current, name)
 
 
+def all_finite(values: torch.Tensor) -> bool:
+    """True unless ``values`` holds a NaN or Inf."""
+    # one reduction pass instead of a full boolean mask (torch's isfinite().all() costs ~55 µs even on a
+    # 16k-element state): a NaN/Inf anywhere makes the sum non-finite; only then (or on overflow of huge finite
+    # values) is the exact element-wise check run
+    values = values.detach()
+    return bool(torch.isfinite(values.sum())) or bool(torch.isfinite(values).all())
+
+
 def check_finite_values(current: torch.Tensor, name: str = "input") -> None:
     """Raise ValueError if ``current`` holds a NaN or Inf."""
-    # one reduction pass instead of a full boolean mask: a NaN/Inf anywhere makes the sum non-finite; only then
-    # (or on overflow of huge finite values) is the exact element-wise check run
-    if not bool(torch.isfinite(current.detach().sum())) and not bool(torch.isfinite(current.detach()).all()):
+    if not all_finite(current):
         raise ValueError(f"{name} contains NaN or Inf")
 
 
@@ -103,7 +110,7 @@ def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", de
                           detach_reset=detach_reset, spike_fn=spike_fn or BinarySpike(), state=state,
                           recurrent_weight=recurrent_weight, return_states=return_states)
     out = select_backend(request, backend)(request)
-    if check_after and not bool(torch.isfinite(out.final.x.detach()).all()):
+    if check_after and not all_finite(out.final.x):
         check_finite_values(current, "current")
     return out
 
