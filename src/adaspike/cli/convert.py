@@ -105,8 +105,12 @@ def _study(args) -> int:
 def _events(args) -> int:
     from ..studies.convert import event_frames_study
 
-    result = event_frames_study(args.out, T=args.T, dataset=args.dataset, epochs=args.epochs, seed=args.seed)
+    result = event_frames_study(args.out, T=args.T, dataset=args.dataset, epochs=args.epochs, seed=args.seed,
+                                mean_frame_control=args.mean_frame_control)
     print(result["table"])
+    if "control_table" in result:
+        print("\nControl: the same ANN converted for the mean frame at every step\n")
+        print(result["control_table"])
     return 0
 
 
@@ -180,4 +184,6 @@ def register(commands, studies) -> None:
     p.add_argument("--epochs", type=positive_int, default=30, help="ANN training epochs")
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--out", "-o", type=Path, default=Path("runs/convert_events"), help="output directory")
+    p.add_argument("--mean-frame-control", action="store_true",
+                   help="also convert for the mean frame at every step (separates conversion error from frame order)")
     p.set_defaults(func=_events)

@@ -273,9 +273,13 @@ def demo(out_dir: Path, quick: bool = True) -> dict:
 
 
 def event_frames_study(out_dir: Path, T: int = 8, dataset: str = "event-digits", epochs: int = 30,
-                       seed: int = 0) -> dict:
+                       seed: int = 0, mean_frame_control: bool = False) -> dict:
     """An event-driven classifier: a CNN trained on the mean of T event frames, converted into an SNN fed the
     frames themselves (one per step; ``convert(frames=True)``).
+
+    ``mean_frame_control`` also converts the same ANN for the mean frame fed at every step (direct coding;
+    baseline and AdaFire rows, a second table ``..._meanframe``): it separates the conversion's error from what
+    feeding the frames one by one costs.
 
     Data: ``load_dataset(dataset, split, dt=0.3 s / T)`` (t_max 0.3 s, so exactly T frames), counts divided by
     the largest mean-frame value of the training set. ANN: small VGG (16, M, 32, M; hidden 64; average pooling),
@@ -304,4 +308,11 @@ def event_frames_study(out_dir: Path, T: int = 8, dataset: str = "event-digits",
             "train_samples": len(ytr), "test_samples": len(yte),
             "ann_input": "mean of the T frames", "snn_input": "one frame per step"}
     table = write_results(Path(out_dir), f"convert_events_{dataset}_T{T}", rows, ann_ref, meta)
-    return {"rows": rows, "ann": ann_ref, "table": table}
+    result = {"rows": rows, "ann": ann_ref, "table": table}
+    if mean_frame_control:
+        control, _ = conversion_rows(ann, (ftr.mean(1), ytr), _loader(fte.mean(1), yte, 200), [T],
+                                     methods=("baseline", "+adafire"))
+        result["control_rows"] = control
+        result["control_table"] = write_results(Path(out_dir), f"convert_events_{dataset}_T{T}_meanframe", control,
+                                                 ann_ref, {**meta, "snn_input": "the mean frame at every step"})
+    return result
