@@ -59,13 +59,15 @@ def test_inference_keeps_no_states_trace():
     assert torch.equal(full[0], lean[0]) and torch.equal(full[3], lean[3]) and torch.equal(lean[3], full[1][-1])
 
 
-@pytest.mark.parametrize("recurrent", [False, True])
-def test_parallel_inference_matches_reference(recurrent):
+@pytest.mark.parametrize("recurrent,batch,features", [(False, 9, 1100), (True, 9, 96), (True, 64, 2100)])
+def test_parallel_inference_matches_reference(recurrent, batch, features):
+    """Serial and parallel launches (64 × 2100 is above the parallel threshold) of the no-trace path; recurrent
+    LIF steps there add the current inside the kernel."""
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
-    p = dict(n=1, mem=0, T=16, batch=9, feat=(96,) if recurrent else (1100,), per_neuron=True, time_varying=False,
-             reset="subtract", detach=False, surrogate=SURROGATES[0], strict=False, burst=1, with_state=True,
-             return_states=False, recurrent=recurrent, seed=4)
+    p = dict(n=1, mem=0, T=4 if features > 1000 and recurrent else 16, batch=batch, feat=(features,),
+             per_neuron=True, time_varying=False, reset="subtract", detach=False, surrogate=SURROGATES[0],
+             strict=False, burst=1, with_state=True, return_states=False, recurrent=recurrent, seed=4)
     try:
         assert_inference_equivalent(p, torch.float32)
     finally:
@@ -215,3 +217,20 @@ def test_cached_layout_follows_in_place_parameter_changes():
         after = scan(current, ssm, backend="numba").spikes
         assert torch.equal(after, scan(current, ssm, backend="reference").spikes)
     assert not torch.equal(before, after)
+
+
+def test_recurrent_training_with_frozen_neuron_matches_reference():
+    """Frozen time constants: the drives are not kept, so the kernel adds the current itself in training too."""
+    torch.manual_seed(0)
+    layer = LIF(40, learn_tau=False)
+    V = (0.3 * torch.randn(40, 40)).requires_grad_(True)
+    x = (1.5 * torch.rand(12, 3, 40)).requires_grad_(True)
+    w = torch.randn(12, 3, 40)
+    results = []
+    for backend in ("reference", "numba"):
+        layer.backend = backend
+        out = layer.run(x, recurrent_weight=V)
+        results.append((out.spikes, *torch.autograd.grad((out.spikes * w).sum() + out.final.x.sum(), [x, V])))
+    assert torch.equal(results[0][0], results[1][0])
+    for ref, fast in zip(results[0][1:], results[1][1:]):
+        torch.testing.assert_close(fast, ref, rtol=2e-4, atol=2e-4)

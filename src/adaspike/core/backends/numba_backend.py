@@ -17,6 +17,7 @@ import torch
 
 from . import numba_kernels as K
 from .fused import fused_scan
+from .layout import RESET_CODES
 
 _MIN_PARALLEL_WORK = 1 << 17  # below ~130k neuron-steps a parallel launch costs more than it saves
 _PARALLEL_PID: int | None = None
@@ -158,12 +159,14 @@ class NumbaKernels:
                    g_kr.numpy(), g_ks.numpy(), g_th.numpy(), 0, g_I.shape[0])
 
     def recurrent_forward(self, drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes,
-                          r0=None):
+                          r0=None, current=None):
         """Step runner for the recurrent scan: ``step(t)`` runs step t on the full buffers, from the previous
         step's state and spikes (or x0, s0), reading ``drives[t]`` (``drives[0]`` for a one-step buffer). Every
         argument is converted once: a recurrent layer calls the kernel T times per pass, and per-call
-        conversions cost more than its LIF step."""
-        return _ForwardSteps(drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes, r0)
+        conversions cost more than its LIF step. Given ``current`` [T, B, N] (the caller keeps no drives), the
+        plain LIF step adds I_t to the drive itself (``adds_current``), so the caller skips that torch call."""
+        return _ForwardSteps(drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes, r0,
+                             current)
 
     def recurrent_backward(self, g_spikes, g_states, drives, H, Bm, kr, ks, th, x0, s0, states, counts, spikes,
                            table, mem, reset, detach, rule, with_params, g_I, gx, gs, g_params):
@@ -174,7 +177,8 @@ class NumbaKernels:
 
 
 class _ForwardSteps:
-    def __init__(self, drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes, r0):
+    def __init__(self, drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes, r0,
+                 current=None):
         self.hold = hold = int(rule.refractory)
         self.batch, N = states.shape[2], states.shape[3]
         self.work = self.batch * N
@@ -187,8 +191,21 @@ class _ForwardSteps:
             self.r = [_np(r0).copy(), np.empty((self.batch, N), dtype=self.states.dtype)]
         else:
             self.r = [np.zeros((1, 1), dtype=self.states.dtype)] * 2
+        # the plain LIF step with I_t folded into the kernel (same float addition as the caller's add_)
+        plain_lif = H.shape[1] == 1 and reset == RESET_CODES["subtract"] and not hold and rule.burst == 0
+        self.adds_current = current is not None and plain_lif and drives.shape[0] == 1
+        if self.adds_current:
+            one, zero = self.tail[0][1], self.tail[0][0]
+            self.lif_args = (_np(current), *self.args, one, zero, rule.strict)
 
     def step(self, t: int) -> None:
+        if self.adds_current:
+            x_prev = self.states[(t - 1) * self.st] if t else self.x0
+            s_prev = self.spikes[t - 1] if t else self.s0
+            _launch(K._lif_subtract_rows, K.lif_rows_parallel, self.batch, self.work, self.drives, *self.lif_args[:6],
+                    x_prev, s_prev, *self.lif_args[6:], self.states, self.counts, self.spikes, t, t + 1)
+            self.last = t
+            return
         x_prev = self.states[(t - 1) * self.st] if t else self.x0
         s_prev = self.spikes[t - 1] if t else self.s0
         r_in, r_out = self.r[t % 2], self.r[(t + 1) % 2]

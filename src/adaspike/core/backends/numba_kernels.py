@@ -104,12 +104,18 @@ def _reset_row(reset, s, xm, th, one, r):
 
 
 @nb.njit(nogil=True, cache=True, error_model="numpy")
-def _lif_subtract_rows(I, H, Bm, kr, ks, th, x0, s0, one, zero, strict, states, counts, spikes, t0, t1, b0, b1):
+def _lif_subtract_rows(I, A, H, Bm, kr, ks, th, x0, s0, one, zero, strict, states, counts, spikes, t0, t1, b0, b1):
     """``scan_forward`` for the common LIF (one state, binary spikes, reset by subtraction, no refractory
     rule): reset amount, propagation and spike in one pass per step. Its own function, entered once per call:
-    inside the general kernel's step loop LLVM compiled the same loop about 1.6× slower (measured)."""
+    inside the general kernel's step loop LLVM compiled the same loop about 1.6× slower (measured).
+
+    The drive of step t is I_t + A_t: a recurrent scan passes its product s_{t−1}·Vᵀ as I and the current as
+    ``A`` [T, B, N] (the reference's sum, one float addition, bit for bit); otherwise ``A`` is a [1, 1, N] row
+    of zeros (x + 0 = x)."""
     T, N = spikes.shape[0], I.shape[2]
     ci = 1 if I.shape[0] == T else 0
+    ca = 1 if A.shape[0] == T else 0
+    cb = 1 if A.shape[1] > 1 else 0
     ct = 1 if counts.shape[0] == T else 0
     st = 1 if states.shape[0] == T else 0
     tv = 1 if H.shape[0] > 1 else 0
@@ -125,11 +131,12 @@ def _lif_subtract_rows(I, H, Bm, kr, ks, th, x0, s0, one, zero, strict, states, 
             tt = t * tv
             h, g, k0, q0 = H[tt, 0, 0], Bm[tt, 0], kr[0], ks[0]
             drive, out, c_out, s_out = I[t * ci, b], states[t * st, 0, b], counts[t * ct, b], spikes[t, b]
+            a = A[t * ca, b * cb]
             for j in range(N):
                 sj = s[j]
                 y = x[j] + k0[j] * (th[j] * sj)
                 y = y + q0[j] * sj
-                v = h[j] * y + g[j] * drive[j]
+                v = h[j] * y + g[j] * (drive[j] + a[j])
                 x[j] = v
                 out[j] = v
                 z = v - th[j]
@@ -161,7 +168,8 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
     one = table[1]
     zero = table[0]
     if n == 1 and burst == 0 and reset == RESET_SUBTRACT and hold == 0:
-        _lif_subtract_rows(I, H, Bm, kr, ks, th, x0, s0, one, zero, strict, states, counts, spikes, t0, t1, b0, b1)
+        _lif_subtract_rows(I, np.zeros((1, 1, N), dtype=I.dtype), H, Bm, kr, ks, th, x0, s0, one, zero, strict,
+                           states, counts, spikes, t0, t1, b0, b1)
         return
     kick = reset != RESET_NONE  # the reference skips the reset kick entirely for reset "none"
     ct = 1 if counts.shape[0] == T else 0  # counts [1, B, N]: per-row scratch, nothing kept
@@ -501,6 +509,14 @@ def scan_forward_parallel(chunks, I, H, Bm, kr, ks, th, x0, s0, table, mem, rese
     for c in nb.prange(chunks):
         scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts, spikes,
                      hold, r0, r_out, t0, t1, rows * c // chunks, rows * (c + 1) // chunks)
+
+
+@nb.njit(parallel=True, nogil=True, cache=True)
+def lif_rows_parallel(chunks, I, A, H, Bm, kr, ks, th, x0, s0, one, zero, strict, states, counts, spikes, t0, t1):
+    rows = I.shape[1]
+    for c in nb.prange(chunks):
+        _lif_subtract_rows(I, A, H, Bm, kr, ks, th, x0, s0, one, zero, strict, states, counts, spikes, t0, t1,
+                           rows * c // chunks, rows * (c + 1) // chunks)
 
 
 @nb.njit(parallel=True, nogil=True, cache=True)

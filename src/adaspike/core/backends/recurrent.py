@@ -123,7 +123,11 @@ class RecurrentFusedScan(torch.autograd.Function):
         keep_drive = ctx.needs_input_grad[3]  # B's gradient needs every step's drive
         drives = _empty(kernels, (T if keep_drive else 1, batch, N), dtype, dev)
         args = (drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes, r0)
-        steps = kernels.recurrent_forward(*args) if own_steps else _SlicedForward(kernels, *args)
+        if own_steps:  # without kept drives a runner may add I_t itself (one torch call less per step)
+            steps = kernels.recurrent_forward(*args, **({} if keep_drive else {"current": current}))
+        else:
+            steps = _SlicedForward(kernels, *args)
+        adds_current = getattr(steps, "adds_current", False)
         Vt = V.t()
         # per-step views made at once (indexing a tensor costs a few µs, as much as a tenth of a step)
         d_rows = drives.unbind(0) if keep_drive else (drives[0],) * T
@@ -131,7 +135,8 @@ class RecurrentFusedScan(torch.autograd.Function):
         for t in range(T):
             d = d_rows[t]
             torch.mm(s_prev[t], Vt, out=d)  # the reference's s @ Vᵀ ...
-            d.add_(i_rows[t])               # ... + I_t, bit for bit
+            if not adds_current:
+                d.add_(i_rows[t])           # ... + I_t, bit for bit (or inside the kernel step)
             steps.step(t)
         final_r = steps.final_r
         ctx.save_for_backward(drives if keep_drive else None, H, Bm, kr, ks, th, x0, s0, V, states,
