@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from ..core import BurstSpike, NeuronState, if_discrete, scan
-from ..core.step import burst_if_step
+from ..core.step import burst_counts, burst_if_step, if_update
 
 MODES = ("ann", "sequence", "step")
 
@@ -108,7 +108,6 @@ class ConversionNeuron(nn.Module):
                 self.activation = a.detach()
             return a
         theta = self._view(self.threshold, z).to(z.dtype)
-        own_drive = type(self).drive is ConversionNeuron.drive  # δ from offset() only: the fused step applies
         if self.mode == "sequence":
             current = self.drive(z, theta)
             T = int(self.steps)
@@ -124,6 +123,7 @@ class ConversionNeuron(nn.Module):
         elif self.mode == "step":
             rule = self.spike_rule()
             plain_if = type(self)._ssm is ConversionNeuron._ssm and not getattr(rule, "refractory", 0)
+            own_drive = type(self).drive is ConversionNeuron.drive  # δ from offset() only: the fused step applies
             if self.backend == "auto" and plain_if and type(rule) is BurstSpike and own_drive:
                 # drive, IF update, spike counts and graded output in one pass (core.step)
                 v, counts, result = burst_if_step(z, self.offset(), self.threshold, self.state,
@@ -160,10 +160,7 @@ class ConversionNeuron(nn.Module):
         state are bit-identical to ``scan`` (tests/convert/test_convert_fast.py). Refractory rules, a subclass
         with its own ``_ssm`` and any ``backend`` other than "auto" run the core scan.
         """
-        if self.state is None:
-            v = current
-        else:
-            v = (self.state.x[..., 0] - theta * self.state.s).add_(current)
+        v = if_update(current, theta, self.state)
         counts = self.spike_count(rule, v, theta)
         self.state = NeuronState(v.unsqueeze(-1), counts)
         return counts
@@ -172,8 +169,7 @@ class ConversionNeuron(nn.Module):
     def spike_count(rule, v: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """Spike counts of the core ``rule`` at membrane ``v``, without gradients."""
         if type(rule) is BurstSpike:
-            # the rule's count without its surrogate term (it only carries a gradient): two passes, not seven
-            return torch.div(v, theta).floor_().clamp_(0, int(rule.max_spikes))
+            return burst_counts(v, theta, int(rule.max_spikes))
         return rule(v, theta)
 
     def _add_output(self, step_sum: torch.Tensor) -> None:

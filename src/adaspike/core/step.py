@@ -26,14 +26,24 @@ def _per_channel(p: torch.Tensor, channels: int, like: torch.Tensor) -> torch.Te
     return p.to(like.dtype).expand(channels).contiguous()
 
 
+def if_update(current: torch.Tensor, theta: torch.Tensor, state: NeuronState | None) -> torch.Tensor:
+    """The IF membrane after one step, v = (x − θ·s) + I (v = I without state), in the reference scan's order;
+    ``theta`` broadcasts against ``current``."""
+    return current if state is None else (state.x[..., 0] - theta * state.s).add_(current)
+
+
+def burst_counts(v: torch.Tensor, theta: torch.Tensor, max_spikes: int) -> torch.Tensor:
+    """``BurstSpike(Γ)``'s count clamp(⌊v/θ⌋, 0, Γ) without its surrogate term (two passes, not seven)."""
+    return torch.div(v, theta).floor_().clamp_(0, int(max_spikes))
+
+
 def burst_if_step_reference(z: torch.Tensor, offset: torch.Tensor, theta: torch.Tensor, state: NeuronState | None,
                             max_spikes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The torch step: (membrane v, counts n, graded output n·θ), each shaped like ``z`` [B, C, ...]."""
     view = lambda p: p.to(z.dtype).view(1, -1, *([1] * (z.dim() - 2)))
     th = view(theta)
-    current = z + view(offset)
-    v = current if state is None else (state.x[..., 0] - th * state.s).add_(current)
-    counts = torch.div(v, th).floor_().clamp_(0, int(max_spikes))
+    v = if_update(z + view(offset), th, state)
+    counts = burst_counts(v, th, max_spikes)
     return v, counts, counts * th
 
 
@@ -62,4 +72,4 @@ def burst_if_step(z: torch.Tensor, offset: torch.Tensor, theta: torch.Tensor, st
     return v, counts, graded
 
 
-__all__ = ["burst_if_step", "burst_if_step_reference"]
+__all__ = ["burst_counts", "burst_if_step", "burst_if_step_reference", "if_update"]

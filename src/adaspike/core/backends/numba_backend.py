@@ -196,14 +196,15 @@ class _ForwardSteps:
         self.adds_current = current is not None and plain_lif and drives.shape[0] == 1
         if self.adds_current:
             one, zero = self.tail[0][1], self.tail[0][0]
-            self.lif_args = (_np(current), *self.args, one, zero, rule.strict)
+            self.lif_inputs = (self.drives, _np(current), *self.args)  # I (the product), A (the current), H … θ
+            self.lif_rule = (one, zero, rule.strict)
 
     def step(self, t: int) -> None:
         if self.adds_current:
             x_prev = self.states[(t - 1) * self.st] if t else self.x0
             s_prev = self.spikes[t - 1] if t else self.s0
-            _launch(K._lif_subtract_rows, K.lif_rows_parallel, self.batch, self.work, self.drives, *self.lif_args[:6],
-                    x_prev, s_prev, *self.lif_args[6:], self.states, self.counts, self.spikes, t, t + 1)
+            _launch(K._lif_subtract_rows, K.lif_rows_parallel, self.batch, self.work, *self.lif_inputs, x_prev,
+                    s_prev, *self.lif_rule, self.states, self.counts, self.spikes, t, t + 1)
             self.last = t
             return
         x_prev = self.states[(t - 1) * self.st] if t else self.x0
