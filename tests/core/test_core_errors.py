@@ -59,10 +59,20 @@ def test_bad_reset_and_state_shape():
         scan(torch.zeros(3, 2, 4), ssm, state=NeuronState(torch.zeros(2, 4, 2), torch.zeros(2, 4)))
 
 
-def test_ssm_neuron_refuses_other_dt():
-    n = SSMNeuron.from_layer(AdLIF(3, dt=1e-3))
-    with pytest.raises(ValueError, match="retime"):
-        n.ssm(dt=2e-3)
+def test_ssm_neuron_at_another_dt_is_the_exact_zoh_change_of_step():
+    """A frozen per-step neuron runs at another step by H^ρ, g(H)B: the continuous model discretised there."""
+    layer = AdLIF(3, dt=1e-3)
+    moved = SSMNeuron.from_layer(layer).ssm(dt=2e-3)
+    direct = layer.ssm(dt=2e-3)
+    torch.testing.assert_close(moved.H, direct.H.detach(), rtol=0, atol=1e-12)
+    torch.testing.assert_close(moved.B, direct.B.detach(), rtol=0, atol=1e-12)
+
+
+def test_ssm_neuron_without_a_real_power_refuses_other_dt():
+    from adaspike.core import lif_discrete
+    flipping = SSMNeuron(lif_discrete(torch.tensor([-0.5, 0.5]), dt=1e-3))  # a decay that flips sign each step
+    with pytest.raises(ValueError, match="eigenvalue"):
+        flipping.ssm(dt=2e-3)
 
 
 @pytest.mark.parametrize("backend", ["reference", "numba"])

@@ -196,3 +196,32 @@ def test_triton_refractory_kernels_under_interpreter(k, burst, reset, n, recurre
                                  lambda req: basic_support(req, "cpu"), auto=False)
     for dtype in (torch.float32, torch.float64):
         assert_equivalent(_case(n, burst, reset, recurrent, k, T=8), dtype, backend="triton_interpreted")
+
+
+@pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1", reason="Triton kernels on CPU need TRITON_INTERPRET=1")
+@pytest.mark.parametrize("recurrent", [False, True])
+@pytest.mark.parametrize("kind", ["lif", "adlif"])
+def test_triton_irregular_steps_under_interpreter(kind, recurrent):
+    """Per-step dt on the Triton kernels: a clock of irregular steps with a spike rule in seconds (per-step
+    caps and holds) and the recurrent count scale, against the reference."""
+    pytest.importorskip("triton")
+    from adaspike.core import AdLIFParams, LIFParams, rule_for_steps
+    from adaspike.core.backends import fused, triton_backend
+    from adaspike.core.backends.layout import basic_support
+
+    backends_module.register_default_backends()
+    scan_module.register_backend("triton_interpreted", lambda req: fused.fused_scan(req, triton_backend.KERNELS),
+                                 lambda req: basic_support(req, "cpu"), auto=False)
+    g = torch.Generator().manual_seed(5)
+    steps = 0.3e-3 + 9e-3 * torch.rand(16, generator=g, dtype=torch.float64)
+    taus = 5e-3 + 20e-3 * torch.rand(6, generator=g, dtype=torch.float64)
+    params = LIFParams(tau=taus) if kind == "lif" else AdLIFParams(tau_u=taus, a=torch.rand(6, generator=g))
+    for dtype in (torch.float32, torch.float64):
+        x = (2.5 * torch.rand(16, 3, 6, generator=g)).to(dtype)
+        kw = dict(recurrent_weight=(0.4 * torch.randn(6, 6, generator=g)).to(dtype),
+                  recurrent_scale=4e-3 / steps) if recurrent else {}
+        outs = [scan(x.clone().requires_grad_(True), params.continuous(), dt=steps, return_states=True,
+                     spike_fn=rule_for_steps(steps, 4e-3), backend=be, **kw)
+                for be in ("reference", "triton_interpreted")]
+        assert torch.equal(outs[0].spikes, outs[1].spikes)
+        torch.testing.assert_close(outs[1].states, outs[0].states, rtol=0, atol=0)

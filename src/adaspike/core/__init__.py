@@ -1,16 +1,17 @@
 """The shared core: neuron models as continuous-time state-space models, discretisation, the scan op, surrogates."""
 from .neurons import (AdLIFParams, CubaLIFParams, IFParams, LIFParams, adlif_discrete, cuba_lif_discrete,
                       decay_from_tau, if_discrete, lif_discrete, tau_from_decay)
+from .clock import Clock, active_clock, check_steps, clock, constant_step
 from .multistep import NeuronState, ScanOutput, available_backends, check_time_major, register_backend, scan
-from .spikes import RESET_MODES, BinarySpike, BurstSpike, rule_for_step
+from .spikes import RESET_MODES, BinarySpike, BurstSpike, StepwiseSpike, rule_for_step, rule_for_steps
 from .ssm import DISCRETISATIONS, ContinuousSSM, DiscreteSSM
 from .surrogates import Arctan, FastSigmoid, Sigmoid, Surrogate, Triangle, get_surrogate
 from .units import check_dt, format_time, parse_time
 
 __all__ = [
-    "AdLIFParams", "Arctan", "BinarySpike", "BurstSpike", "ContinuousSSM", "CubaLIFParams", "DISCRETISATIONS",
+    "AdLIFParams", "Arctan", "BinarySpike", "BurstSpike", "Clock", "ContinuousSSM", "CubaLIFParams", "DISCRETISATIONS",
     "DiscreteSSM", "FastSigmoid", "IFParams", "LIFParams", "NeuronState", "RESET_MODES", "ScanOutput", "Sigmoid",
-    "Surrogate", "Triangle", "adlif_discrete", "available_backends", "check_dt", "check_time_major",
-    "cuba_lif_discrete", "decay_from_tau", "format_time", "get_surrogate", "if_discrete", "lif_discrete",
-    "parse_time", "register_backend", "rule_for_step", "scan", "tau_from_decay",
+    "StepwiseSpike", "Surrogate", "Triangle", "active_clock", "adlif_discrete", "available_backends", "check_dt",
+    "check_steps", "check_time_major", "clock", "constant_step", "cuba_lif_discrete", "decay_from_tau", "format_time", "get_surrogate", "if_discrete", "lif_discrete",
+    "parse_time", "register_backend", "rule_for_step", "rule_for_steps", "scan", "tau_from_decay",
 ]

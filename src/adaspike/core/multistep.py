@@ -11,9 +11,10 @@ from typing import Callable
 import torch
 
 from .backends import available_backends, register_backend, select_backend
+from .clock import check_steps, constant_step
 from .reference import reference_scan
-from .spikes import BinarySpike, check_reset
-from .ssm import DiscreteSSM, broadcast_shape
+from .spikes import BinarySpike, PerSampleRule, StepwiseSpike, check_reset
+from .ssm import ContinuousSSM, DiscreteSSM, broadcast_shape
 from .state import NeuronState, ScanOutput, ScanRequest
 
 def check_time_major(current: torch.Tensor, feature_shape: torch.Size | tuple | None = None,
@@ -62,14 +63,29 @@ def check_scan_state(state: NeuronState, recurrent_weight: torch.Tensor | None) 
         check_finite_values(recurrent_weight, "recurrent_weight")
 
 
-def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", detach_reset: bool = False,
-         spike_fn: Callable | None = None, state: NeuronState | None = None,
-         recurrent_weight: torch.Tensor | None = None, return_states: bool = False,
-         backend: str = "auto") -> ScanOutput:
+def scan(current: torch.Tensor, ssm: DiscreteSSM | ContinuousSSM, *, reset: str = "subtract",
+         detach_reset: bool = False, spike_fn: Callable | None = None, state: NeuronState | None = None,
+         recurrent_weight: torch.Tensor | None = None, return_states: bool = False, backend: str = "auto",
+         dt=None, method: str = "zoh", recurrent_scale: torch.Tensor | None = None) -> ScanOutput:
     """Run ``ssm`` over ``current`` [T, B, *F]; returns spikes (and states on request) plus the final state.
 
-    ``recurrent_weight`` [F, F] (flat features only) adds V·s_{t-1} to the current of step t.
+    ``recurrent_weight`` [F, F] (flat features only) adds V·s_{t-1} to the current of step t, times
+    ``recurrent_scale[t]`` when given ([T] or [T, B]: the count scaling of an irregular clock).
+
+    ``dt``: the step lengths to run at, a float or a tensor [T] or [T, B] (seconds; one clock per sample). A
+    ``ContinuousSSM`` is then discretised at each step by ``method``; a fixed-step ``DiscreteSSM`` is moved to the
+    steps by the exact ZOH change of step (:meth:`DiscreteSSM.restep`). The spike rule must match the steps:
+    build it with :func:`~adaspike.core.spikes.rule_for_steps` for a rule defined in seconds. A batch whose
+    samples have their own clocks runs one sample at a time.
     """
+    ssm = _at_steps(ssm, dt, current, method)
+    if isinstance(recurrent_scale, torch.Tensor) and recurrent_scale.dim() == 2 and not ssm.per_sample:
+        recurrent_scale = _check_scale(recurrent_scale, current)
+    if ssm.per_sample or isinstance(spike_fn, PerSampleRule) or (
+            isinstance(recurrent_scale, torch.Tensor) and recurrent_scale.dim() == 2):
+        return _scan_per_sample(current, ssm, reset=reset, detach_reset=detach_reset, spike_fn=spike_fn,
+                                state=state, recurrent_weight=recurrent_weight, return_states=return_states,
+                                backend=backend, recurrent_scale=recurrent_scale)
     check_reset(reset)
     if not current.is_floating_point():  # binned event counts arrive as integers or booleans
         current = current.to(torch.get_default_dtype())
@@ -106,13 +122,73 @@ def scan(current: torch.Tensor, ssm: DiscreteSSM, *, reset: str = "subtract", de
         check_scan_state(state, recurrent_weight)
     elif recurrent_weight is not None:
         check_finite_values(recurrent_weight, "recurrent_weight")
+    if isinstance(spike_fn, StepwiseSpike) and spike_fn.caps.shape[0] != T:
+        raise ValueError(f"the spike rule was resolved for {spike_fn.caps.shape[0]} steps, the input has T = {T}")
+    if recurrent_scale is not None:
+        if recurrent_weight is None:
+            raise ValueError("recurrent_scale needs a recurrent_weight")
+        recurrent_scale = _check_scale(recurrent_scale, current)
     request = ScanRequest(current=current, ssm=ssm.to(dtype=current.dtype, device=current.device), reset=reset,
                           detach_reset=detach_reset, spike_fn=spike_fn or BinarySpike(), state=state,
-                          recurrent_weight=recurrent_weight, return_states=return_states)
+                          recurrent_weight=recurrent_weight, return_states=return_states,
+                          recurrent_scale=recurrent_scale)
     out = select_backend(request, backend)(request)
     if check_after and not all_finite(out.final.x):
         check_finite_values(current, "current")
     return out
+
+
+def _at_steps(ssm, dt, current: torch.Tensor, method: str) -> DiscreteSSM:
+    """``ssm`` as a DiscreteSSM running at ``dt`` (None: as it is)."""
+    if dt is None:
+        if isinstance(ssm, ContinuousSSM):
+            raise ValueError("a ContinuousSSM needs dt= (the step lengths to discretise it at)")
+        return ssm
+    if current.dim() < 2:
+        check_time_major(current, name="current")
+    steps = check_steps(dt, T=int(current.shape[0]), batch=int(current.shape[1]))
+    if isinstance(ssm, ContinuousSSM):
+        return ssm.discretise(steps, method)
+    if ssm.time_varying:
+        if ssm.steps is None or not isinstance(steps, torch.Tensor) or not torch.equal(ssm.steps, steps):
+            raise ValueError("this time-varying neuron's parameters follow other step lengths than dt=")
+        return ssm
+    const = constant_step(steps)
+    return ssm if const is not None and const == ssm.dt else ssm.restep(steps)
+
+
+def _check_scale(scale: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+    T, batch = int(current.shape[0]), int(current.shape[1])
+    if not isinstance(scale, torch.Tensor) or scale.dim() not in (1, 2) or scale.shape[0] != T or (
+            scale.dim() == 2 and scale.shape[1] != batch):
+        shape = tuple(scale.shape) if isinstance(scale, torch.Tensor) else type(scale).__name__
+        raise ValueError(f"recurrent_scale must be a tensor [T] or [T, B] = [{T}] or [{T}, {batch}], got {shape}")
+    check_finite_values(scale, "recurrent_scale")
+    return scale.to(dtype=current.dtype, device=current.device)
+
+
+def _scan_per_sample(current: torch.Tensor, ssm: DiscreteSSM, *, spike_fn, state: NeuronState | None,
+                     recurrent_scale: torch.Tensor | None, return_states: bool, **options) -> ScanOutput:
+    """A batch whose samples have their own clocks ([T, B] steps): one scan per sample, joined on the batch."""
+    batch = current.shape[1]
+    if ssm.per_sample and ssm.steps.shape[1] != batch:
+        raise ValueError(f"the neuron follows {ssm.steps.shape[1]} per-sample clocks, the input has a batch of "
+                         f"{batch}")
+    outs = []
+    for b in range(batch):
+        part = None if state is None else NeuronState(
+            state.x[b:b + 1], state.s[b:b + 1], None if state.refractory is None else state.refractory[b:b + 1])
+        scale = recurrent_scale
+        if isinstance(scale, torch.Tensor) and scale.dim() == 2:
+            scale = scale[:, b]
+        rule = spike_fn.sample(b) if isinstance(spike_fn, PerSampleRule) else spike_fn
+        outs.append(scan(current[:, b:b + 1], ssm.sample(b), spike_fn=rule, state=part, recurrent_scale=scale,
+                         return_states=return_states, **options))
+    blocked = [o.final.refractory for o in outs]
+    final = NeuronState(torch.cat([o.final.x for o in outs]), torch.cat([o.final.s for o in outs]),
+                        None if any(r is None for r in blocked) else torch.cat(blocked))
+    return ScanOutput(torch.cat([o.spikes for o in outs], dim=1),
+                      torch.cat([o.states for o in outs], dim=1) if return_states else None, final)
 
 
 __all__ = ["NeuronState", "ScanOutput", "ScanRequest", "available_backends", "check_finite_values", "check_scan_state", "check_time_major",

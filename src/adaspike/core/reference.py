@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from .spikes import reset_amount
+from .spikes import StepwiseSpike, reset_amount
 from .state import NeuronState, ScanOutput, ScanRequest
 
 
@@ -17,10 +17,12 @@ def reference_scan(req: ScanRequest) -> ScanOutput:
     x = list(req.state.x.unbind(-1))
     s = req.state.s
     theta = ssm.threshold
+    stepwise = isinstance(req.spike_fn, StepwiseSpike)  # caps and holds that follow irregular step lengths
     hold = int(getattr(req.spike_fn, "refractory", 0))
     blocked = req.state.refractory
     if hold and blocked is None:
         blocked = torch.zeros_like(s)
+    scale = req.recurrent_scale
     spikes, states = [], []
     for t in range(req.current.shape[0]):
         H = ssm.H[t] if ssm.time_varying else ssm.H
@@ -31,13 +33,15 @@ def reference_scan(req: ScanRequest) -> ScanOutput:
         x = [x[i] + ssm.kick_spike[..., i] * s for i in range(n)]
         drive = req.current[t]
         if req.recurrent_weight is not None:
-            drive = drive + s @ req.recurrent_weight.T
+            recurrent = s @ req.recurrent_weight.T
+            drive = drive + (recurrent if scale is None else recurrent * scale[t])
         x = [sum(H[..., i, j] * x[j] for j in range(n)) + B[..., i] * drive for i in range(n)]
-        s = req.spike_fn(x[m], theta)
+        s = (req.spike_fn.at(t) if stepwise else req.spike_fn)(x[m], theta)
         if hold:
             # a blocked neuron emits nothing (and passes no gradient); a spike blocks the next `hold` steps
             s = s * (blocked <= 0).to(s.dtype)
-            blocked = torch.where(s.detach() > 0, torch.full_like(blocked, hold), (blocked - 1).clamp_min(0))
+            after = int(req.spike_fn.holds[t]) if stepwise else hold
+            blocked = torch.where(s.detach() > 0, torch.full_like(blocked, after), (blocked - 1).clamp_min(0))
         spikes.append(s)
         if req.return_states:
             states.append(torch.stack(x, dim=-1))

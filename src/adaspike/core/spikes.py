@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from .surrogates import FastSigmoid, Surrogate
@@ -109,6 +110,101 @@ def rule_for_step(dt: float, refractory: float | None = None, *, max_spikes: int
     if cap > 1:
         return BurstSpike(cap, surrogate, strict, refractory=blocked)
     return BinarySpike(surrogate, strict, refractory=blocked)
+
+
+@dataclass(frozen=True, eq=False)
+class StepwiseSpike:
+    """The spike rule of a clock with irregular steps, resolved per step (see :func:`rule_for_steps`).
+
+    Step t allows up to ``caps[t]`` spikes (0: a binary spike Θ(v − θ), ≥ 2: a burst clamp(⌊v/θ⌋, 0, caps[t]))
+    and a step that emits spikes blocks the next ``holds[t]`` steps. Both are int64 [T]. The surrogate gradient is
+    that of the first spike, as for ``BinarySpike`` and ``BurstSpike``.
+    """
+
+    caps: torch.Tensor
+    holds: torch.Tensor
+    surrogate: Surrogate = field(default_factory=FastSigmoid)
+    strict: bool = False
+
+    def __post_init__(self):
+        if self.caps.shape != self.holds.shape or self.caps.dim() != 1:
+            raise ValueError(f"caps and holds must both be [T], got {tuple(self.caps.shape)} and "
+                             f"{tuple(self.holds.shape)}")
+
+    @property
+    def max_spikes(self) -> int:
+        return max(1, int(self.caps.max()))
+
+    @property
+    def refractory(self) -> int:
+        """Nonzero: this rule keeps a blocked-steps counter (its value after a spike is ``holds[t]``)."""
+        return max(1, int(self.holds.max()))
+
+    def at(self, t: int):
+        """The plain rule of step ``t`` (without its blocking)."""
+        cap = int(self.caps[t])
+        return BurstSpike(cap, self.surrogate, self.strict) if cap > 1 else BinarySpike(self.surrogate, self.strict)
+
+    def __call__(self, v: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+        raise TypeError("a StepwiseSpike is resolved per step: call .at(t)(v, threshold)")
+
+
+def holds_for_steps(steps: torch.Tensor, refractory: float) -> torch.Tensor:
+    """Blocked steps after a spike at each step of an irregular clock [T] (int64), for a period in seconds.
+
+    Step t + j is free again once its end lies more than ``refractory`` − dt_t/2 after the end of step t (the
+    spike's own step length as the rounding tolerance). For equal steps this is :func:`steps_per_period`'s
+    round(refractory/dt) − 1, ties included. Steps after the last one are taken to keep its length (a blocked
+    counter may outlive the call, into the next one).
+    """
+    dt = steps.detach().to(torch.float64).cpu().numpy()
+    T = dt.shape[0]
+    extra = int(math.ceil(refractory / dt[-1])) + 2  # enough assumed steps to end any block
+    ends = np.cumsum(np.concatenate([dt, np.full(extra, dt[-1])]))
+    free_after = ends[:T] + refractory - dt / 2 + 1e-9 * dt
+    first_free = np.searchsorted(ends, free_after, side="right")  # first step whose end exceeds it
+    return torch.as_tensor(np.maximum(first_free - np.arange(T) - 1, 0), dtype=torch.int64)
+
+
+def rule_for_steps(steps, refractory: float | None = None, *, max_spikes: int = 1,
+                   surrogate: Surrogate | None = None, strict: bool = False):
+    """The spike rule on a clock of step lengths (float, or a tensor [T]; [T, B] per sample → one rule per
+    sample, see :class:`PerSampleRule`), for a neuron whose rule is defined in seconds.
+
+    Equal steps give :func:`rule_for_step`'s rule; irregular ones a :class:`StepwiseSpike` whose caps and holds
+    follow each step's length. ``refractory=None`` is the plain per-step rule whatever the steps.
+    """
+    surrogate = surrogate or FastSigmoid()
+    if not isinstance(steps, torch.Tensor) or refractory is None:
+        dt = float(steps) if not isinstance(steps, torch.Tensor) else float(steps.reshape(-1)[0])
+        return rule_for_step(dt, refractory, max_spikes=max_spikes, surrogate=surrogate, strict=strict)
+    if steps.dim() == 2:
+        return PerSampleRule(tuple(rule_for_steps(steps[:, b], refractory, max_spikes=max_spikes,
+                                                  surrogate=surrogate, strict=strict)
+                                   for b in range(steps.shape[1])))
+    flat = steps.reshape(-1)
+    if bool((flat == flat[0]).all()):
+        return rule_for_step(float(flat[0]), refractory, max_spikes=max_spikes, surrogate=surrogate, strict=strict)
+    factors = [steps_per_period(float(dt), refractory)[1] for dt in flat.tolist()]
+    caps = torch.tensor([0 if int(max_spikes) * f == 1 else int(max_spikes) * f for f in factors], dtype=torch.int64)
+    return StepwiseSpike(caps, holds_for_steps(flat, refractory), surrogate, strict)
+
+
+@dataclass(frozen=True, eq=False)
+class PerSampleRule:
+    """One spike rule per sample of a [T, B] clock (``scan`` runs such a batch one sample at a time)."""
+
+    rules: tuple
+
+    def sample(self, b: int):
+        return self.rules[b]
+
+    @property
+    def max_spikes(self) -> int:
+        return max(int(getattr(r, "max_spikes", 1)) for r in self.rules)
+
+    def __call__(self, v: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+        raise TypeError("a PerSampleRule is resolved per sample: call .sample(b)")
 
 
 def reset_amount(reset: str, spikes: torch.Tensor, membrane: torch.Tensor, threshold: torch.Tensor,

@@ -36,6 +36,7 @@ class ScanRequest:
     state: NeuronState
     recurrent_weight: torch.Tensor | None
     return_states: bool
+    recurrent_scale: torch.Tensor | None = None  # [T]: the recurrent drive of step t is scale[t]·V·s_{t−1}
 
 
 Backend = Callable[[ScanRequest], ScanOutput]

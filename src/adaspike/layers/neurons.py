@@ -10,9 +10,10 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..core.clock import active_clock, constant_step, layer_steps
 from ..core.neurons import AdLIFParams, CubaLIFParams, IFParams, LIFParams, adlif_discrete, decay_from_tau
 from ..core.multistep import NeuronState, ScanOutput, scan
-from ..core.spikes import check_refractory_period, check_reset, rule_for_step
+from ..core.spikes import check_refractory_period, check_reset, rule_for_step, rule_for_steps
 from ..core.ssm import DISCRETISATIONS, DiscreteSSM
 from ..core.surrogates import Surrogate, get_surrogate
 from ..core.units import DEFAULT_DT, check_dt, parse_time
@@ -26,7 +27,9 @@ def register_neuron(name: str, *aliases: str):
     """Class decorator: make a neuron layer buildable by name (``make_neuron``, the CLI's ``--neuron``, checkpoints).
 
     A new linear neuron model is its parameter class in ``core.neurons`` plus its layer here: the scan kernels
-    (state size ≤ 2), retime and the CLI take it from its SSM and this registry, with no list to edit.
+    (state size ≤ 2), retime and the CLI take it from its SSM and this registry, with no list to edit. Its
+    ``ssm(dt)`` takes ``dt`` as None (its own step), a float or a tensor of step lengths, which
+    ``Params(...).discretise(self.dt if dt is None else dt)`` handles for any clock.
     """
 
     def wrap(cls):
@@ -84,19 +87,53 @@ class NeuronLayer(nn.Module):
         return rule_for_step(self.dt, self.refractory, max_spikes=self.max_spikes, surrogate=self.surrogate,
                              strict=self.strict)
 
-    def ssm(self, dt: float | None = None) -> DiscreteSSM:  # pragma: no cover - abstract
+    def ssm(self, dt=None) -> DiscreteSSM:  # pragma: no cover - abstract
+        """The per-step form at ``dt``: None (the layer's own step), a float, or step lengths [T] / [T, B]."""
         raise NotImplementedError
 
     def run(self, current: torch.Tensor, state: NeuronState | None = None, return_states: bool = False,
-            ssm: DiscreteSSM | None = None, recurrent_weight: torch.Tensor | None = None) -> ScanOutput:
-        """Full scan output (spikes, optional state trace, final state)."""
-        return scan(current, ssm if ssm is not None else layer_ssm(self, current), reset=self.reset,
-                    detach_reset=self.detach_reset, spike_fn=self.spike_fn, state=state,
-                    recurrent_weight=recurrent_weight, return_states=return_states, backend=self.backend)
+            ssm: DiscreteSSM | None = None, recurrent_weight: torch.Tensor | None = None, dt=None) -> ScanOutput:
+        """Full scan output (spikes, optional state trace, final state).
+
+        ``dt``: the step lengths to run at (a float, or a tensor [T] or [T, B] of seconds); default: the active
+        clock (``adaspike.core.clock``), else the layer's own ``dt``. Off its own step the layer discretises its
+        continuous model at each step, keeps its spike rule in seconds (see :meth:`rule_on`) and scales its
+        recurrent input, an event count, by its own dt over each step length.
+        """
+        steps = layer_steps(dt, current) if ssm is None else None
+        if steps is not None:
+            const = constant_step(steps)
+            if const is not None and const == self.dt:
+                steps = None  # the layer's own clock: the fixed-step path, bit for bit
+        if steps is None:
+            return scan(current, ssm if ssm is not None else layer_ssm(self, current), reset=self.reset,
+                        detach_reset=self.detach_reset, spike_fn=self.spike_fn, state=state,
+                        recurrent_weight=recurrent_weight, return_states=return_states, backend=self.backend)
+        const = constant_step(steps)
+        scale = None
+        if recurrent_weight is not None:
+            if const is not None:  # one scale for every step: on the weight, as retime scales it
+                recurrent_weight = recurrent_weight * (self.dt / const)
+            else:
+                scale = self.dt / steps
+        return scan(current, self.ssm(dt=const if const is not None else steps), reset=self.reset,
+                    detach_reset=self.detach_reset, spike_fn=self.rule_on(steps), state=state,
+                    recurrent_weight=recurrent_weight, return_states=return_states, backend=self.backend,
+                    recurrent_scale=scale)
+
+    def rule_on(self, steps):
+        """The spike rule on a clock: the rule in seconds (``refractory``, else one spike per own ``dt``
+        seconds) resolved for ``steps``; under a clock with ``spike_rule="steps"`` the plain per-step rule."""
+        active = active_clock()
+        period = self.refractory
+        if period is None and (active is None or active.spike_rule == "seconds"):
+            period = self.dt
+        return rule_for_steps(steps, period, max_spikes=self.max_spikes, surrogate=self.surrogate,
+                              strict=self.strict)
 
     def forward(self, current: torch.Tensor, state: NeuronState | None = None, return_state: bool = False,
-                recurrent_weight: torch.Tensor | None = None):
-        out = self.run(current, state, recurrent_weight=recurrent_weight)
+                recurrent_weight: torch.Tensor | None = None, dt=None):
+        out = self.run(current, state, recurrent_weight=recurrent_weight, dt=dt)
         return (out.spikes, out.final) if return_state else out.spikes
 
     def extra_repr(self) -> str:
@@ -114,7 +151,7 @@ class IF(NeuronLayer):
         self.register_buffer("gain", torch.full(self.shape, gain if gain is not None else 1.0 / self.dt))
 
     def ssm(self, dt=None):
-        return IFParams(gain=self.gain, threshold=self.threshold()).discretise(dt or self.dt, self.method)
+        return IFParams(gain=self.gain, threshold=self.threshold()).discretise(self.dt if dt is None else dt, self.method)
 
 
 @register_neuron("lif")
@@ -131,7 +168,7 @@ class LIF(NeuronLayer):
         self.register_buffer("r", torch.full(self.shape, float(r)))
 
     def ssm(self, dt=None):
-        return LIFParams(tau=self.tau(), threshold=self.threshold(), r=self.r).discretise(dt or self.dt, self.method)
+        return LIFParams(tau=self.tau(), threshold=self.threshold(), r=self.r).discretise(self.dt if dt is None else dt, self.method)
 
 
 @register_neuron("cuba", "cubalif")
@@ -147,7 +184,7 @@ class CubaLIF(NeuronLayer):
 
     def ssm(self, dt=None):
         params = CubaLIFParams(tau_syn=self.tau_syn(), tau_mem=self.tau_mem(), threshold=self.threshold(), r=self.r)
-        return params.discretise(dt or self.dt, self.method)
+        return params.discretise(self.dt if dt is None else dt, self.method)
 
 
 @register_neuron("adlif")
@@ -170,15 +207,16 @@ class AdLIF(NeuronLayer):
     def ssm(self, dt=None):
         if self.parameterisation == "discrete":
             # the learned (α, β, a, b) are per-step values at the layer's own dt: another dt has no meaning here
-            if dt is not None and float(dt) != float(self.dt):
+            if dt is not None and (isinstance(dt, torch.Tensor) or float(dt) != float(self.dt)):
+                shown = "irregular steps" if isinstance(dt, torch.Tensor) else f"{float(dt):g} s"
                 raise ValueError(f"a discrete-parameterised AdLIF is defined at its own dt ({self.dt:g} s) and "
-                                 f"cannot run at {float(dt):g} s; retime the model (adaspike retime) or train "
+                                 f"cannot run at {shown}; retime the model (adaspike retime) or train "
                                  f"with parameterisation='continuous'")
             alpha, beta = decay_from_tau(self.tau_u(), self.dt), decay_from_tau(self.tau_w(), self.dt)
             return adlif_discrete(alpha, beta, self.a(), self.b(), self.threshold(), dt=self.dt)
         params = AdLIFParams(tau_u=self.tau_u(), tau_w=self.tau_w(), a=self.a(), b=self.b(),
                              threshold=self.threshold())
-        return params.discretise(dt or self.dt, self.method)
+        return params.discretise(self.dt if dt is None else dt, self.method)
 
 
 class FrozenSSM:
@@ -190,11 +228,13 @@ class FrozenSSM:
             self.register_buffer(name, getattr(ssm, name).detach().to(torch.float64).clone())
 
     def ssm(self, dt=None):
-        if dt is not None and dt != self.dt:
-            raise ValueError(f"{type(self).__name__} is fixed at dt = {self.dt:g}s; use adaspike.retime to move it "
-                             f"to {dt:g}s")
-        return DiscreteSSM(H=self.H, B=self.B, kick_reset=self.kick_reset, kick_spike=self.kick_spike,
-                           threshold=self.threshold, mem_index=self.mem_index, dt=self.dt, method=self.origin)
+        """The held per-step form; at other step lengths, its exact ZOH change of step
+        (:meth:`~adaspike.core.ssm.DiscreteSSM.restep`)."""
+        own = DiscreteSSM(H=self.H, B=self.B, kick_reset=self.kick_reset, kick_spike=self.kick_spike,
+                          threshold=self.threshold, mem_index=self.mem_index, dt=self.dt, method=self.origin)
+        if dt is None or (not isinstance(dt, torch.Tensor) and float(dt) == self.dt):
+            return own
+        return own.restep(dt)
 
 
 class SSMNeuron(FrozenSSM, NeuronLayer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..core.clock import active_clock, constant_step, layer_steps
 from ..core.neurons import LIFParams
 from ..core.multistep import scan
 from ..core.units import DEFAULT_DT, check_dt
@@ -14,7 +15,17 @@ REDUCTIONS = ("mean", "sum", "last", "max")
 
 
 def reduce_time(x: torch.Tensor, mode: str) -> torch.Tensor:
-    """Reduce the time axis (dim 0) of [T, B, ...] by ``mean``, ``sum``, ``last`` or ``max``."""
+    """Reduce the time axis (dim 0) of [T, B, ...] by ``mean``, ``sum``, ``last`` or ``max``.
+
+    Under an active clock of irregular steps (``adaspike.core.clock``) the mean weights each step by its length
+    (a mean over time, not over steps); a sum becomes Σ_t (dt_t / Δ_S)·x_t, the sum the model was trained to
+    read at its step Δ_S (the clock's ``source_dt``), like ``retime``'s readout scaling.
+    """
+    active = active_clock()
+    if active is not None and mode in ("mean", "sum") and x.dim() >= 2:
+        weighted = _clock_reduction(x, mode, active)
+        if weighted is not None:
+            return weighted
     if mode == "mean":
         return x.mean(0)
     if mode == "sum":
@@ -24,6 +35,27 @@ def reduce_time(x: torch.Tensor, mode: str) -> torch.Tensor:
     if mode == "max":
         return x.max(0).values
     raise ValueError(f"unknown time reduction {mode!r}; choose one of {REDUCTIONS}")
+
+
+def _clock_reduction(x: torch.Tensor, mode: str, active) -> torch.Tensor | None:
+    """The step-length-weighted mean or sum of ``x`` under ``active`` (None: the plain reduction applies)."""
+    steps = active.steps
+    if steps.numel() == 1:  # one step length for any T
+        const = float(steps.reshape(()))
+    else:
+        if steps.shape[0] != x.shape[0] or (steps.dim() == 2 and steps.shape[1] != x.shape[1]):
+            raise ValueError(f"the active clock has step lengths of shape {tuple(steps.shape)}, the reduced "
+                             f"tensor has shape {tuple(x.shape)} ([T, B, ...])")
+        const = constant_step(steps)
+    source = active.source_dt
+    if const is not None:
+        if mode == "mean" or source is None or const == source:
+            return None
+        return x.sum(0) * (const / source)
+    w = active.weights(x)
+    if mode == "mean":
+        return (x * w).sum(0) / w.sum(0)
+    return (x * w).sum(0) / source if source is not None else x.sum(0)
 
 
 class TimeReduce(nn.Module):
@@ -51,11 +83,20 @@ class LeakyIntegrator(nn.Module):
 
     def ssm(self, dt=None):
         # threshold is irrelevant: spiking is disabled below
-        return LIFParams(tau=self.tau()).discretise(dt or self.dt, self.method)
+        return LIFParams(tau=self.tau()).discretise(self.dt if dt is None else dt, self.method)
 
-    def forward(self, current: torch.Tensor, ssm=None) -> torch.Tensor:
-        out = scan(current, ssm if ssm is not None else layer_ssm(self, current), reset="none",
-                   spike_fn=lambda v, th: torch.zeros_like(v), return_states=True, backend="reference")
+    def forward(self, current: torch.Tensor, ssm=None, dt=None) -> torch.Tensor:
+        """The membrane trace [T, B, *F]; ``dt``: step lengths (float or [T] / [T, B] tensor; default: the
+        active clock, else the layer's own dt)."""
+        if ssm is None:
+            steps = layer_steps(dt, current)
+            const = None if steps is None else constant_step(steps)
+            if steps is None or const == self.dt:
+                ssm = layer_ssm(self, current)
+            else:
+                ssm = self.ssm(dt=const if const is not None else steps)
+        out = scan(current, ssm, reset="none", spike_fn=lambda v, th: torch.zeros_like(v), return_states=True,
+                   backend="reference")
         return out.states[..., 0]
 
 
@@ -69,4 +110,4 @@ class SoftmaxSum(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         p = torch.softmax(z, dim=-1)
-        return torch.log(p.mean(0).clamp_min(1e-30)) if self.log else p.sum(0)
+        return torch.log(reduce_time(p, "mean").clamp_min(1e-30)) if self.log else reduce_time(p, "sum")

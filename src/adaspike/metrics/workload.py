@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from ..layers import LeakyIntegrator, NeuronLayer, RecurrentSpikingLayer
+from ..core.clock import layer_steps
 from ..layers.discretisation_cache import layer_ssm
 from .energy import DEFAULT_ENERGY, EnergyModel
 from .static import CONNECTION_LAYERS, static_metrics
@@ -271,10 +272,12 @@ class MetricsCollector:
     def _scan_probe(self, module: NeuronLayer, name: str):
         original = module.run
 
-        def run(current, state=None, return_states=False, ssm=None, recurrent_weight=None):
-            ssm = ssm if ssm is not None else layer_ssm(module, current)
-            out = original(current, state, True, ssm, recurrent_weight)
-            self._membrane(self.neurons[name], out.states.detach(), ssm.mem_index, ssm.state_size)
+        def run(current, state=None, return_states=False, ssm=None, recurrent_weight=None, dt=None):
+            own = ssm if ssm is not None else layer_ssm(module, current)
+            # on a clock (explicit or active) the layer builds its per-step form itself
+            clocked = ssm is None and layer_steps(dt, current) is not None
+            out = original(current, state, True, None if clocked else own, recurrent_weight, dt=dt)
+            self._membrane(self.neurons[name], out.states.detach(), own.mem_index, own.state_size)
             return out
         return run
 

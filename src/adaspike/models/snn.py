@@ -66,9 +66,9 @@ class SpikingMLP(nn.Module):
         if self.readout_mode == "li-softmax":
             return SoftmaxSum(log=True)(out)
         if self.readout_mode == "li-mean":
-            return out.mean(0)
+            return reduce_time(out, "mean")
         if self.readout_mode == "li-max":
-            return out.max(0).values
+            return reduce_time(out, "max")
         return reduce_time(out, self.readout_mode)
 
 

@@ -20,11 +20,9 @@ from typing import Callable
 
 import torch
 
-from ..core.linalg import eigvals, matrix_function, spectral_radius
+from ..core.linalg import REAL_TOL, eigvals, nonpositive_real_eigenvalues, spectral_radius, zoh_power
 from ..core.ssm import DiscreteSSM
 
-_REAL_TOL = 1e-12      # |Im λ| below this (relative) counts as a real eigenvalue
-_G_SERIES = 1e-3       # |λ − 1| below this uses the Taylor series of g'
 _STABLE_SLACK = 1e-9
 
 
@@ -69,45 +67,6 @@ def check_ratio(rho: float) -> float:
     return rho
 
 
-# ---- scalar functions of eigenvalues (complex128 in, complex128 out) ------------------------------------------
-
-def _power(rho: float):
-    return lambda lam: torch.exp(rho * torch.log(lam))
-
-
-def _power_prime(rho: float):
-    return lambda lam: rho * torch.exp((rho - 1) * torch.log(lam))
-
-
-def _g(rho: float):
-    """g(λ) = (λ^ρ − 1)/(λ − 1) = expm1(ρ log1p(λ − 1))/(λ − 1), accurate near λ = 1, g(1) = ρ."""
-    def g(lam: torch.Tensor) -> torch.Tensor:
-        eps = lam - 1
-        at_one = eps == 0
-        safe = torch.where(at_one, torch.ones_like(eps), eps)
-        value = torch.expm1(rho * torch.log1p(safe)) / safe
-        return torch.where(at_one, torch.full_like(value, rho), value)
-    return g
-
-
-def _g_prime(rho: float):
-    """g'(λ); near λ = 1 its series Σ_{k≥2} (k−1) C(ρ, k) ε^{k−2} (g'(1) = ρ(ρ−1)/2) avoids cancellation."""
-    c2 = rho * (rho - 1) / 2
-    c3 = c2 * (rho - 2) / 3 * 2
-    c4 = c2 * (rho - 2) * (rho - 3) / 12 * 3
-    c5 = c2 * (rho - 2) * (rho - 3) * (rho - 4) / 60 * 4
-
-    def gp(lam: torch.Tensor) -> torch.Tensor:
-        eps = lam - 1
-        small = eps.abs() < _G_SERIES
-        safe = torch.where(small, torch.ones_like(eps), eps)
-        power = torch.exp(rho * torch.log1p(safe))
-        exact = (rho * power / (1 + safe) * safe - torch.expm1(rho * torch.log1p(safe))) / (safe * safe)
-        series = c2 + eps * (c3 + eps * (c4 + eps * c5))
-        return torch.where(small, series, exact)
-    return gp
-
-
 # ---- the maps on (H, B) ---------------------------------------------------------------------------------------
 
 def _describe(lams: torch.Tensor, mask: torch.Tensor, limit: int = 4) -> str:
@@ -119,16 +78,12 @@ def _describe(lams: torch.Tensor, mask: torch.Tensor, limit: int = 4) -> str:
 def zoh_map(H: torch.Tensor, B: torch.Tensor, rho: float, name: str = "neuron") -> tuple[torch.Tensor, torch.Tensor]:
     """Integral/ZOH map: H_T = H_S^ρ (principal real branch), B_T = g(H_S) B_S. Raises on λ ≤ 0 real."""
     H = H.to(torch.float64)
-    lams = eigvals(H)
-    scale = lams.abs().clamp_min(1e-300)
-    negative_real = (lams.imag.abs() <= _REAL_TOL * scale) & (lams.real <= 0)
+    negative_real = nonpositive_real_eigenvalues(H)
     if bool(negative_real.any()):
         raise RetimeError(
             f"{name}: method 'zoh' needs a real fractional power H^ρ, but H has a zero or negative real "
-            f"eigenvalue ({_describe(lams, negative_real)}); use method='bilinear' or 'euler'")
-    H_T = matrix_function(H, _power(rho), _power_prime(rho))
-    G = matrix_function(H, _g(rho), _g_prime(rho))
-    return H_T, (G @ B.to(torch.float64)[..., None])[..., 0]
+            f"eigenvalue ({_describe(eigvals(H), negative_real)}); use method='bilinear' or 'euler'")
+    return zoh_power(H, B, rho)
 
 
 def euler_map(H: torch.Tensor, B: torch.Tensor, rho: float, name: str = "neuron",
@@ -148,7 +103,7 @@ def euler_map(H: torch.Tensor, B: torch.Tensor, rho: float, name: str = "neuron"
 
 def _warn_sign_flips(H_T: torch.Tensor, rho: float, name: str, unstable: str, stacklevel: int) -> None:
     lams = eigvals(H_T)
-    flipped = (lams.imag.abs() <= _REAL_TOL * lams.abs().clamp_min(1e-300)) & (lams.real < 0)
+    flipped = (lams.imag.abs() <= REAL_TOL * lams.abs().clamp_min(1e-300)) & (lams.real < 0)
     if unstable != "ignore" and bool(flipped.any()):
         # past ρ = 1/(1 − λ) a real mode changes sign every step: stable maybe, but no longer a decay
         warnings.warn(f"{name}: method 'euler' at ρ = {rho:g} gives negative real eigenvalues "

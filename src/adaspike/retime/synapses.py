@@ -57,13 +57,14 @@ def _fold_into(layer: nn.Module, bn: nn.Module) -> None:
             layer.bias.copy_(new_bias.to(layer.bias.dtype))
 
 
-def count_synapses(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    """(name, weight) of every synaptic weight whose input is an event count, in registration order."""
+def count_input_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(name, module) of every weight module (Linear/Conv) whose input is an event count, in registration
+    order; recurrent weights held as parameters (``RecurrentSpikingLayer.recurrent``) are not modules here."""
     kind = getattr(model, "input_kind", "counts")
     if kind not in INPUT_KINDS:
         raise ValueError(f"model.input_kind must be one of {INPUT_KINDS}, got {kind!r}")
     analog = set(getattr(model, "retime_analog_modules", ()))
-    weights: list[tuple[str, nn.Parameter]] = []
+    modules: list[tuple[str, nn.Module]] = []
     first_seen = False
     for name, module in model.named_modules():
         if isinstance(module, WEIGHTED):
@@ -71,6 +72,16 @@ def count_synapses(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
             first_seen = True
             if name in analog or (kind == "analog" and is_first and not analog):
                 continue
+            modules.append((name, module))
+    return modules
+
+
+def count_synapses(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """(name, weight) of every synaptic weight whose input is an event count, in registration order."""
+    counted = {id(m) for _, m in count_input_modules(model)}
+    weights: list[tuple[str, nn.Parameter]] = []
+    for name, module in model.named_modules():
+        if id(module) in counted:
             weights.append((f"{name}.weight", module.weight))
         elif isinstance(module, RecurrentSpikingLayer):
             weights.append((f"{name}.recurrent", module.recurrent))

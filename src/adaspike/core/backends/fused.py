@@ -22,13 +22,13 @@ import torch
 from torch import Tensor
 
 from .layout import (RESET_CODES, SpikeRule, flatten_refractory, flatten_request, spike_rule, spike_table,
-                     unflatten_outputs)
+                     step_arrays, unflatten_outputs)
 from .recurrent import RecurrentFusedScan
 
 
 class Kernels(Protocol):
     def forward(self, current, H, Bm, kr, ks, th, x0, s0, table, mem: int, reset: int, rule: SpikeRule,
-                states, counts, *, r0=None, r_out=None) -> None: ...
+                states, counts, *, r0=None, r_out=None, holds=None, caps=None) -> None: ...
 
     def backward(self, g_spikes, g_states, g_final_x, g_final_s, drive, H, Bm, kr, ks, th, x0, s0, states,
                  counts, table, mem: int, reset: int, detach: bool, rule: SpikeRule, with_params: bool,
@@ -77,13 +77,16 @@ def _rule(burst: int, strict: bool, surrogate: int = 0, slope: float = 1.0, refr
 def fused_scan_op(current: Tensor, H: Tensor, Bm: Tensor, kr: Tensor, ks: Tensor, th: Tensor, x0: Tensor,
                   s0: Tensor, mem: int, reset: int, burst: int, strict: bool, detach: bool, surrogate: int,
                   slope: float, r0: Optional[Tensor] = None, refractory: int = 0,
-                  keep_states: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+                  keep_states: bool = True, holds: Optional[Tensor] = None,
+                  caps: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """(I [T,B,N], H, B, K_reset, K_spike, θ, x0, s0) → (spikes [T,B,N], states [T,n,B,N], counts uint8,
     final x [n,B,N], final s [B,N], final counter [B,N]). ``detach``/``surrogate``/``slope`` only shape the
     backward. With ``refractory`` = k > 0 the counter starts from ``r0`` [B,N] (None: zeros); with k = 0 it is
     not used and the final counter is an empty tensor. ``keep_states`` = False (nothing will differentiate the
     call, and the trace is not asked for; only for kernels with ``scratch_states``) keeps no trace: the states
-    output is [1, n, B, N], the last step's, which cuts the forward's memory traffic by a third."""
+    output is [1, n, B, N], the last step's, which cuts the forward's memory traffic by a third. ``holds`` and
+    ``caps`` ([T]: a clock of irregular steps) give a refractory rule's counter value after a spike and its count
+    code per step; None: ``refractory`` and ``burst`` at every step."""
     kernels = _kernels(current.device)
     T, batch, N = current.shape
     n = H.shape[1]
@@ -93,7 +96,10 @@ def fused_scan_op(current: Tensor, H: Tensor, Bm: Tensor, kr: Tensor, ks: Tensor
     extra = {}
     if refractory:
         r_out = current.new_empty((batch, N))
-        extra = dict(r0=current.new_zeros((batch, N)) if r0 is None else r0.contiguous(), r_out=r_out)
+        if holds is None:
+            holds, caps = step_arrays(None, rule, current)
+        extra = dict(r0=current.new_zeros((batch, N)) if r0 is None else r0.contiguous(), r_out=r_out,
+                     holds=holds.to(current.dtype).contiguous(), caps=caps.contiguous())
     else:
         r_out = current.new_empty((0,))
     if getattr(kernels, "fills_spikes", False):  # the kernel writes the spikes itself: no conversion pass
@@ -108,7 +114,7 @@ def fused_scan_op(current: Tensor, H: Tensor, Bm: Tensor, kr: Tensor, ks: Tensor
 
 @fused_scan_op.register_fake
 def _(current, H, Bm, kr, ks, th, x0, s0, mem, reset, burst, strict, detach, surrogate, slope, r0=None,
-      refractory=0, keep_states=True):
+      refractory=0, keep_states=True, holds=None, caps=None):
     T, batch, N = current.shape
     n = H.shape[1]
     counts = current.new_empty((_counts_steps(current.device, T, refractory), batch, N), dtype=torch.uint8)
@@ -153,7 +159,7 @@ def _(g_spikes, g_states, g_final_x, g_final_s, drive, H, Bm, kr, ks, th, x0, s0
 
 
 def _setup_context(ctx, inputs, output):
-    current, H, Bm, kr, ks, th, x0, s0, mem, reset, burst, strict, detach, surrogate, slope, _, refractory, _ = inputs
+    current, H, Bm, kr, ks, th, x0, s0, mem, reset, burst, strict, detach, surrogate, slope, _, refractory, *_ = inputs
     _, states, counts, _, _, _ = output
     # B's gradient needs the drive at every step; otherwise the current is not kept
     ctx.save_for_backward(current if Bm.requires_grad else None, H, Bm, kr, ks, th, x0, s0, states, counts)
@@ -180,7 +186,7 @@ def _backward(ctx, g_spikes, g_states, g_counts, g_final_x, g_final_s, g_final_r
             g_kr = None
     else:
         g_H = g_B = g_kr = g_ks = g_th = None
-    return (g_I, g_H, g_B, g_kr, g_ks, g_th, g_x0, g_s0) + (None,) * 10
+    return (g_I, g_H, g_B, g_kr, g_ks, g_th, g_x0, g_s0) + (None,) * 12
 
 
 fused_scan_op.register_autograd(_backward, setup_context=_setup_context)
@@ -193,16 +199,19 @@ def fused_scan(req, kernels: Kernels):
     rule = spike_rule(req.spike_fn)
     mem, reset, detach = req.ssm.mem_index, RESET_CODES[req.reset], bool(req.detach_reset)
     r0 = flatten_refractory(req) if rule.refractory else None
+    arrays = step_arrays(req.spike_fn, rule, flat.current)
+    holds, caps = arrays if arrays is not None else (None, None)
     # no trace is kept when nothing will differentiate this call and the caller does not ask for it
     keep_states = bool(req.return_states) or (torch.is_grad_enabled() and any(
         t.requires_grad for t in (*flat, req.recurrent_weight) if t is not None))
     if req.recurrent_weight is not None:
         spikes, states, final_x, final_s, final_r = RecurrentFusedScan.apply(
-            kernels, *flat, req.recurrent_weight, mem, reset, detach, rule, r0, keep_states)
+            kernels, *flat, req.recurrent_weight, mem, reset, detach, rule, r0, keep_states, holds, caps,
+            req.recurrent_scale)
     elif rule.refractory:
         spikes, states, _, final_x, final_s, final_r = fused_scan_op(
             *flat, mem, reset, rule.burst, rule.strict, detach, rule.surrogate, rule.slope, r0, rule.refractory,
-            keep_states)
+            keep_states, holds, caps)
     elif keep_states:  # the schema's defaults: no counter
         spikes, states, _, final_x, final_s, final_r = fused_scan_op(*flat, mem, reset, rule.burst, rule.strict,
                                                                     detach, rule.surrogate, rule.slope)

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import torch
 
-from ..spikes import BinarySpike, BurstSpike
+from ..spikes import BinarySpike, BurstSpike, StepwiseSpike
 from ..state import NeuronState, ScanOutput
 from ..surrogates import Arctan, FastSigmoid, Sigmoid, Triangle
 from . import codes
@@ -48,7 +48,17 @@ class SpikeRule(NamedTuple):
 
 
 def spike_rule(spike_fn) -> SpikeRule | None:
-    """The fused form of a spike rule, or None when a kernel cannot reproduce it exactly."""
+    """The fused form of a spike rule, or None when a kernel cannot reproduce it exactly.
+
+    A ``StepwiseSpike`` (irregular steps) runs as a refractory rule whose per-step caps and holds come from
+    :func:`step_arrays`; its ``burst`` is the largest cap (the size of the spike table)."""
+    if type(spike_fn) is StepwiseSpike:
+        code = SURROGATE_CODES.get(type(spike_fn.surrogate))
+        cap = int(spike_fn.caps.max())
+        if code is None or cap >= BLOCKED or bool((spike_fn.caps < 0).any()) or bool((spike_fn.holds < 0).any()):
+            return None
+        return SpikeRule(cap if cap > 1 else 0, bool(spike_fn.strict), code, float(spike_fn.surrogate.slope),
+                         spike_fn.refractory)
     if type(spike_fn) not in (BinarySpike, BurstSpike):
         return None
     hold = int(spike_fn.refractory)
@@ -70,6 +80,19 @@ def spike_rule(spike_fn) -> SpikeRule | None:
     return SpikeRule(burst, bool(spike_fn.strict), code, float(spike_fn.surrogate.slope), hold)
 
 
+def step_arrays(spike_fn, rule: SpikeRule, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(holds, caps) that a refractory rule's kernels read per step: the counter's value after a spike (in
+    ``like``'s dtype) and the spike count code (0 binary, Γ a burst cap; int64). [T] for a ``StepwiseSpike``,
+    [1] otherwise; None without a refractory rule."""
+    if not rule.refractory:
+        return None
+    if isinstance(spike_fn, StepwiseSpike):
+        return (spike_fn.holds.to(dtype=like.dtype, device=like.device),
+                spike_fn.caps.to(device=like.device))
+    return (torch.full((1,), float(rule.refractory), dtype=like.dtype, device=like.device),
+            torch.full((1,), rule.burst, dtype=torch.int64, device=like.device))
+
+
 def basic_support(req, device_type: str) -> bool:
     """Checks every fused backend shares: state size 1 or 2, float32/64, known spike rule."""
     cur = req.current
@@ -82,7 +105,7 @@ def basic_support(req, device_type: str) -> bool:
         return False
     if spike_rule(req.spike_fn) is None:
         return False
-    if isinstance(req.spike_fn, BurstSpike) and bool((req.ssm.threshold.detach() <= 0).any()):
+    if isinstance(req.spike_fn, (BurstSpike, StepwiseSpike)) and bool((req.ssm.threshold.detach() <= 0).any()):
         return False  # ⌊v/θ⌋ needs a positive threshold
     return cur.numel() > 0
 

@@ -120,6 +120,13 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
+def _rule_arrays(rule, dtype: np.dtype, holds=None, caps=None) -> tuple[np.ndarray, np.ndarray]:
+    """The per-step (holds, caps) of a refractory rule as numpy arrays ([1] each for a fixed rule)."""
+    if holds is None:
+        return (np.full(1, rule.refractory, dtype=dtype), np.full(1, rule.burst, dtype=np.int64))
+    return _np(holds).astype(dtype, copy=False), _np(caps).astype(np.int64, copy=False)
+
+
 class NumbaKernels:
     def __init__(self):
         self._pool = _BufferPool()
@@ -137,16 +144,17 @@ class NumbaKernels:
     recomputes_counts = True
 
     def forward(self, current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes=None,
-                r0=None, r_out=None):
+                r0=None, r_out=None, holds=None, caps=None):
         out = np.empty(current.shape, dtype=states.numpy().dtype) if spikes is None else spikes.numpy()
         hold = int(rule.refractory)
         if hold:
             r_in, r_res = _np(r0), r_out.numpy()
         else:
             r_in = r_res = np.zeros((1, 1), dtype=out.dtype)
+        holds, caps = _rule_arrays(rule, out.dtype, holds, caps)
         _launch(K.scan_forward, K.scan_forward_parallel, current.shape[1], current.numel(), _np(current), _np(H), _np(Bm), _np(kr), _np(ks), _np(th),
                    _np(x0), _np(s0), _np(table), mem, reset, rule.burst, rule.strict, states.numpy(), counts.numpy(),
-                   out, hold, r_in, r_res, 0, current.shape[0])
+                   out, hold, holds, caps, r_in, r_res, 0, current.shape[0])
 
     def backward(self, g_spikes, g_states, g_final_x, g_final_s, drive, H, Bm, kr, ks, th, x0, s0, states,
                  counts, table, mem, reset, detach, rule, with_params, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th):
@@ -159,14 +167,14 @@ class NumbaKernels:
                    g_kr.numpy(), g_ks.numpy(), g_th.numpy(), 0, g_I.shape[0])
 
     def recurrent_forward(self, drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes,
-                          r0=None, current=None):
+                          r0=None, current=None, holds=None, caps=None):
         """Step runner for the recurrent scan: ``step(t)`` runs step t on the full buffers, from the previous
         step's state and spikes (or x0, s0), reading ``drives[t]`` (``drives[0]`` for a one-step buffer). Every
         argument is converted once: a recurrent layer calls the kernel T times per pass, and per-call
         conversions cost more than its LIF step. Given ``current`` [T, B, N] (the caller keeps no drives), the
         plain LIF step adds I_t to the drive itself (``adds_current``), so the caller skips that torch call."""
         return _ForwardSteps(drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes, r0,
-                             current)
+                             current, holds, caps)
 
     def recurrent_backward(self, g_spikes, g_states, drives, H, Bm, kr, ks, th, x0, s0, states, counts, spikes,
                            table, mem, reset, detach, rule, with_params, g_I, gx, gs, g_params):
@@ -178,8 +186,9 @@ class NumbaKernels:
 
 class _ForwardSteps:
     def __init__(self, drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes, r0,
-                 current=None):
+                 current=None, holds=None, caps=None):
         self.hold = hold = int(rule.refractory)
+        self.rule_arrays = _rule_arrays(rule, states.numpy().dtype, holds, caps)
         self.batch, N = states.shape[2], states.shape[3]
         self.work = self.batch * N
         self.states, self.spikes, self.x0, self.s0 = states.numpy(), spikes.numpy(), _np(x0), _np(s0)
@@ -211,7 +220,8 @@ class _ForwardSteps:
         s_prev = self.spikes[t - 1] if t else self.s0
         r_in, r_out = self.r[t % 2], self.r[(t + 1) % 2]
         _launch(K.scan_forward, K.scan_forward_parallel, self.batch, self.work, self.drives, *self.args, x_prev,
-                s_prev, *self.tail, self.states, self.counts, self.spikes, self.hold, r_in, r_out, t, t + 1)
+                s_prev, *self.tail, self.states, self.counts, self.spikes, self.hold, *self.rule_arrays, r_in, r_out, t,
+                t + 1)
         self.last = t
 
     @property

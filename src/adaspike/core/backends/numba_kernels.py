@@ -149,13 +149,15 @@ def _lif_subtract_rows(I, A, H, Bm, kr, ks, th, x0, s0, one, zero, strict, state
 
 @nb.njit(nogil=True, cache=True, error_model="numpy")
 def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts, spikes,
-                 hold, r0, r_out, t0, t1, b0, b1):
+                 hold, holds, caps, r0, r_out, t0, t1, b0, b1):
     """Fill ``states`` [T, n, B, N] (post-propagation, pre-reset), spike ``counts`` [T, B, N] and the spikes
     themselves ``spikes`` [T, B, N] (= table[counts], in the input dtype) for batch rows b0 ≤ b < b1 (the caller
     runs row ranges on several threads; the GIL is released).
 
     With ``hold`` > 0 (refractory rule) the blocked-steps counter starts from ``r0`` [B, N] and ends in
     ``r_out`` [B, N]; blocked neurons get the count code BLOCKED. With ``hold`` = 0 both may be [1, 1] dummies.
+    A refractory rule reads, per step, the counter's value after a spike ``holds`` (input dtype) and the spike
+    count code ``caps`` (0 binary, Γ ≥ 1 a burst cap): [T] for a clock of irregular steps, else [1].
 
     Only steps t0 ≤ t < t1 run, starting from (``x0``, ``s0``): a recurrent scan calls one step at a time on the
     full buffers (its drive for step t, in ``I[t]``, needs the spikes of step t − 1). ``I`` may then be a
@@ -173,7 +175,7 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
         return
     kick = reset != RESET_NONE  # the reference skips the reset kick entirely for reset "none"
     ct = 1 if counts.shape[0] == T else 0  # counts [1, B, N]: per-row scratch, nothing kept
-    k_hold = one * hold  # the counter's value right after a spike, in the input dtype
+    hv = 1 if holds.shape[0] > 1 else 0  # per-step caps and holds (irregular steps), or one pair
     # per-row scratch, allocated once per call: a one-step call (recurrent scans) would otherwise spend more
     # on these allocations than on the step itself
     x = np.empty((n, N), dtype=states.dtype)
@@ -225,8 +227,9 @@ def scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict,
             if hold > 0:
                 # refractory: the reference's s·(blocked <= 0), then blocked = k after a spike, else
                 # max(blocked − 1, 0) (same dtype and operations, so the counter is bit-identical)
+                k_hold, cap = holds[t * hv], caps[t * hv]
                 for j in range(N):
-                    c = _count(xm[j], th[j], burst, strict)
+                    c = _count(xm[j], th[j], cap, strict)
                     bl = blk[j]
                     if bl <= zero:
                         c_out[j] = c
@@ -504,11 +507,11 @@ def scan_backward(g_spikes, g_states, g_final_x, g_final_s, I, H, Bm, kr, ks, th
 # workload (1)); the serial kernels above stay the unit of work, so these wrappers compile in moments.
 @nb.njit(parallel=True, nogil=True, cache=True)
 def scan_forward_parallel(chunks, I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts,
-                          spikes, hold, r0, r_out, t0, t1):
+                          spikes, hold, holds, caps, r0, r_out, t0, t1):
     rows = I.shape[1]
     for c in nb.prange(chunks):
         scan_forward(I, H, Bm, kr, ks, th, x0, s0, table, mem, reset, burst, strict, states, counts, spikes,
-                     hold, r0, r_out, t0, t1, rows * c // chunks, rows * (c + 1) // chunks)
+                     hold, holds, caps, r0, r_out, t0, t1, rows * c // chunks, rows * (c + 1) // chunks)
 
 
 @nb.njit(parallel=True, nogil=True, cache=True)

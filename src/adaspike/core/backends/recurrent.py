@@ -39,7 +39,8 @@ class _SlicedForward:
     """Step runner for kernels without one: the T-step kernel on one-step slices, spikes from the counts."""
 
     def __init__(self, kernels, drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts,
-                 spikes, r0=None):
+                 spikes, r0=None, holds=None, caps=None):
+        self.holds, self.caps = holds, caps
         self.kernels, self.drives, self.fixed = kernels, drives, (kr, ks, th)
         self.H, self.Bm, self.x0, self.s0, self.table = H, Bm, x0, s0, table
         self.options, self.states, self.counts, self.spikes = (mem, reset, rule), states, counts, spikes
@@ -53,6 +54,9 @@ class _SlicedForward:
         x_prev = self.states[t - 1] if t else self.x0
         s_prev = self.spikes[t - 1] if t else self.s0
         extra = dict(r0=self.r[t % 2], r_out=self.r[(t + 1) % 2]) if self.hold else {}
+        if self.hold and self.holds is not None:
+            p = slice(t, t + 1) if self.holds.shape[0] > 1 else slice(0, 1)
+            extra.update(holds=self.holds[p], caps=self.caps[p])
         self.kernels.forward(d, self.H[k], self.Bm[k], *self.fixed, x_prev.contiguous(), s_prev.contiguous(),
                              self.table, *self.options[:2], self.options[2], self.states[t:t + 1],
                              self.counts[t:t + 1], **extra)
@@ -100,11 +104,14 @@ class _SlicedBackward:
 
 class RecurrentFusedScan(torch.autograd.Function):
     """(I, H, B, K_reset, K_spike, θ, x0, s0, V[, r0]) → (spikes, states, final x, final s, final counter) in
-    kernel layouts; the final counter is None unless ``rule.refractory`` > 0 (``r0`` None: zeros)."""
+    kernel layouts; the final counter is None unless ``rule.refractory`` > 0 (``r0`` None: zeros).
+
+    ``holds``/``caps`` [T]: a refractory rule's per-step counter value and count code (irregular steps).
+    ``scale`` [T]: the recurrent drive of step t is scale[t]·V·s_{t−1} (count scaling of irregular steps)."""
 
     @staticmethod
     def forward(ctx, kernels, current, H, Bm, kr, ks, th, x0, s0, V, mem, reset, detach, rule, r0=None,
-                keep_states=True):
+                keep_states=True, holds=None, caps=None, scale=None):
         T, batch, N = current.shape
         n = H.shape[1]
         hold = int(rule.refractory)
@@ -123,24 +130,28 @@ class RecurrentFusedScan(torch.autograd.Function):
         keep_drive = ctx.needs_input_grad[3]  # B's gradient needs every step's drive
         drives = _empty(kernels, (T if keep_drive else 1, batch, N), dtype, dev)
         args = (drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes, r0)
+        arrays = {} if holds is None else dict(holds=holds, caps=caps)
         if own_steps:  # without kept drives a runner may add I_t itself (one torch call less per step)
-            steps = kernels.recurrent_forward(*args, **({} if keep_drive else {"current": current}))
+            steps = kernels.recurrent_forward(*args, **({} if keep_drive else {"current": current}), **arrays)
         else:
-            steps = _SlicedForward(kernels, *args)
+            steps = _SlicedForward(kernels, *args, **arrays)
         adds_current = getattr(steps, "adds_current", False)
         Vt = V.t()
         # per-step views made at once (indexing a tensor costs a few µs, as much as a tenth of a step)
         d_rows = drives.unbind(0) if keep_drive else (drives[0],) * T
         s_prev, i_rows = (s0, *spikes[:T - 1].unbind(0)), current.unbind(0)
+        scale_rows = None if scale is None else scale.to(current.dtype).unbind(0)
         for t in range(T):
             d = d_rows[t]
             torch.mm(s_prev[t], Vt, out=d)  # the reference's s @ Vᵀ ...
+            if scale_rows is not None:
+                d.mul_(scale_rows[t])       # ... times the step's count scale ...
             if not adds_current:
                 d.add_(i_rows[t])           # ... + I_t, bit for bit (or inside the kernel step)
             steps.step(t)
         final_r = steps.final_r
         ctx.save_for_backward(drives if keep_drive else None, H, Bm, kr, ks, th, x0, s0, V, states,
-                              counts if keep_counts else None, spikes)
+                              counts if keep_counts else None, spikes, scale)
         ctx.kernels, ctx.options = kernels, (mem, reset, detach, rule)
         ctx.set_materialize_grads(False)
         if hold:
@@ -149,7 +160,7 @@ class RecurrentFusedScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_spikes, g_states, g_final_x, g_final_s, g_final_r=None):
-        drives, H, Bm, kr, ks, th, x0, s0, V, states, counts, spikes = ctx.saved_tensors
+        drives, H, Bm, kr, ks, th, x0, s0, V, states, counts, spikes, scale = ctx.saved_tensors
         mem, reset, detach, rule = ctx.options
         kernels = ctx.kernels
         T, n, batch, N = states.shape
@@ -171,14 +182,18 @@ class RecurrentFusedScan(torch.autograd.Function):
         steps = (kernels.recurrent_backward(*args) if hasattr(kernels, "recurrent_backward")
                  else _SlicedBackward(kernels, *args))
         g_rows = g_D.unbind(0)
+        # the recurrent product of step t enters the drive times scale[t]: its adjoint is scale[t]·ḡd_t
+        alphas = [1.0] * T if scale is None else scale.tolist()
         for t in range(T - 1, -1, -1):
-            steps.step(t)            # gx, gs: adjoints before step t, without the recurrent path ...
-            gs.addmm_(g_rows[t], V)  # ... which adds ḡd_t V to ḡs_{t−1}
+            steps.step(t)                                 # gx, gs: adjoints before step t, without the
+            gs.addmm_(g_rows[t], V, alpha=alphas[t])  # recurrent path, which adds ḡd_t V to ḡs_{t−1}
+        g_rec = g_D if scale is None else g_D * scale.to(g_D.dtype).reshape(T, 1, 1)
         g_V = None
         if ctx.needs_input_grad[9]:
             # ḡV = Σ_t ḡd_tᵀ s_{t−1}: one product over all steps instead of T small ones
-            g_V = g_D[0].t() @ s0
+            g_V = g_rec[0].t() @ s0
             if T > 1:
-                g_V.addmm_(g_D[1:].reshape((T - 1) * batch, N).t(), spikes[:T - 1].reshape((T - 1) * batch, N))
+                g_V.addmm_(g_rec[1:].reshape((T - 1) * batch, N).t(), spikes[:T - 1].reshape((T - 1) * batch, N))
         g_H, g_B, g_kr, g_ks, g_th = (g.sum(0) for g in g_params) if with_params else (None,) * 5
-        return None, g_D, g_H, g_B, g_kr, g_ks, g_th, gx, gs, g_V, None, None, None, None, None, None
+        return (None, g_D, g_H, g_B, g_kr, g_ks, g_th, gx, gs, g_V, None, None, None, None, None, None, None, None,
+                None)

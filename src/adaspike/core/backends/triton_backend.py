@@ -1,6 +1,7 @@
 """CUDA backend: the Triton kernels of ``triton_kernels`` behind the shared fused autograd Function."""
 from __future__ import annotations
 
+import torch
 import triton
 
 from . import triton_kernels as K
@@ -14,16 +15,21 @@ def _block(M: int) -> int:
 
 class TritonKernels:
     def forward(self, current, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, r0=None,
-                r_out=None):
+                r_out=None, holds=None, caps=None):
         T, batch, N = current.shape
         M, block = batch * N, _block(batch * N)
         hold = int(rule.refractory)
         # without a refractory rule the counter pointers are never touched: any tensor of the dtype will do
         r_in, r_res = (r0.contiguous(), r_out) if hold else (x0, x0)
+        if hold and holds is None:
+            holds = torch.full((1,), float(hold), dtype=current.dtype, device=current.device)
+            caps = torch.full((1,), rule.burst, dtype=torch.int64, device=current.device)
+        holds = holds.to(current.dtype).contiguous() if hold else x0
+        caps = caps.contiguous() if hold else x0
         K.scan_forward_kernel[(triton.cdiv(M, block),)](
-            current, H, Bm, kr, ks, th, x0, s0, states, counts, r_in, r_res, T, M, N,
+            current, H, Bm, kr, ks, th, x0, s0, states, counts, r_in, r_res, holds, caps, T, M, N,
             NS=H.shape[1], MEM=mem, RESET=reset, BURST=rule.burst, STRICT=rule.strict, TV=int(H.shape[0] > 1),
-            HOLD=hold, BLOCK=block, enable_fp_fusion=False)
+            HOLD=hold, HV=int(hold and holds.shape[0] > 1), BLOCK=block, enable_fp_fusion=False)
 
     def backward(self, g_spikes, g_states, g_final_x, g_final_s, drive, H, Bm, kr, ks, th, x0, s0, states,
                  counts, table, mem, reset, detach, rule, with_params, g_I, g_x0, g_s0, g_H, g_B, g_kr, g_ks, g_th):

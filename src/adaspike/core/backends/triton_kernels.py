@@ -43,6 +43,23 @@ def _spike_count(v, th, BURST: tl.constexpr, STRICT: tl.constexpr):
 
 
 @triton.jit
+def _spike_count_cap(v, th, cap, STRICT: tl.constexpr):
+    """``_spike_count`` with a run-time count code ``cap`` (0: binary Θ(v − θ), Γ ≥ 1: clamp(⌊v/θ⌋, 0, Γ)),
+    the per-step rule of a refractory rule (irregular steps)."""
+    z = v - th
+    if STRICT:
+        binary = tl.where(z > 0, 1.0, 0.0)
+    else:
+        binary = tl.where(z >= 0, 1.0, 0.0)
+    if v.dtype == tl.float64:
+        q = v / th
+    else:
+        q = tl.math.div_rn(v, th)
+    burst = tl.minimum(tl.maximum(tl.floor(q), 0.0), cap.to(tl.float32))
+    return tl.where(cap == 0, binary, burst)
+
+
+@triton.jit
 def _surrogate(z, slope, SURR: tl.constexpr):
     if SURR == SURR_FAST_SIGMOID:
         d = slope * tl.abs(z) + 1.0
@@ -59,9 +76,10 @@ def _surrogate(z, slope, SURR: tl.constexpr):
 
 
 @triton.jit
-def scan_forward_kernel(I, H, Bm, KR, KS, TH, X0, S0, STATES, COUNTS, R0, R_OUT, T, M, N,
+def scan_forward_kernel(I, H, Bm, KR, KS, TH, X0, S0, STATES, COUNTS, R0, R_OUT, HOLDS, CAPS, T, M, N,
                         NS: tl.constexpr, MEM: tl.constexpr, RESET: tl.constexpr, BURST: tl.constexpr,
-                        STRICT: tl.constexpr, TV: tl.constexpr, HOLD: tl.constexpr, BLOCK: tl.constexpr):
+                        STRICT: tl.constexpr, TV: tl.constexpr, HOLD: tl.constexpr, HV: tl.constexpr,
+                        BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
     j = offs % N
@@ -110,15 +128,18 @@ def scan_forward_kernel(I, H, Bm, KR, KS, TH, X0, S0, STATES, COUNTS, R0, R_OUT,
                 v = x0
             else:
                 v = x1
-        c = _spike_count(v, th, BURST, STRICT)
         if HOLD > 0:
+            # per-step count code and counter value after a spike (HOLDS/CAPS [T] with HV = 1, else [1])
+            k_hold = tl.load(HOLDS + t * HV)
+            c = _spike_count_cap(v, th, tl.load(CAPS + t * HV), STRICT)
             # the reference's s·(blocked <= 0); then blocked = k after a spike, else max(blocked − 1, 0)
             free = blk <= 0.0
             c = tl.where(free, c, 0.0)
             tl.store(COUNTS + t * M + offs, tl.where(free, c, BLOCKED * 1.0).to(tl.uint8), mask=mask)
             d = blk - 1.0
-            blk = tl.where(c > 0, HOLD * 1.0, tl.where(d < 0.0, 0.0, d))
+            blk = tl.where(c > 0, k_hold, tl.where(d < 0.0, 0.0, d))
         else:
+            c = _spike_count(v, th, BURST, STRICT)
             tl.store(COUNTS + t * M + offs, c.to(tl.uint8), mask=mask)
         s = c.to(x0.dtype)
     if HOLD > 0:
