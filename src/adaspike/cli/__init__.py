@@ -17,7 +17,7 @@ from .. import __version__
 from .options import HELP_FORMAT
 
 # capability modules, each registering its own sub-commands
-COMMAND_MODULES = ("core", "retime", "convert", "coding", "interop")
+COMMAND_MODULES = ("core", "evaluate", "retime", "convert", "coding", "interop", "events")
 
 
 def build_parser() -> argparse.ArgumentParser:

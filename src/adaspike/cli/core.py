@@ -42,18 +42,6 @@ def register(commands, studies) -> None:
     add_config_option(train)
     train.set_defaults(func=lambda args: _train(apply_config(train, args)))
 
-    evaluate = commands.add_parser("eval", help="evaluate a checkpoint on a dataset", formatter_class=HELP_FORMAT,
-                                   description="Evaluate a checkpoint on the test split of its dataset. The "
-                                   "dataset, its options and dt come from the checkpoint's metadata; flags override "
-                                   "them (an explicit --dt prints a note when it differs from the model's step).")
-    evaluate.add_argument("checkpoint", type=Path, help="model checkpoint (.safetensors)")
-    _data_options(evaluate, dataset_required=False)
-    evaluate.add_argument("-o", "--out", type=Path, help="write the metrics as JSON here")
-    evaluate.add_argument("--metrics", action="store_true", help="also collect NeuroBench-style workload metrics, "
-                          "synaptic operations and energy (adaspike.metrics); with -o, also draw them per layer "
-                          "beside the JSON (<name>_layers.png)")
-    evaluate.set_defaults(func=_eval)
-
     info = commands.add_parser("info", help="show a checkpoint's metadata, or what this install provides",
                                formatter_class=HELP_FORMAT)
     info.add_argument("checkpoint", type=Path, nargs="?",
@@ -107,47 +95,6 @@ def _train_summary(result: dict, out: Path) -> str:
              f"hidden rates: {rates}",
              f"training time {result['train_time_s']:.0f} s; model, metrics.json/csv, learning_curve.png in {out}/"]
     return "\n".join(lines)
-
-
-def _eval(args) -> int:
-    from ..report import write_json
-    from ..studies.experiment import make_loaders
-    from ..train import evaluate, load_model, read_checkpoint
-
-    _, _, meta = read_checkpoint(args.checkpoint)
-    data = meta.get("data", {})
-    dataset = args.dataset or data.get("dataset")
-    if dataset is None:
-        raise ValueError("the checkpoint does not name its dataset; pass --dataset")
-    dt = args.dt or data.get("dt")
-    options = {**data.get("options", {}), **_dataset_options(args)}
-    model = load_model(args.checkpoint)
-    if dt is not None and getattr(model, "config", {}).get("kwargs", {}).get("dt") not in (None, dt):
-        print(f"note: evaluating at dt = {dt:g}s, but the model was built for "
-              f"{model.config['kwargs']['dt']:g}s; use `adaspike retime` to adapt it")
-    loaders = make_loaders(dataset, dt=dt, batch_size=args.batch_size, root=args.root or data.get("root"),
-                           val_fraction=None, **options)
-    if args.metrics:  # the same pass: the collector's hooks watch the evaluation
-        from ..metrics import MetricsCollector
-
-        collector = MetricsCollector()
-        with collector.watch(model):
-            metrics = evaluate(model, loaders.test, progress=args.progress)
-        # per-second figures follow the data's step, which --dt may set apart from the model's
-        metrics["metrics"] = collector.result(step_s=dt)
-    else:
-        metrics = evaluate(model, loaders.test, progress=args.progress)
-    print(json.dumps(metrics, indent=2))
-    if args.out:
-        write_json(args.out, metrics)
-        if args.metrics:
-            from ..report import save_figure
-            from ..report.plots import layer_operations
-
-            plot = save_figure(layer_operations(metrics["metrics"]["layers"], title=args.checkpoint.name),
-                               args.out.with_name(args.out.stem + "_layers.png"))
-            print(f"wrote {args.out} and {plot}", file=sys.stderr)  # stdout stays one JSON document
-    return 0
 
 
 def _info(args) -> int:

@@ -141,6 +141,80 @@ def bin_events(
     return counts.reshape(n_bins, *shape)
 
 
+def check_event_times(events: np.ndarray, origin: str = "events") -> np.ndarray:
+    """The events' int64 µs timestamps, refusing negative or decreasing ones (a corrupted or merged stream).
+
+    Equal timestamps (several events at one instant, even duplicate records, as real N-MNIST recordings hold)
+    are data: they are counted together."""
+    t = events["t"].astype(np.int64, copy=False)
+    if t.size and t.min() < 0:
+        i = int(np.argmin(t))
+        raise ValueError(f"{origin}: event {i} has a negative timestamp ({int(t[i])} µs); times must be >= 0")
+    back = np.flatnonzero(np.diff(t) < 0)
+    if back.size:
+        i = int(back[0]) + 1
+        raise ValueError(f"{origin}: timestamps are not sorted: event {i} at {int(t[i])} µs comes after "
+                         f"{int(t[i - 1])} µs; sort the events by time (np.sort(events, order='t'))")
+    return t
+
+
+def bin_events_on_edges(events: np.ndarray, edges_us: np.ndarray, sensor_shape: Sequence[int] | None = None,
+                        pool: int = 1) -> np.ndarray:
+    """Count events per irregular bin [edges[i], edges[i+1]) µs and feature: int64 ``[T, *features]``.
+
+    ``edges_us`` [T + 1] are strictly increasing integer microseconds; events outside [edges[0], edges[-1]) are
+    dropped. On a regular grid this equals :func:`bin_events`.
+    """
+    edges = np.asarray(edges_us)
+    if edges.ndim != 1 or edges.size < 2 or not np.issubdtype(edges.dtype, np.integer):
+        raise ValueError(f"bin edges must be a 1-D integer array (µs) of at least 2 times, got {edges.dtype} "
+                         f"shape {edges.shape}")
+    if edges[0] < 0 or np.any(np.diff(edges) <= 0):
+        raise ValueError("bin edges must start at >= 0 µs and increase strictly")
+    camera = is_camera(events)
+    shape = feature_shape(camera, sensor_shape, pool)
+    t = events["t"].astype(np.int64, copy=False)
+    if t.size and t.min() < 0:
+        raise ValueError(f"event times must be >= 0 µs, got minimum {t.min()}")
+    j = np.searchsorted(edges, t, side="right") - 1
+    keep = (j >= 0) & (t < edges[-1])
+    n_bins, n_features = edges.size - 1, int(np.prod(shape))
+    index = j[keep] * n_features + _feature_index(events[keep], camera, shape, pool)
+    return np.bincount(index, minlength=n_bins * n_features).reshape(n_bins, *shape)
+
+
+def jittered_edges(t_max_us: int, dt_us: int, jitter: float, rng: np.random.Generator) -> np.ndarray:
+    """Bin edges (µs) of a clock whose ticks drift: ceil(t_max/dt) steps of length dt·(1 + jitter·u), u ~ U(−1, 1)
+    each, rounded to whole microseconds (≥ 1). The steps do not sum to t_max exactly, as a drifting clock's
+    would not; events past the last edge are dropped."""
+    if not 0.0 <= float(jitter) < 1.0:
+        raise ValueError(f"clock jitter must lie in [0, 1) (a fraction of the nominal step), got {jitter!r}")
+    dt_us = _positive_int(dt_us, "dt_us")
+    steps = num_bins(_positive_int(t_max_us, "t_max_us"), dt_us)
+    lengths = np.maximum(1, np.rint(dt_us * (1.0 + float(jitter) * rng.uniform(-1.0, 1.0, steps)))).astype(np.int64)
+    return np.concatenate([[0], np.cumsum(lengths)])
+
+
+def event_grid(events: np.ndarray, t_max_us: int, resolution_us: int = 1, delivery: bool = True) -> np.ndarray:
+    """Bin edges (µs) for event-driven runs: one bin of ``resolution_us`` at each distinct event time (and, with
+    ``delivery``, the bin right after it, in which a recurrent network receives the spikes of the event's step),
+    and one bin for every gap between them, up to ``t_max_us``.
+
+    Binned on these edges, a recording is the dense grid at ``resolution_us`` with every empty stretch merged into
+    one step (exact for a held input, the ZOH group law), so its number of steps follows the number of distinct
+    event times, not the recording's length.
+    """
+    r = _positive_int(resolution_us, "resolution_us")
+    t_max = _positive_int(t_max_us, "t_max_us")
+    t = check_event_times(events)
+    bins = np.unique(t[t < t_max] // r)
+    marks = [bins * r, (bins + 1) * r]
+    if delivery:
+        marks.append((bins + 2) * r)
+    edges = np.unique(np.concatenate([[0, t_max], *marks]))
+    return edges[edges <= t_max]
+
+
 def rebin_counts(counts: np.ndarray, k: int, drop_last: bool = False) -> np.ndarray:
     """Sum ``k`` consecutive time bins: ``coarse[J] = sum(fine[j] for j // k == J)``.
 

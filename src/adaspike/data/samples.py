@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .events import bin_events, dt_to_us, feature_shape, is_camera, num_bins
+from .events import (bin_events, bin_events_on_edges, dt_to_us, event_grid, feature_shape, is_camera, jittered_edges,
+                     num_bins)
 
 
 def check_labels(labels: np.ndarray, num_classes: int | None, origin: str = "dataset") -> np.ndarray:
@@ -67,6 +68,10 @@ class EventDataset(Dataset):
     ``dt`` and ``t_max`` are in seconds and must be whole microseconds;
     ``T = ceil(t_max / dt)`` (the partial last bin is kept) and events at
     ``t >= t_max`` are dropped.  ``pool`` sums pixel blocks or channel groups.
+
+    :meth:`set_clock` bins on another clock instead of the regular grid: a drifting one (``"jitter"``) or the
+    sample's own event times (``"events"``); items are then ``(counts [T, ...], label, steps [T])`` with the
+    step lengths in seconds (float64), for :func:`adaspike.retime.run_on_clock`.
     """
 
     is_event_data = True
@@ -94,6 +99,31 @@ class EventDataset(Dataset):
         self.camera = len(self.sensor_shape) == 2
         self.input_shape = feature_shape(self.camera, self.sensor_shape, pool)
         self.set_dt(dt, t_max)
+        self.clock, self.clock_options = "fixed", {}
+
+    def set_clock(self, kind: str = "fixed", *, jitter: float = 0.0, seed: int = 0, resolution: float = 1e-6,
+                  delivery: bool = True) -> None:
+        """Bin samples on the regular grid at ``dt`` (``"fixed"``), on a clock whose every step lasts
+        dt·(1 + jitter·u), u ~ U(−1, 1) drawn per sample from (``seed``, index) (``"jitter"``), or on the sample's
+        own event times at ``resolution`` seconds (``"events"``, see :func:`~adaspike.data.events.event_grid`)."""
+        if kind not in CLOCKS:
+            raise ValueError(f"clock must be one of {CLOCKS}, got {kind!r}")
+        if kind == "jitter" and not 0.0 <= float(jitter) < 1.0:
+            raise ValueError(f"clock jitter must lie in [0, 1) (a fraction of the nominal step), got {jitter!r}")
+        options = {"jitter": dict(jitter=float(jitter), seed=int(seed)),
+                   "events": dict(resolution_us=dt_to_us(resolution), delivery=bool(delivery))}.get(kind, {})
+        self.clock, self.clock_options = kind, options
+
+    def edges(self, i: int, events: np.ndarray | None = None) -> np.ndarray:
+        """Bin edges (int64 µs, [T + 1]) of sample ``i`` on the dataset's clock."""
+        if self.clock == "jitter":
+            rng = np.random.default_rng([self.clock_options["seed"], int(i)])
+            return jittered_edges(self._t_max_us, self._dt_us, self.clock_options["jitter"], rng)
+        if self.clock == "events":
+            ev = self.events(i) if events is None else events
+            return event_grid(ev, self._t_max_us, self.clock_options["resolution_us"],
+                              self.clock_options["delivery"])
+        return np.arange(self.n_steps + 1, dtype=np.int64) * self._dt_us
 
     def set_dt(self, dt: float, t_max: float | None = None) -> None:
         """Change the bin width (and optionally the window) without reloading events."""
@@ -114,29 +144,46 @@ class EventDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int):
         ev = self.events(i)
         if is_camera(ev) != self.camera:
             raise ValueError("event layout does not match the dataset's sensor_shape")
-        counts = bin_events(ev, self._dt_us, t_max_us=self._t_max_us, sensor_shape=self.sensor_shape, pool=self.pool)
-        return torch.from_numpy(counts.astype(np.float32)), int(self.labels[i])
+        if self.clock == "fixed":
+            counts = bin_events(ev, self._dt_us, t_max_us=self._t_max_us, sensor_shape=self.sensor_shape,
+                                pool=self.pool)
+            return torch.from_numpy(counts.astype(np.float32)), int(self.labels[i])
+        edges = self.edges(i, ev)
+        counts = bin_events_on_edges(ev, edges, sensor_shape=self.sensor_shape, pool=self.pool)
+        steps = torch.from_numpy(np.diff(edges).astype(np.float64) * 1e-6)
+        return torch.from_numpy(counts.astype(np.float32)), int(self.labels[i]), steps
 
 
-def time_major_collate(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+def time_major_collate(batch: Sequence[tuple]) -> tuple[torch.Tensor, ...]:
     """Stack ``(x [T, ...], y)`` samples into ``(x [T, B, ...], y [B])``.
 
-    Samples shorter than the longest are zero-padded at the end.
+    Samples shorter than the longest are zero-padded at the end. Samples on their own clocks,
+    ``(x [T, ...], y, steps [T])``, give ``(x, y, steps [T, B])``; their lengths must agree (a clock has no
+    padding step), so event-time grids of different lengths go one sample per batch.
     """
-    xs, ys = zip(*batch)
+    xs, ys = [item[0] for item in batch], [item[1] for item in batch]
     n_steps = max(x.shape[0] for x in xs)
     out = xs[0].new_zeros((n_steps, len(xs), *xs[0].shape[1:]))
     for b, x in enumerate(xs):
         out[: x.shape[0], b] = x
-    return out, torch.as_tensor(ys, dtype=torch.int64)
+    labels = torch.as_tensor(ys, dtype=torch.int64)
+    if len(batch[0]) < 3:
+        return out, labels
+    lengths = {int(item[2].shape[0]) for item in batch}
+    if len(lengths) > 1:
+        raise ValueError(f"samples on their own clocks have {sorted(lengths)} steps; batch them one at a time "
+                         "(batch_size=1)")
+    return out, labels, torch.stack([item[2] for item in batch], dim=1)
 
 
 def _num_classes(labels: np.ndarray) -> int:
     return int(labels.max()) + 1 if labels.size else 0
 
 
-__all__ = ["EventDataset", "EventSource", "StaticImageDataset", "check_labels", "time_major_collate"]
+CLOCKS = ("fixed", "jitter", "events")
+
+__all__ = ["CLOCKS", "EventDataset", "EventSource", "StaticImageDataset", "check_labels", "time_major_collate"]

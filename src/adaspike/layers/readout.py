@@ -1,17 +1,21 @@
 """Readouts: turn [T, B, ...] activity into per-sample logits [B, classes]."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
 from ..core.clock import active_clock, constant_step, layer_steps
 from ..core.neurons import LIFParams
+from ..core.spikes import BinarySpike
 from ..core.multistep import scan
 from ..core.units import DEFAULT_DT, check_dt
 from .bounded import Bounded
 from .discretisation_cache import layer_ssm
 
 REDUCTIONS = ("mean", "sum", "last", "max")
+_NEVER = 1e30  # a finite threshold beyond any membrane
 
 
 def reduce_time(x: torch.Tensor, mode: str) -> torch.Tensor:
@@ -95,8 +99,10 @@ class LeakyIntegrator(nn.Module):
                 ssm = layer_ssm(self, current)
             else:
                 ssm = self.ssm(dt=const if const is not None else steps)
-        out = scan(current, ssm, reset="none", spike_fn=lambda v, th: torch.zeros_like(v), return_states=True,
-                   backend="reference")
+        # a leaky integrator is a neuron that never fires: a threshold no membrane reaches, so the fused kernels
+        # run it too (long event-driven clocks make a Python loop the slowest part of a model)
+        silent = replace(ssm, threshold=torch.full_like(ssm.threshold, _NEVER))
+        out = scan(current, silent, reset="none", spike_fn=BinarySpike(), return_states=True)
         return out.states[..., 0]
 
 

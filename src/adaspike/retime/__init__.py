@@ -6,7 +6,7 @@
 - :func:`rebin`: event counts at any step with exactly nesting bins.
 """
 from .binning import rebin
-from .clock import on_clock, run_on_clock
+from .clock import ClockedForward, neurons_per_sample, on_clock, run_on_clock
 from .maps import MAPS, RetimeError, RetimeMap, adapt_ssm, bilinear_map, euler_map, register_map, zoh_map
 from .model import SPIKE_RULES, RetimeInfo, resolve_input_scale, retime, source_dt
 from .neurons import SSMIntegrator, retime_layer, retime_methods, to_ssm
@@ -20,8 +20,8 @@ def adapt(model, rho: float, method: str = "zoh", input_scale="auto", readout: s
 
 
 __all__ = [
-    "MAPS", "READOUT_MODES", "SPIKE_RULES", "adapt", "adapt_ssm", "bilinear_map", "count_synapses", "euler_map",
-    "fold_batchnorm", "normalise_readout", "on_clock", "rebin", "register_map", "resolve_input_scale", "retime", "retime_layer",
+    "ClockedForward", "MAPS", "READOUT_MODES", "SPIKE_RULES", "adapt", "adapt_ssm", "bilinear_map", "count_synapses", "euler_map",
+    "fold_batchnorm", "neurons_per_sample", "normalise_readout", "on_clock", "rebin", "register_map", "resolve_input_scale", "retime", "retime_layer",
     "retime_methods", "RetimeError", "RetimeInfo", "RetimeMap", "run_on_clock", "scale_count_inputs", "source_dt", "SSMIntegrator",
     "to_ssm", "zoh_map",
 ]

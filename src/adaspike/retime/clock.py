@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..core.clock import check_steps, clock, constant_step
+from ..layers import LeakyIntegrator, NeuronLayer
 from .model import source_dt
 from .synapses import count_input_modules
 
@@ -85,4 +86,54 @@ def run_on_clock(model: nn.Module, x: torch.Tensor, steps, *, spike_rule: str = 
         return model(x)
 
 
-__all__ = ["on_clock", "run_on_clock"]
+
+
+
+class ClockedForward:
+    """``forward(model, batch)`` for :func:`adaspike.train.evaluate` on batches ``(x, y, steps)`` that carry
+    their own clock (datasets after ``set_clock``): runs ``model`` on the true step lengths, or, with
+    ``assume_nominal``, as if every step were the model's own (the naive reading of a drifting clock).
+
+    It tallies the steps run (``steps_run``: Σ over samples of their number of steps) and the recording time
+    they cover (``seconds``), from which the neuron-state updates of the run and of a dense grid follow.
+    """
+
+    def __init__(self, *, assume_nominal: bool = False, spike_rule: str = "seconds"):
+        self.assume_nominal, self.spike_rule = bool(assume_nominal), spike_rule
+        self.steps_run = 0
+        self.seconds = 0.0
+        self.samples = 0
+
+    def __call__(self, model: nn.Module, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        if len(batch) != 3:
+            raise ValueError("a clocked evaluation needs batches (x, y, steps); call the dataset's set_clock first")
+        x, y, steps = batch
+        self.steps_run += int(steps.shape[0]) * int(steps.shape[1])
+        self.seconds += float(steps.sum())
+        self.samples += int(steps.shape[1])
+        if self.assume_nominal:
+            return model(x), y
+        return run_on_clock(model, x, steps, spike_rule=self.spike_rule), y
+
+    def summary(self, neurons: int, model_dt: float, resolution: float | None = None) -> dict:
+        """Steps and neuron-state updates per sample, against dense grids at the model's step (and at
+        ``resolution``, the finest grid the data's timestamps allow)."""
+        n = max(1, self.samples)
+        out = {"samples": self.samples, "steps_per_sample": self.steps_run / n,
+               "seconds_per_sample": self.seconds / n, "neurons": int(neurons),
+               "state_updates_per_sample": neurons * self.steps_run / n,
+               "dense_updates_per_sample": {f"{model_dt:g}s": neurons * self.seconds / n / model_dt}}
+        if resolution is not None:
+            out["dense_updates_per_sample"][f"{resolution:g}s"] = neurons * self.seconds / n / resolution
+        return out
+
+
+def neurons_per_sample(model: nn.Module) -> int:
+    """Neurons whose state a step updates for one sample: every neuron layer's and leaky readout's size."""
+    total = 0
+    for module in model.modules():
+        if isinstance(module, (NeuronLayer, LeakyIntegrator)):
+            shape = getattr(module, "shape", ())
+            total += int(torch.Size(shape).numel()) if len(shape) else 1
+    return total
+__all__ = ["ClockedForward", "neurons_per_sample", "on_clock", "run_on_clock"]

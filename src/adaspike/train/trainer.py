@@ -255,16 +255,24 @@ def _plain(state):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, loss_fn: nn.Module | None = None, progress: bool = False) -> dict:
-    """Accuracy, mean loss and per-layer spike rates of ``model`` over ``loader``."""
+def evaluate(model: nn.Module, loader, loss_fn: nn.Module | None = None, progress: bool = False,
+             forward=None) -> dict:
+    """Accuracy, mean loss and per-layer spike rates of ``model`` over ``loader``.
+
+    ``forward(model, batch) -> (logits, labels)`` runs a batch other than ``(x, y)`` (default: ``model(x)``), e.g.
+    ``(x, y, steps)`` on a clock of its own (``adaspike.retime.run_on_clock``)."""
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     was_training = model.training
     model.eval()
     monitor = SpikeRateMonitor()
     total_loss = total_correct = total = 0.0
     with monitor.watch(model):
-        for x, y in tqdm(loader, desc="eval", disable=None if progress else True, leave=False):
-            logits = model(x)
+        for batch in tqdm(loader, desc="eval", disable=None if progress else True, leave=False):
+            if forward is None:
+                x, y = batch
+                logits = model(x)
+            else:
+                logits, y = forward(model, batch)
             n = logits.shape[0]
             total += n
             total_loss += float(loss_fn(logits, y)) * n
