@@ -22,7 +22,7 @@ ALLOWED = {
     "models": {"core", "layers", "encoding"},
     "metrics": {"core", "layers", "models"},
     "retime": {"core", "layers", "models", "data"},
-    "interop": {"core", "layers", "models", "report"},
+    "interop": {"core", "layers", "models", "retime", "report"},
     "convert": {"core", "layers", "models", "metrics", "interop", "data", "report"},
     "train": {"core", "layers", "models", "data", "report"},
     "studies": {"core", "layers", "encoding", "models", "metrics", "retime", "interop", "convert", "data", "train",

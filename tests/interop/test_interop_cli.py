@@ -33,12 +33,20 @@ def test_export_then_import_from_cli(tmp_path, snn_checkpoint, capsys):
         torch.testing.assert_close(imported(x), model(x), rtol=1e-4, atol=1e-5)
 
 
-def test_import_needs_dt(tmp_path, snn_checkpoint, capsys):
+def test_import_needs_dt_unless_the_file_records_it(tmp_path, snn_checkpoint, capsys):
     _, ckpt = snn_checkpoint
     main(["export-nir", str(ckpt), "-o", str(tmp_path / "m.nir")])
-    with pytest.raises(SystemExit):
-        main(["import-nir", str(tmp_path / "m.nir"), "-o", str(tmp_path / "x.safetensors")])
-    assert "--dt" in capsys.readouterr().err
+    # an adaspike file records its model's step: imported there without --dt
+    assert main(["import-nir", str(tmp_path / "m.nir"), "-o", str(tmp_path / "x.safetensors")]) == 0
+    import nir
+    graph = nir.read(tmp_path / "m.nir", type_check=False)
+    graph.metadata.clear()  # a file that does not say who wrote it, nor at which step
+    for node in graph.nodes.values():
+        node.metadata = {}
+    nir.write(tmp_path / "bare.nir", graph)
+    assert main(["import-nir", str(tmp_path / "bare.nir"), "--convention", "adaspike", "-o",
+                 str(tmp_path / "y.safetensors")]) == 1
+    assert "needs dt" in capsys.readouterr().err
 
 
 def test_export_of_adaptive_neurons_fails_clearly(tmp_path, capsys):

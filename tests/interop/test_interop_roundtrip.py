@@ -103,6 +103,10 @@ def test_file_holds_true_time_constants_and_hints(tmp_path):
 def test_import_requires_dt(tmp_path):
     model = nn.Sequential(SpikingLayer(nn.Linear(3, 2), LIF(2, dt=DT)))
     graph = export_nir(model, (3,))
+    assert import_nir(graph, dt=None).nir_import["dt"] == DT  # an adaspike file records its step
+    graph.metadata.pop("source_dt")
+    for node in graph.nodes.values():
+        (node.metadata or {}).pop("dt", None)
     with pytest.raises(ValueError, match="dt"):
         import_nir(graph, dt=None)
     with pytest.raises(ValueError, match="convention"):
@@ -116,14 +120,16 @@ def test_unsupported_module_is_named():
 
 
 def test_imported_model_is_the_ode_at_any_dt(tmp_path):
-    """The file holds the ODE: importing at dt/2 equals retiming the dt import to dt/2 (ZOH is exact)."""
+    """The file holds the ODE: re-discretised alone at dt/2 (adapt=False), it equals retiming the dt import to
+    dt/2 with no input scaling (ZOH is exact)."""
     retime = pytest.importorskip("adaspike.retime", reason="adaspike.retime not available").retime
     torch.manual_seed(0)
     model = _boost(nn.Sequential(SpikingLayer(nn.Linear(8, 10), LIF(10, tau=8e-3, dt=DT)),
                                  TimeFolded(nn.Linear(10, 3)), LeakyIntegrator(3, tau=20e-3, dt=DT)), gain=1.5)
     path = write_nir(tmp_path / "m.nir", export_nir(model, (8,)))
-    fine = import_nir(path, dt=DT / 2)
-    retimed = retime(import_nir(path, dt=DT), dt=DT / 2, method="zoh", input_scale=1.0, readout="keep")
+    fine = import_nir(path, dt=DT / 2, adapt=False)
+    retimed = retime(import_nir(path, dt=DT), dt=DT / 2, method="zoh", input_scale=1.0, readout="keep",
+                     spike_rule="steps")
     x = torch.rand(40, 2, 8, generator=torch.Generator().manual_seed(3)) * 2  # held currents at the fine step
     with torch.no_grad():
         a, b = fine(x), retimed(x)

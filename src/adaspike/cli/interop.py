@@ -33,10 +33,13 @@ def register(commands, studies) -> None:
     export.set_defaults(func=_export)
 
     imp = commands.add_parser("import-nir", help="turn a NIR graph into an adaspike checkpoint",
-                              description="Import a NIR graph. NIR stores no time step, so --dt is required; "
-                              "the writer's convention is detected from the graph, or named with --convention.")
+                              description="Import a NIR graph. NIR stores no time step, so --dt is required for "
+                              "other writers' files; adaspike's own record theirs (the default), and at another "
+                              "--dt are moved there as `adaspike retime` would move the original model. The "
+                              "writer's convention is detected from the graph, or named with --convention.")
     imp.add_argument("nir_file", type=Path, help="the .nir file to read")
-    imp.add_argument("--dt", type=time_arg, required=True, help="the step to run at, e.g. 1ms")
+    imp.add_argument("--dt", type=time_arg, default=None,
+                     help="the step to run at, e.g. 1ms (default: the step an adaspike file records)")
     imp.add_argument("--convention", default="auto", choices=_CONVENTIONS,
                      help="which library wrote the file (default: detect it from the graph; an error names the "
                      "candidates when it cannot tell)")
@@ -72,8 +75,12 @@ def _export(args) -> int:
     from ..interop import export_nir, write_nir
     from ..train import load_model
 
+    from ..train import read_checkpoint
+
     model = load_model(args.checkpoint)
-    graph = export_nir(model, _input_shape(args, model), dt=args.dt, profile=args.profile)
+    data = {k: v for k, v in read_checkpoint(args.checkpoint)[2].get("data", {}).items()
+            if k in ("dataset", "options", "dt", "t_max")}
+    graph = export_nir(model, _input_shape(args, model), dt=args.dt, profile=args.profile, data=data or None)
     write_nir(args.out, graph)
     kinds = sorted({type(n).__name__ for n in graph.nodes.values()})
     print(json.dumps({"nir": str(args.out), "for": args.profile, "nodes": len(graph.nodes), "types": kinds},
@@ -88,13 +95,18 @@ def _import(args) -> int:
 
     options = {k: v for k, v in (("method", args.method), ("reset", args.reset),
                                  ("time_reduce", args.time_reduce)) if v is not None}
-    model = imported_model(read_nir(args.nir_file), dt=args.dt, convention=args.convention, **options)
-    convention = model.nir_import["convention"]
-    # "data" is what `adaspike eval` reads: the step the network runs at, and its dataset when named
-    data = {"dt": args.dt, **({"dataset": args.dataset} if args.dataset else {})}
-    save_checkpoint(args.out, model, {"nir": {"source": str(args.nir_file), "dt": args.dt,
-                                              "convention": convention, **options}, "data": data})
+    graph = read_nir(args.nir_file)
+    model = imported_model(graph, dt=args.dt, convention=args.convention, **options)
+    convention, dt = model.nir_import["convention"], model.nir_import["dt"]
+    # "data" is what `adaspike eval` reads: the dataset and options the file records (an adaspike export), the
+    # step the network now runs at, and --dataset when given
+    recorded = json.loads(graph.metadata.get("adaspike_data", "{}")) if convention == "adaspike" else {}
+    data = {**recorded, "dt": dt, **({"dataset": args.dataset} if args.dataset else {})}
+    save_checkpoint(args.out, model, {"nir": {"source": str(args.nir_file), "dt": dt, "convention": convention,
+                                              "written_dt": model.nir_import.get("written_dt"), **options},
+                                      "data": data})
     neurons = sum(1 for m in model.modules() if hasattr(m, "dt"))
-    print(json.dumps({"checkpoint": str(args.out), "dt": args.dt, "convention": convention,
-                      "neuron_layers": neurons}, indent=2))
+    print(json.dumps({"checkpoint": str(args.out), "dt": dt, "convention": convention,
+                      "neuron_layers": neurons, **({"retimed_from": model.nir_import["written_dt"]}
+                                                   if getattr(model, "retime_info", None) else {})}, indent=2))
     return 0

@@ -13,6 +13,7 @@ Linear (→ Affine, bias kept, or Linear), Conv2d, Flatten, AvgPool2d, SumPool2d
 """
 from __future__ import annotations
 
+import json
 import math
 from typing import Iterable, Sequence
 
@@ -239,10 +240,14 @@ def nir_export_problems(model: nn.Module) -> list[str]:
 
 
 def export_nir(model: nn.Module, input_shape: Sequence[int], dt: float | None = None,
-               profile: str = "generic") -> nir.NIRGraph:
+               profile: str = "generic", data: dict | None = None) -> nir.NIRGraph:
     """NIR graph of ``model`` for per-sample input shape ``input_shape`` (no T, B axes).
 
     ``dt`` (seconds) overrides the step written to the metadata hints; by default each neuron's own ``dt``.
+    The graph's metadata also records the model's own step (``source_dt``, when its neurons share one) and,
+    given ``data`` (e.g. a checkpoint's ``{"dataset", "options", "dt"}``), what the model reads, as JSON
+    (``adaspike_data``): so ``import_nir`` can move the model to another step exactly, and ``adaspike eval`` of the
+    imported checkpoint needs no flags.
     ``profile``: ``generic`` (true τ in seconds, for any reader that honours the ODE) or a reader from
     ``adaspike.interop.profiles.PROFILES`` (``snntorch``, ``norse``, ``spikingjelly``): the graph that reader
     runs step for step like the model, with warnings for what differs and errors for what it cannot run.
@@ -258,4 +263,10 @@ def export_nir(model: nn.Module, input_shape: Sequence[int], dt: float | None = 
         _walk(model, builder)
     finally:
         model.train(was_training)
-    return apply_profile(builder.finish(), profile)
+    graph = builder.finish()
+    steps = {float(m.dt) for m in model.modules() if isinstance(m, (NeuronLayer, LeakyIntegrator))}
+    if len(steps) == 1:
+        graph.metadata["source_dt"] = steps.pop()
+    if data:
+        graph.metadata["adaspike_data"] = json.dumps(data, sort_keys=True, default=str)
+    return apply_profile(graph, profile)

@@ -1,5 +1,7 @@
-"""Import NIR graphs into adaspike. ``dt`` is required: NIR stores none, and guessing it is how the same file
-comes to mean different dynamics on different backends.
+"""Import NIR graphs into adaspike. NIR stores no time step, and guessing it is how the same file comes to mean
+different dynamics on different backends: ``dt`` is required, except for adaspike's own files, which record the
+step their model was trained at (and are then imported at it, or moved to your ``dt`` exactly as ``retime``
+would move the original model: input scaling, spike rule in seconds and readout included).
 
 The writer's convention (``adaspike.interop.conventions``) is detected from the graph where its parameters
 tell, else named by the caller. Under the ``adaspike`` convention a neuron keeps its true ODE (LIF/IF/CubaLIF
@@ -22,14 +24,20 @@ from torch import nn
 import nir
 from nir.ir.graph import Identity
 
+import logging
+
+from ..core.neurons import CubaLIFParams, IFParams, LIFParams
 from ..core.ssm import DiscreteSSM
 from ..core.units import parse_time
 from ..layers.neurons import IF, LIF, CubaLIF, NeuronLayer, SSMNeuron
 from ..layers.readout import LeakyIntegrator
+from ..retime import SSMIntegrator, retime
 from ..layers.synapse import TimeFolded
 from .conventions import (AUTO, CONVENTIONS, Convention, get_convention, leaky_step, numpy_node, rockpool_step,
                           signature_candidates, tau_from_step)
 from .graph_module import NIRGraphModule, SumPool2d
+
+log = logging.getLogger("adaspike")
 
 _WEIGHTS = (nir.Linear, nir.Affine)
 _NEURONS = (nir.LIF, nir.IF, nir.CubaLIF, nir.LI)
@@ -108,6 +116,40 @@ def _check_plain(node, name: str) -> None:
 def _true_tau(tau, c: Convention) -> np.ndarray:
     """τ in seconds from the file's τ (Norse 1.1 wrote dt_w·τ)."""
     return _f64(tau) / c.tau_times_dt if c.tau_times_dt else _f64(tau)
+
+
+def _exact_neuron(node, name: str, opt: _Options) -> nn.Module:
+    """An adaspike-written neuron node as the per-step neuron its writer ran: the file's float32 parameters
+    discretised exactly as the exporting layer discretised its own (so a retime of it equals a retime of the
+    original model, bit for bit), held fixed (``SSMNeuron``/``SSMIntegrator``)."""
+    _check_plain(node, name)
+    meta = dict(node.metadata or {})
+    f32 = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float32))
+    method = opt.method_for(meta)
+    if isinstance(node, nir.LI):
+        return SSMIntegrator(LIFParams(tau=f32(node.tau)).discretise(opt.dt, method))
+    if isinstance(node, nir.LIF):
+        params = LIFParams(tau=f32(node.tau), threshold=f32(node.v_threshold), r=f32(node.r))
+    elif isinstance(node, nir.IF):
+        params = IFParams(gain=f32(node.r), threshold=f32(node.v_threshold))
+    elif isinstance(node, nir.CubaLIF):
+        params = CubaLIFParams(tau_syn=f32(node.tau_syn), tau_mem=f32(node.tau_mem), threshold=f32(node.v_threshold),
+                               r=f32(node.r), w_in=f32(node.w_in))
+    else:
+        raise ValueError(f"NIR node {name!r}: unsupported neuron type {type(node).__name__}")
+    kw = {k: v for k, v in opt.neuron_kwargs(meta).items() if k != "dt"}
+    return SSMNeuron(params.discretise(opt.dt, method), **kw)
+
+
+def written_dt(graph: nir.NIRGraph) -> float | None:
+    """The step an adaspike-written graph's model ran at (its neurons' common ``dt`` hint), else None."""
+    meta = dict(getattr(graph, "metadata", None) or {})
+    if "source_dt" in meta:
+        return float(np.asarray(meta["source_dt"]).reshape(-1)[0])
+    nodes, _ = flatten_graph(graph)
+    steps = {float(np.asarray(n.metadata["dt"]).reshape(-1)[0]) for n in nodes.values()
+             if isinstance(n, _NEURONS) and "dt" in (n.metadata or {})}
+    return steps.pop() if len(steps) == 1 else None
 
 
 def _neuron(node, name: str, opt: _Options) -> tuple[nn.Module, np.ndarray | None]:
@@ -373,22 +415,54 @@ def read_graph(path: str | os.PathLike) -> nir.NIRGraph:
         raise ValueError(f"{path} is not a readable NIR file ({type(err).__name__}: {err})") from None
 
 
-def import_nir(graph: nir.NIRGraph | str | os.PathLike, dt: float | str, convention: str | Convention = AUTO, *,
-               method: str | None = None, reset: str | None = None, strict: bool | None = None,
-               time_reduce: str | None = None) -> NIRGraphModule:
+def import_nir(graph: nir.NIRGraph | str | os.PathLike, dt: float | str | None = None,
+               convention: str | Convention = AUTO, *, method: str | None = None, reset: str | None = None,
+               strict: bool | None = None, time_reduce: str | None = None, adapt: bool = True,
+               frozen: bool = False) -> NIRGraphModule:
     """Build a multi-step adaspike model from a NIR graph (or a ``.nir`` file path).
 
-    ``dt`` (seconds or ``"1ms"``) is required. ``convention``: which library wrote the file, ``auto`` (detect it
-    from the graph; an error names the candidates when the graph does not tell) or one of
-    ``adaspike.interop.CONVENTIONS``. ``method``/``reset``/``strict`` override the convention and metadata.
-    ``time_reduce`` (``mean``/``sum``/``last``/``max``) defaults to the one recorded by an adaspike export.
+    ``dt`` (seconds or ``"1ms"``): the step to run at. Required for other writers' files (NIR stores no step);
+    an adaspike file records its model's step, which is the default. At another step an adaspike file is
+    imported at its own step and moved to ``dt`` by :func:`adaspike.retime.retime` (``method`` the map, zoh by
+    default): the same model as retiming the original checkpoint, input scaling, spike rule in seconds and
+    readout included; ``adapt=False`` re-discretises the ODEs alone (the neurons' dynamics, nothing else).
+    ``frozen`` (adaspike files): hold each neuron as the fixed per-step form its writer ran (not trainable).
+    ``convention``: which library wrote the file, ``auto`` (detect it from the graph; an error names the
+    candidates when the graph does not tell) or one of ``adaspike.interop.CONVENTIONS``.
+    ``method``/``reset``/``strict`` override the convention and metadata. ``time_reduce``
+    (``mean``/``sum``/``last``/``max``) defaults to the one recorded by an adaspike export.
     """
-    if dt is None:
-        raise ValueError("import_nir needs dt: NIR files carry no time step, and each exporter assumes its own")
-    dt = parse_time(dt)
     if isinstance(graph, (str, bytes)) or hasattr(graph, "__fspath__"):
         graph = read_graph(graph)
     conv = get_convention(detect_convention(graph) if convention == AUTO else convention)
+    written = written_dt(graph) if conv.name == "adaspike" else None
+    if dt is None:
+        if written is None:
+            raise ValueError("import_nir needs dt: NIR files carry no time step, and each exporter assumes its "
+                             "own (adaspike's own files record theirs)")
+        dt = written
+    dt = parse_time(dt)
+    if written is not None and adapt and abs(dt - written) > 1e-12 * written:
+        log.info("note: this adaspike file's model ran at dt = %gs; imported there and retimed to %gs (method "
+                 "%s, input scaling, spike rule in seconds, readout), as `adaspike retime` would move the "
+                 "original", written, dt, method or "zoh")
+        source = _build(graph, written, conv, method, reset, strict, time_reduce, exact=True)
+        moved = retime(source, dt=dt, method=method or "zoh")
+        moved.nir_import = {"dt": dt, "convention": conv.name, "written_dt": written}
+        return moved
+    if conv.file_dt is not None and abs(dt - conv.file_dt) > 1e-12 * conv.file_dt:
+        log.info("note: %s files hold a per-step model written for dt = %gs; at dt = %gs each of its steps runs as "
+                 "one step of %gs (the same per-step dynamics on a stretched time axis)", conv.name, conv.file_dt,
+                 dt, dt)
+    model = _build(graph, dt, conv, method, reset, strict, time_reduce, exact=frozen and conv.name == "adaspike")
+    if written is not None:
+        model.nir_import["written_dt"] = written
+    return model
+
+
+def _build(graph, dt: float, conv: Convention, method, reset, strict, time_reduce,
+           exact: bool = False) -> NIRGraphModule:
+    """The graph as a NIRGraphModule at ``dt``; ``exact``: adaspike neurons as their writer's fixed per-step form."""
     opt = _Options(dt, conv, method, reset, strict)
     nodes, edges = flatten_graph(graph)
     nodes = {k: numpy_node(v) for k, v in nodes.items()}  # Norse leaves torch tensors in its graphs
@@ -400,6 +474,8 @@ def import_nir(graph: nir.NIRGraph | str | os.PathLike, dt: float | str, convent
         key = name.replace(".", "_")
         if isinstance(node, (nir.Input, nir.Output)):
             modules[key] = None
+        elif isinstance(node, _NEURONS) and exact:
+            modules[key] = _exact_neuron(node, name, opt)
         elif isinstance(node, _NEURONS):
             modules[key], scale = _neuron(node, name, opt)
             if scale is not None:

@@ -61,15 +61,31 @@ def graph_from_spec(spec: dict) -> nir.NIRGraph:
 @register_model("nir_graph")
 def build_nir_graph(graph: dict, dt: float, convention: str = "adaspike", method: str | None = None,
                     reset: str | None = None, strict: bool | None = None,
-                    time_reduce: str | None = None) -> nn.Module:
+                    time_reduce: str | None = None, frozen: bool = False) -> nn.Module:
     """Rebuild an imported NIR model (values come from the checkpoint's tensors)."""
     return import_nir(graph_from_spec(graph), dt=dt, convention=convention, method=method, reset=reset,
-                      strict=strict, time_reduce=time_reduce)
+                      strict=strict, time_reduce=time_reduce, frozen=frozen)
 
 
-def imported_model(graph: nir.NIRGraph, dt: float, convention: str = "adaspike", **options) -> nn.Module:
-    """``import_nir`` plus a ``config`` so that ``adaspike.train.save_checkpoint``/``load_model`` round-trip it."""
+def imported_model(graph: nir.NIRGraph, dt: float | None = None, convention: str = "adaspike",
+                   **options) -> nn.Module:
+    """``import_nir`` plus a ``config`` so that ``adaspike.train.save_checkpoint``/``load_model`` round-trip it.
+
+    An adaspike file moved to another step is saved as what it is, the retime of the file's model at its own
+    step (builder ``retimed``)."""
     model = import_nir(graph, dt=dt, convention=convention, **options)
-    model.config = {"name": "nir_graph", "kwargs": {"graph": graph_spec(graph), "dt": model.nir_import["dt"],
-                                                     "convention": model.nir_import["convention"], **options}}
+    info = model.nir_import
+    spec = graph_spec(graph)
+    written = info.get("written_dt")
+    if written is not None and getattr(model, "retime_info", None) is not None:
+        method = model.retime_info.method
+        source = {"name": "nir_graph", "kwargs": {"graph": spec, "dt": written, "convention": info["convention"],
+                                                  "frozen": True, **{k: v for k, v in options.items()
+                                                                     if k != "method"}}}
+        model.config = {"name": "retimed", "kwargs": {"source": source, "ratio": model.retime_info.ratio,
+                                                      "method": method, "input_scale": "auto", "readout": "auto",
+                                                      "spike_rule": "seconds"}}
+        return model
+    model.config = {"name": "nir_graph", "kwargs": {"graph": spec, "dt": info["dt"],
+                                                     "convention": info["convention"], **options}}
     return model

@@ -49,9 +49,9 @@ def normalise_readout(model: nn.Module, rho: float, mode: str) -> list[str]:
         elif isinstance(module, SoftmaxSum) and not module.log:
             module.register_forward_hook(ScaleOutput(1.0, per_step=True) if mode == "mean" else ScaleOutput(rho))
             changed.append(f"{label}: softmax sum -> {'mean' if mode == 'mean' else f'sum x {rho:g}'}")
-        elif getattr(module, "readout_mode", None) == "sum":
+        elif getattr(module, "readout_mode", None) == "sum" or getattr(module, "time_reduce", None) == "sum":
             if mode == "mean":
-                module.readout_mode = "mean"
+                setattr(module, "readout_mode" if hasattr(module, "readout_mode") else "time_reduce", "mean")
             else:
                 module.register_forward_hook(ScaleOutput(rho))
             changed.append(f"{label}: readout sum -> {'mean' if mode == 'mean' else f'sum x {rho:g}'}")
