@@ -41,7 +41,7 @@ def test_train_eval_info_end_to_end(tmp_path, capsys, monkeypatch):
     evaluated = json.loads((tmp_path / "e.json").read_text())
     assert evaluated["accuracy"] == pytest.approx(metrics["test_accuracy"])
     assert main(["info", str(out / "model.safetensors")]) == 0
-    assert '"snn"' in capsys.readouterr().out
+    assert '"conv-snn"' in capsys.readouterr().out  # camera events train the conv SNN by default
 
 
 def test_config_file_sets_options_and_flags_win(tmp_path, monkeypatch):

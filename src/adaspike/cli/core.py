@@ -11,29 +11,39 @@ from .options import HELP_FORMAT, add_config_option, apply_config, int_list, pos
 
 def register(commands, studies) -> None:
     from ..layers import registered_neurons
-    from ..studies.train_run import ADLIF_FORMS, TRAIN_DEFAULTS as D
+    from ..studies.train_run import ADLIF_FORMS
 
     train = commands.add_parser("train", help="train an SNN on a dataset", formatter_class=HELP_FORMAT,
                                 description="Train an SNN. The validation set is carved from the training "
                                 "split, the best validation epoch is kept, and the test split is evaluated "
-                                "once at the end. The run resumes from OUT/last.safetensors if interrupted.")
+                                "once at the end. The run resumes from OUT/last.safetensors if interrupted. "
+                                "Options shown as 'recipe' take the chosen model's measured recipe (below).",
+                                epilog=_recipes_epilog())
     _data_options(train)
-    train.add_argument("--neuron", default=D["neuron"], choices=registered_neurons(), help="neuron model")
-    train.add_argument("--adlif-form", default=D["adlif_form"], choices=ADLIF_FORMS,
+    train.add_argument("--model", default=RECIPE, help="a registered model (snn: the MLP/RNN; conv-snn: the "
+                       "convolutional SNN) or a user model package.module:factory; default: conv-snn for camera "
+                       "events (event-digits, event-fashion-mnist, nmnist), snn otherwise")
+    train.add_argument("--model-options", type=json_object, default=None,
+                       help="the model builder's own options as JSON, e.g. '{\"channels\": [16, 32]}' for conv-snn")
+    train.add_argument("--neuron", default=RECIPE, choices=registered_neurons(), help="neuron model")
+    train.add_argument("--adlif-form", default=RECIPE, choices=ADLIF_FORMS,
                        help="adLIF parameters: continuous time constants in seconds, or sparch-style per-step "
                        "decays")
-    train.add_argument("--hidden", type=int_list, default=list(D["hidden"]), help="hidden layer widths, e.g. 128,128")
-    train.add_argument("--recurrent", action=argparse.BooleanOptionalAction, default=D["recurrent"],
-                       help="recurrent hidden layers")
-    train.add_argument("--readout", default=D["readout"], help="li-mean, li-max, li-softmax, mean or sum")
-    train.add_argument("--epochs", type=positive_int, default=D["epochs"], help="maximum epochs (cosine schedule over them)")
-    train.add_argument("--patience", type=int, default=D["patience"],
-                       help="stop after this many epochs without a better validation accuracy")
-    train.add_argument("--lr", type=float, default=D["lr"], help="peak learning rate (AdamW)")
-    train.add_argument("--weight-decay", type=float, default=D["weight_decay"], help="AdamW weight decay")
-    train.add_argument("--dropout", type=float, default=D["dropout"], help="dropout on hidden spikes")
-    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=D["augment"],
-                       help="time/channel masking of speech-like event data")
+    train.add_argument("--hidden", type=int_list, default=RECIPE,
+                       help="hidden layer widths, e.g. 128,128 (conv-snn: fully connected layers after the convs)")
+    train.add_argument("--recurrent", action=argparse.BooleanOptionalAction, default=RECIPE,
+                       help="recurrent hidden layers (snn)")
+    train.add_argument("--readout", default=RECIPE, help="li-mean, li-max, li-softmax, mean or sum (snn)")
+    train.add_argument("--epochs", type=positive_int, default=RECIPE,
+                       help="maximum epochs (cosine schedule over them)")
+    train.add_argument("--patience", type=int, default=RECIPE,
+                       help="stop after this many epochs without a better validation accuracy (0: never)")
+    train.add_argument("--lr", type=float, default=RECIPE, help="peak learning rate (AdamW)")
+    train.add_argument("--weight-decay", type=float, default=RECIPE, help="AdamW weight decay")
+    train.add_argument("--dropout", type=float, default=RECIPE, help="dropout on hidden spikes")
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=RECIPE,
+                       help="augmentation: time/channel masking of speech-like data; shifts and event drop of "
+                       "camera events")
     train.add_argument("--val-fraction", type=float, default=0.15,
                        help="part of the training split held out for validation")
     train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
@@ -73,15 +83,50 @@ def _dataset_options(args) -> dict:
     return {k: v for k, v in (("pool", args.pool), ("limit", args.limit)) if v is not None}
 
 
+class _Recipe:
+    """The default of the train options that the chosen model's recipe sets (shown as 'recipe' in --help)."""
+
+    def __repr__(self) -> str:
+        return "recipe"
+
+
+RECIPE = _Recipe()
+RECIPE_OPTIONS = ("model", "neuron", "adlif_form", "hidden", "recurrent", "readout", "epochs", "patience", "lr",
+                  "weight_decay", "dropout", "augment")
+
+
+def json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({err})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"channels\": [16, 32]}}', got {text!r}")
+    return value
+
+
+def _recipes_epilog() -> str:
+    from ..studies.experiment import DATASET_MODELS
+    from ..studies.train_run import MODEL_DEFAULTS, TRAIN_DEFAULTS
+
+    def describe(recipe: dict) -> str:
+        return ", ".join(f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in recipe.items() if k != "model")
+
+    parts = [f"Recipes (docs/results.md): snn, the default for datasets not named below: {describe(TRAIN_DEFAULTS)}."]
+    for name, recipe in MODEL_DEFAULTS.items():
+        datasets = ", ".join(sorted(k for k, v in DATASET_MODELS.items() if v == name))
+        parts.append(f"{name}, the default for {datasets}: as snn but {describe(recipe)}.")
+    return " ".join(parts)
+
+
 def _train(args) -> int:
     from ..studies.train_run import train_run
 
-    result = train_run(dataset=args.dataset, root=args.root, dt=args.dt, neuron=args.neuron, hidden=args.hidden,
-                       recurrent=args.recurrent, readout=args.readout, epochs=args.epochs, lr=args.lr,
+    recipe = {k: (None if getattr(args, k) is RECIPE else getattr(args, k)) for k in RECIPE_OPTIONS}
+    result = train_run(dataset=args.dataset, root=args.root, dt=args.dt, model_options=args.model_options,
                        batch_size=args.batch_size, seed=args.seed, out=args.out, progress=args.progress,
-                       nproc=args.nproc, device=args.device, weight_decay=args.weight_decay, dropout=args.dropout,
-                       patience=args.patience, adlif_form=args.adlif_form, augment=args.augment,
-                       val_fraction=args.val_fraction or None, **_dataset_options(args))
+                       nproc=args.nproc, device=args.device, val_fraction=args.val_fraction or None,
+                       **recipe, **_dataset_options(args))
     print(_train_summary(result, args.out))
     return 0
 

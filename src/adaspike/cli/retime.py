@@ -28,7 +28,6 @@ def _retime_checkpoint(args) -> int:
 
 
 def _study(args) -> int:
-    from ..studies.experiment import with_dataset_defaults
     from ..studies.retime import RetimeStudyConfig, run_study
 
     options = dict(json.loads(args.dataset_options)) if args.dataset_options else {}
@@ -36,11 +35,11 @@ def _study(args) -> int:
         options["pool"] = args.pool
     if args.pattern:
         options["pattern"] = args.pattern
-    options = with_dataset_defaults(args.dataset, options)
     cfg = RetimeStudyConfig(dataset=args.dataset, train_dt=args.train_dt, eval_dts=args.eval_dt,
                             methods=args.methods, spike_rules=args.spike_rules, neurons=args.neuron,
                             seeds=args.seeds, checkpoint=args.checkpoint, direct_dts=args.direct_dt,
-                            epochs=args.epochs, hidden=args.hidden, recurrent=not args.feedforward,
+                            model=args.model, epochs=args.epochs, hidden=args.hidden,
+                            recurrent=False if args.feedforward else None,
                             readout=args.readout, adlif_form=args.adlif_form, batch_size=args.batch_size,
                             lr=args.lr, dataset_options=options, root=args.root, limit=args.limit)
     result = run_study(cfg, args.out)
@@ -82,7 +81,7 @@ def register(commands, studies) -> None:
     p.add_argument("-o", "--out", type=Path, required=True, help="retimed checkpoint (.safetensors)")
     p.set_defaults(func=_retime_checkpoint)
 
-    from ..studies.train_run import ADLIF_FORMS, TRAIN_DEFAULTS as D
+    from ..studies.train_run import ADLIF_FORMS
 
     s = studies.add_parser("retime", help="train once, evaluate every (method, target dt) zero-shot",
                            formatter_class=HELP_FORMAT,
@@ -104,13 +103,16 @@ def register(commands, studies) -> None:
     s.add_argument("--neuron", type=str_list, default=["lif", "adlif"], help="neuron kinds to train")
     s.add_argument("--seeds", type=int_list_zero, default=[0], help="training seeds, e.g. 0,1,2")
     s.add_argument("--direct-dt", type=time_list, default=[], help="also train directly at these steps")
-    s.add_argument("--adlif-form", choices=ADLIF_FORMS, default=D["adlif_form"], help="adLIF parameterisation")
+    s.add_argument("--model", default="snn", help="the model trained (`adaspike train --model`): snn (the MLP/RNN) "
+                   "or conv-snn (the convolutional SNN for camera events)")
+    s.add_argument("--adlif-form", choices=ADLIF_FORMS, default=None, help="adLIF parameterisation (default: the "
+                   "model's recipe)")
     s.add_argument("--checkpoint", help="evaluate this trained model instead of training")
-    s.add_argument("--epochs", type=int, default=D["epochs"], help="maximum training epochs")
-    s.add_argument("--hidden", type=int_list, default=list(D["hidden"]), help="hidden layer widths")
-    s.add_argument("--feedforward", action="store_true", help="no recurrent weights")
-    s.add_argument("--readout", default=D["readout"], help="readout")
-    s.add_argument("--batch-size", type=int, default=D["batch_size"], help="samples per batch")
-    s.add_argument("--lr", type=float, default=D["lr"], help="peak learning rate")
+    s.add_argument("--epochs", type=int, default=None, help="maximum training epochs (default: the model's recipe)")
+    s.add_argument("--hidden", type=int_list, default=None, help="hidden layer widths (default: the model's recipe)")
+    s.add_argument("--feedforward", action="store_true", help="no recurrent weights (snn)")
+    s.add_argument("--readout", default=None, help="readout (snn; default: the recipe's)")
+    s.add_argument("--batch-size", type=int, default=None, help="samples per batch (default: the model's recipe)")
+    s.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the model's recipe)")
     s.add_argument("-o", "--out", type=Path, default=Path("runs/retime"), help="output folder")
     s.set_defaults(func=_study)

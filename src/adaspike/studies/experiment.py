@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..data import load_dataset, split_dataset, time_major_collate
 from ..models import build_model
+from ..models.factory import build_factory_model, is_factory_spec
 
 
 VAL_FRACTION = 0.15
@@ -20,10 +21,24 @@ DATASET_DEFAULTS: dict[str, dict] = {
 }
 
 
+# the model `adaspike train --dataset X` builds: the convolutional SNN for camera events, the MLP/RNN otherwise;
+# measured in docs/results.md ("Real event-camera data")
+CAMERA_DATASETS = ("event-digits", "event-fashion-mnist", "nmnist")
+DATASET_MODELS: dict[str, str] = {name: "conv-snn" for name in CAMERA_DATASETS}
+
+
+def dataset_key(dataset: str) -> str:
+    return dataset.lower().replace("_", "-")
+
+
+def default_model(dataset: str) -> str:
+    """The model a dataset trains with unless the user names one (``snn`` for datasets not listed)."""
+    return DATASET_MODELS.get(dataset_key(dataset), "snn")
+
+
 def with_dataset_defaults(dataset: str, options: dict) -> dict:
     """``options`` completed by the dataset's recommended ones (the user's always win)."""
-    key = dataset.lower().replace("_", "-")
-    return {**DATASET_DEFAULTS.get(key, {}), **options}
+    return {**DATASET_DEFAULTS.get(dataset_key(dataset), {}), **options}
 
 
 @dataclass
@@ -63,9 +78,13 @@ def make_loaders(dataset: str, *, dt: float | None = None, batch_size: int = 64,
     return Loaders(train, test, train_set, test_set, val, val_set)
 
 
-def event_model(train_set, *, neuron: str = "adlif", hidden=(128,), recurrent: bool = True,
-                readout: str = "li-mean", dt: float | None = None, **kwargs):
-    """The registered ``snn`` model sized for an event dataset."""
-    return build_model("snn", input_shape=list(train_set.input_shape), classes=int(train_set.num_classes),
-                       hidden=list(hidden), neuron=neuron, recurrent=recurrent, readout=readout,
-                       dt=float(dt if dt is not None else train_set.dt), **kwargs)
+def event_model(train_set, *, model: str = "snn", dt: float | None = None, **kwargs):
+    """A model sized for an event dataset (its per-step ``input_shape``, ``classes`` and ``dt``): a registered
+    name (``snn``, ``conv-snn``, ...) with ``kwargs``, or a user factory ``package.module:factory``."""
+    sizes = dict(input_shape=list(train_set.input_shape), classes=int(train_set.num_classes),
+                 dt=float(dt if dt is not None else train_set.dt))
+    if "hidden" in kwargs:
+        kwargs["hidden"] = list(kwargs["hidden"])
+    if is_factory_spec(model):  # named on the command line by the user: trusted, unlike a checkpoint's name
+        return build_factory_model(model, **sizes, **kwargs)
+    return build_model(model, **sizes, **kwargs)

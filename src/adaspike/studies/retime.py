@@ -19,8 +19,7 @@ from torch.utils.data import DataLoader
 from ..core.units import format_time
 from ..report import markdown_table, save_figure, write_json, write_text
 from ..retime import MAPS, SPIKE_RULES, RetimeError, retime, retime_methods
-from .experiment import with_dataset_defaults
-from .train_run import TRAIN_DEFAULTS
+from .train_run import train_settings
 
 log = logging.getLogger("adaspike")
 
@@ -29,7 +28,10 @@ log = logging.getLogger("adaspike")
 class RetimeStudyConfig:
     """A retime study: source models trained at ``train_dt`` (``adaspike train``'s defaults: validation split from
     the training data, best validation epoch), evaluated zero-shot on the test split at every ``eval_dts`` by
-    every method × spike rule; optionally also trained directly at ``direct_dts`` for comparison."""
+    every method × spike rule; optionally also trained directly at ``direct_dts`` for comparison.
+
+    ``model`` is any ``adaspike train --model`` (``snn``, the MLP/RNN, or ``conv-snn``); training settings left
+    None take that model's recipe (``train_run.train_settings``), as ``adaspike train`` does."""
 
     dataset: str = "event-digits"
     train_dt: float = 4e-3
@@ -40,23 +42,31 @@ class RetimeStudyConfig:
     seeds: list[int] = field(default_factory=lambda: [0])
     checkpoint: str | None = None
     direct_dts: list[float] = field(default_factory=list)
-    epochs: int = TRAIN_DEFAULTS["epochs"]
-    hidden: list[int] = field(default_factory=lambda: list(TRAIN_DEFAULTS["hidden"]))
-    recurrent: bool = TRAIN_DEFAULTS["recurrent"]
-    readout: str = TRAIN_DEFAULTS["readout"]
-    adlif_form: str = TRAIN_DEFAULTS["adlif_form"]
-    batch_size: int = TRAIN_DEFAULTS["batch_size"]
-    lr: float = TRAIN_DEFAULTS["lr"]
+    model: str = "snn"
+    epochs: int | None = None
+    hidden: list[int] | None = None
+    recurrent: bool | None = None
+    readout: str | None = None
+    adlif_form: str | None = None
+    batch_size: int | None = None
+    lr: float | None = None
     dataset_options: dict = field(default_factory=dict)
     root: str | None = None
     limit: int | None = None
 
     def options(self) -> dict:
-        """Dataset options with the dataset's recommended ones filled in (and ``limit``)."""
-        options = with_dataset_defaults(self.dataset, dict(self.dataset_options))
+        """Dataset options with the model recipe's ones for the dataset filled in (and ``limit``)."""
+        options = {**train_settings(self.dataset, self.model)["options"], **self.dataset_options}
         if self.limit is not None:
             options["limit"] = self.limit
         return options
+
+    def training(self) -> dict:
+        """The training settings given (None: the recipe's)."""
+        given = dict(model=self.model, hidden=None if self.hidden is None else list(self.hidden),
+                     recurrent=self.recurrent, readout=self.readout, epochs=self.epochs, lr=self.lr,
+                     batch_size=self.batch_size, adlif_form=self.adlif_form)
+        return {k: v for k, v in given.items() if v is not None}
 
 
 def variants(cfg: RetimeStudyConfig) -> list[tuple[str, str]]:
@@ -83,21 +93,22 @@ def load_split(cfg: RetimeStudyConfig, split: str, dt: float):
 def _loader(data, cfg: RetimeStudyConfig) -> DataLoader:
     from ..data import time_major_collate
 
-    return DataLoader(data, batch_size=2 * cfg.batch_size, shuffle=False, collate_fn=time_major_collate)
+    batch_size = cfg.batch_size or train_settings(cfg.dataset, cfg.model)["batch_size"]
+    return DataLoader(data, batch_size=2 * batch_size, shuffle=False, collate_fn=time_major_collate)
 
 
 def train_source(cfg: RetimeStudyConfig, neuron: str, out_dir: Path, seed: int = 0,
                  dt: float | None = None) -> tuple[torch.nn.Module, dict]:
-    """Train the ``snn`` model at ``dt`` (default ``cfg.train_dt``) with ``train_run``; a finished run with the
+    """Train ``cfg.model`` at ``dt`` (default ``cfg.train_dt``) with ``train_run``; a finished run with the
     same settings in its folder is reused."""
     from ..train import load_model
     from .train_run import train_run
 
     dt = cfg.train_dt if dt is None else dt
-    folder = out_dir / f"{neuron}_{format_time(dt)}_seed{seed}"
-    settings = dict(dataset=cfg.dataset, root=cfg.root, dt=dt, neuron=neuron, hidden=list(cfg.hidden),
-                    recurrent=cfg.recurrent, readout=cfg.readout, epochs=cfg.epochs, lr=cfg.lr,
-                    batch_size=cfg.batch_size, seed=seed, adlif_form=cfg.adlif_form, **cfg.options())
+    prefix = "" if cfg.model == "snn" else f"{cfg.model}_"
+    folder = out_dir / f"{prefix}{neuron}_{format_time(dt)}_seed{seed}"
+    settings = dict(dataset=cfg.dataset, root=cfg.root, dt=dt, neuron=neuron, seed=seed, **cfg.training(),
+                    **cfg.options())
     done = folder / "metrics.json"
     if done.is_file() and (folder / "model.safetensors").is_file():
         import json

@@ -5,11 +5,15 @@ trains slowly or not at all; one that fires at every step saturates. So, before 
 in forward order (modules with a ``synapse`` and a ``neuron``, e.g. ``SpikingLayer`` and
 ``RecurrentSpikingLayer``) has its feed-forward weight multiplied until its mean rate over one training batch
 lies in ``band`` (spikes per neuron per *second*, so the target does not depend on ``dt``). Only weights are
-scaled: biases and recurrent weights are left as they are.
+scaled: biases and recurrent weights are left as they are. A synapse that ends in a BatchNorm
+(``TimeFolded(Sequential(conv, BatchNorm2d))``) normalises its weight's scale away, so there the BatchNorm gain γ
+is scaled instead, and rates are measured with batch statistics, as in training (running statistics are
+restored afterwards).
 """
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -19,6 +23,7 @@ from .metrics import SpikeRateMonitor
 __all__ = ["DEFAULT_BAND_HZ", "calibrate_firing", "spiking_layers"]
 
 DEFAULT_BAND_HZ = (10.0, 40.0)
+_NORMS = (nn.modules.batchnorm._BatchNorm,)
 
 
 def spiking_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -28,10 +33,29 @@ def spiking_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def _weight(layer: nn.Module) -> torch.Tensor | None:
+    """The gain to scale: the synapse's weight, or the γ of the BatchNorm that ends a Sequential synapse."""
     synapse = layer.synapse
     inner = getattr(synapse, "module", synapse)
+    if isinstance(inner, nn.Sequential) and len(inner):
+        inner = inner[-1] if isinstance(inner[-1], _NORMS) else inner[0]
     weight = getattr(inner, "weight", None)
     return weight if isinstance(weight, torch.Tensor) else None
+
+
+@contextmanager
+def _batch_statistics(model: nn.Module):
+    """BatchNorm layers normalise with batch statistics (as in training); their running statistics are restored."""
+    norms = [m for m in model.modules() if isinstance(m, _NORMS)]
+    saved = [{k: v.clone() for k, v in m.named_buffers()} for m in norms]  # not γ, β: those are calibrated
+    for m in norms:
+        m.train()
+    try:
+        yield
+    finally:
+        for m, buffers in zip(norms, saved):
+            for name, value in buffers.items():
+                getattr(m, name).copy_(value)
+            m.eval()
 
 
 @torch.no_grad()
@@ -55,6 +79,13 @@ def calibrate_firing(model: nn.Module, x: torch.Tensor, band: tuple[float, float
         raise ValueError(f"the firing band must satisfy 0 < low < high (Hz), got {band!r}")
     was_training = model.training
     model.eval()  # no dropout while measuring
+    with _batch_statistics(model):
+        result = _calibrate(model, x, lo, hi, max_iterations)
+    model.train(was_training)
+    return result
+
+
+def _calibrate(model: nn.Module, x: torch.Tensor, lo: float, hi: float, max_iterations: int) -> dict:
     layers = spiking_layers(model)
     step = {name: float(layer.neuron.dt) for name, layer in layers}
     hz = lambda rates: {name: rates.get(f"{name}.neuron", 0.0) / step[name] for name, _ in layers}
@@ -73,5 +104,4 @@ def calibrate_firing(model: nn.Module, x: torch.Tensor, band: tuple[float, float
             factor *= change
         scales[name] = factor
     after = hz(_rates(model, x))
-    model.train(was_training)
     return {"before": before, "after": after, "scales": scales}

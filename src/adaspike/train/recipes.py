@@ -91,32 +91,48 @@ class ImageAugment:
 
 
 class EventAugment:
-    """Augmentation of binned event counts [T, B, *F] (speech-style SpecAugment and event noise).
+    """Augmentation of binned event counts [T, B, *F] (speech-style SpecAugment and event-camera noise).
 
     Per sample: ``time_masks`` spans of up to ``max_time_fraction``·T steps and, for flat features (audio
     channels), ``feature_masks`` bands of up to ``max_feature_fraction``·F channels are zeroed; each count is
-    thinned binomially with keep-probability 1 − ``drop``; camera frames [T, B, C, H, W] are shifted by up to
-    ``max_shift`` pixels in x and y (zero fill). Draws come from the global torch RNG, whose state the Trainer
+    thinned binomially with keep-probability 1 − ``drop`` (event drop). Camera frames [T, B, C, H, W] are also
+    shifted by up to ``max_shift`` pixels in x and y (zero fill), get ``area_drops`` rectangles of up to
+    ``max_area_fraction`` of each side zeroed over the whole recording (EventDrop's drop-by-area), and are
+    mirrored left-right with probability ``hflip`` (only where that keeps the label: not for digits). Any
+    input is shifted in time by up to ``max_time_shift`` steps, either way (zero fill), which jitters every
+    event of a sample by the same amount. Draws come from the global torch RNG, whose state the Trainer
     checkpoints, so a resumed run sees the same augmentations.
     """
 
     def __init__(self, time_masks: int = 1, max_time_fraction: float = 0.1, feature_masks: int = 1,
-                 max_feature_fraction: float = 0.1, drop: float = 0.0, max_shift: int = 0):
+                 max_feature_fraction: float = 0.1, drop: float = 0.0, max_shift: int = 0, max_time_shift: int = 0,
+                 area_drops: int = 0, max_area_fraction: float = 0.3, hflip: float = 0.0):
         for name, value in (("max_time_fraction", max_time_fraction), ("max_feature_fraction",
-                                                                       max_feature_fraction), ("drop", drop)):
+                                                                       max_feature_fraction), ("drop", drop),
+                            ("max_area_fraction", max_area_fraction)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {value}")
+        if not 0.0 <= hflip <= 1.0:
+            raise ValueError(f"hflip is a probability in [0, 1], got {hflip}")
+        for name, value in (("max_shift", max_shift), ("max_time_shift", max_time_shift),
+                            ("area_drops", area_drops), ("time_masks", time_masks), ("feature_masks", feature_masks)):
+            if isinstance(value, bool) or int(value) != value or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
         self.time_masks, self.feature_masks = int(time_masks), int(feature_masks)
         self.max_time_fraction, self.max_feature_fraction = float(max_time_fraction), float(max_feature_fraction)
         self.drop = float(drop)
-        if int(max_shift) < 0:
-            raise ValueError(f"max_shift must be >= 0 pixels, got {max_shift}")
-        self.max_shift = int(max_shift)
+        self.max_shift, self.max_time_shift = int(max_shift), int(max_time_shift)
+        self.area_drops, self.max_area_fraction = int(area_drops), float(max_area_fraction)
+        self.hflip = float(hflip)
 
     def __repr__(self) -> str:
-        return (f"EventAugment(time_masks={self.time_masks}, max_time_fraction={self.max_time_fraction}, "
+        text = (f"EventAugment(time_masks={self.time_masks}, max_time_fraction={self.max_time_fraction}, "
                 f"feature_masks={self.feature_masks}, max_feature_fraction={self.max_feature_fraction}, "
-                f"drop={self.drop}, max_shift={self.max_shift})")
+                f"drop={self.drop}, max_shift={self.max_shift}")
+        # the newer options only when used, so runs written before them keep their description (resume checks it)
+        extra = {"max_time_shift": (self.max_time_shift, 0), "area_drops": (self.area_drops, 0),
+                 "max_area_fraction": (self.max_area_fraction, 0.3), "hflip": (self.hflip, 0.0)}
+        return text + "".join(f", {k}={v}" for k, (v, default) in extra.items() if v != default) + ")"
 
     def _shift(self, x: torch.Tensor) -> torch.Tensor:
         """Each sample of [T, B, C, H, W] moved by its own (dy, dx) ∈ [−s, s]², zero-filled."""
@@ -126,6 +142,28 @@ class EventAugment:
         offsets = torch.randint(0, 2 * s + 1, (x.shape[1], 2))
         return torch.stack([padded[:, b, ..., int(dy):int(dy) + H, int(dx):int(dx) + W]
                             for b, (dy, dx) in enumerate(offsets.tolist())], dim=1)
+
+    def _time_shift(self, x: torch.Tensor) -> torch.Tensor:
+        """Each sample of [T, B, ...] moved by its own k ∈ [−s, s] steps, zero-filled (T unchanged)."""
+        s, T = self.max_time_shift, x.shape[0]
+        padded = torch.nn.functional.pad(x.movedim(0, -1), (s, s)).movedim(-1, 0)
+        offsets = torch.randint(0, 2 * s + 1, (x.shape[1],))
+        return torch.stack([padded[int(k):int(k) + T, b] for b, k in enumerate(offsets.tolist())], dim=1)
+
+    def _area_keep(self, x: torch.Tensor) -> torch.Tensor:
+        """Keep-mask [B, 1, H, W] with ``area_drops`` random rectangles (up to the fraction of each side) zeroed."""
+        B, (H, W) = x.shape[1], x.shape[-2:]
+        keep = torch.ones(B, 1, H, W, dtype=torch.bool)
+        rows, cols = torch.arange(H)[:, None], torch.arange(W)[None, :]
+        for _ in range(self.area_drops):
+            h = torch.randint(0, int(self.max_area_fraction * H) + 1, (B,))
+            w = torch.randint(0, int(self.max_area_fraction * W) + 1, (B,))
+            top = (torch.rand(B) * (H - h + 1)).long()
+            left = (torch.rand(B) * (W - w + 1)).long()
+            inside = ((rows >= top[:, None, None]) & (rows < (top + h)[:, None, None])
+                      & (cols >= left[:, None, None]) & (cols < (left + w)[:, None, None]))
+            keep &= ~inside[:, None]
+        return keep
 
     @staticmethod
     def _bands(length: int, batch: int, masks: int, fraction: float) -> torch.Tensor:
@@ -151,8 +189,16 @@ class EventAugment:
         if x.dim() == 3:
             keep_f = self._bands(x.shape[2], B, self.feature_masks, self.max_feature_fraction).to(x.device)
             x = x * keep_f[None]
-        if self.max_shift and x.dim() == 5:
-            x = self._shift(x)
+        if self.max_time_shift:
+            x = self._time_shift(x)
+        if x.dim() == 5:
+            if self.hflip:
+                flip = (torch.rand(B) < self.hflip).to(x.device)
+                x = torch.where(flip[None, :, None, None, None], x.flip(-1), x)
+            if self.max_shift:
+                x = self._shift(x)
+            if self.area_drops:
+                x = x * self._area_keep(x).to(x.device)[None]
         if self.drop > 0:
             x = torch.binomial(x, torch.full_like(x, 1.0 - self.drop))
         return x, y
