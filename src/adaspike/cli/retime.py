@@ -107,7 +107,8 @@ def register(commands, studies) -> None:
                    "or conv-snn (the convolutional SNN for camera events)")
     s.add_argument("--adlif-form", choices=ADLIF_FORMS, default=None, help="adLIF parameterisation (default: the "
                    "model's recipe)")
-    s.add_argument("--checkpoint", help="evaluate this trained model instead of training")
+    s.add_argument("--checkpoint", help="evaluate these trained models instead of training (comma-separated, "
+                   "e.g. the seeds of one recipe; labelled by model and neuron, rows by their training seed)")
     s.add_argument("--epochs", type=int, default=None, help="maximum training epochs (default: the model's recipe)")
     s.add_argument("--hidden", type=int_list, default=None, help="hidden layer widths (default: the model's recipe)")
     s.add_argument("--feedforward", action="store_true", help="no recurrent weights (snn)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -565,11 +565,13 @@ def run_study(cfg: RetimeStudyConfig, out_dir: str | Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, training, direct = [], [], []
     if cfg.checkpoint:
-        from ..train import load_model
-
-        model = load_model(cfg.checkpoint)
-        rows += evaluate_grid(model, cfg, Path(cfg.checkpoint).stem, seed=None)
-        return write_outputs(rows, training, cfg, out_dir)
+        for path in cfg.checkpoint.split(","):  # several: e.g. the seeds of one recipe
+            model, label, seed, options = _trained(path.strip())
+            # the test data as the model read it in training (pooling, window), unless the study names options
+            grid_cfg = replace(cfg, dataset_options=cfg.dataset_options or options)
+            rows += evaluate_grid(model, grid_cfg, label, seed=seed)
+            result = write_outputs(rows, training, cfg, out_dir)
+        return result
     result = {}
     for neuron in cfg.neurons:
         for seed in cfg.seeds:
@@ -581,6 +583,17 @@ def run_study(cfg: RetimeStudyConfig, out_dir: str | Path) -> dict:
                 direct.append(run)
             result = write_outputs(rows, training, cfg, out_dir, direct)
     return result
+
+
+def _trained(path: str) -> tuple[torch.nn.Module, str, int | None, dict]:
+    """A checkpoint's model, its label (model and neuron when ``adaspike train`` wrote it, else the file name),
+    training seed and dataset options."""
+    from ..train import load_model, read_checkpoint
+
+    meta = read_checkpoint(path)[2]
+    result, data = meta.get("result") or {}, meta.get("data") or {}
+    label = " ".join(str(result[k]) for k in ("model", "neuron") if result.get(k)) or Path(path).stem
+    return load_model(path), label, result.get("seed"), dict(data.get("options") or {})
 
 
 def demo(out_dir: Path, quick: bool = True, checkpoint: str | Path | None = None) -> dict:

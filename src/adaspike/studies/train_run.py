@@ -77,7 +77,7 @@ def train_settings(dataset: str, model: str | None = None, **given) -> dict:
             "augmentation": augmentation}
 
 
-def _model_kwargs(settings: dict) -> dict:
+def model_kwargs(settings: dict) -> dict:
     """The keyword arguments of the model's builder: its settings, then its own options."""
     kwargs = {k: v for k, v in settings.items() if k in MODEL_SETTINGS.get(settings["model"], ()) and k != "adlif_form"}
     if "adlif_form" in settings and settings.get("neuron") == "adlif":
@@ -131,7 +131,7 @@ def train_run(*, dataset: str = "event-digits", root: str | None = None, dt: flo
                          "`adaspike train-ann` for it")
     dt = float(loaders.train_set.dt)
     torch.manual_seed(seed)  # the initial weights are part of the run: same seed, same model
-    net = event_model(loaders.train_set, model=settings["model"], dt=dt, **_model_kwargs(settings))
+    net = event_model(loaders.train_set, model=settings["model"], dt=dt, **model_kwargs(settings))
     problems = nir_export_problems(net)
     if problems:  # said now, not after hours of training when `adaspike export-nir` refuses it
         log.warning("note: this model will not export to NIR (%d layer(s)): %s", len(problems),
