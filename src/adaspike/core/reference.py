@@ -23,6 +23,7 @@ def reference_scan(req: ScanRequest) -> ScanOutput:
     if hold and blocked is None:
         blocked = torch.zeros_like(s)
     scale = req.recurrent_scale
+    scale_values = None if scale is None else scale.tolist()
     spikes, states = [], []
     for t in range(req.current.shape[0]):
         H = ssm.H[t] if ssm.time_varying else ssm.H
@@ -32,9 +33,10 @@ def reference_scan(req: ScanRequest) -> ScanOutput:
             x = [x[i] + ssm.kick_reset[..., i] * r for i in range(n)]
         x = [x[i] + ssm.kick_spike[..., i] * s for i in range(n)]
         drive = req.current[t]
-        if req.recurrent_weight is not None:
-            recurrent = s @ req.recurrent_weight.T
-            drive = drive + (recurrent if scale is None else recurrent * scale[t])
+        if req.recurrent_weight is not None and scale is None:
+            drive = drive + s @ req.recurrent_weight.T
+        elif req.recurrent_weight is not None:  # the count scale of an irregular clock, in one call
+            drive = torch.addmm(drive, s, req.recurrent_weight.T, alpha=scale_values[t])
         x = [sum(H[..., i, j] * x[j] for j in range(n)) + B[..., i] * drive for i in range(n)]
         s = (req.spike_fn.at(t) if stepwise else req.spike_fn)(x[m], theta)
         if hold:

@@ -10,6 +10,7 @@ In the notation x_t = H x_{t-1} + B I_t + R s_{t-1}, R = H (K_reset θ + K_spike
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 
 import torch
@@ -193,7 +194,15 @@ class DiscreteSSM:
         """The neuron as sample ``b`` of a per-sample clock sees it (steps [T])."""
         if not self.per_sample:
             return self
-        return replace(self, H=self.H[:, b], B=self.B[:, b], steps=self.steps[:, b])
+        return self._derived(H=self.H[:, b], B=self.B[:, b], steps=self.steps[:, b])
+
+    def _derived(self, **changes) -> "DiscreteSSM":
+        """A copy with some fields replaced by views of checked ones (slices, casts): no second validation,
+        which costs a pass over every parameter (long clocks make H and B [T, ...])."""
+        out = copy.copy(self)
+        out.__dict__.pop("_flat_layout", None)  # a cached kernel layout belongs to the original
+        out.__dict__.update(changes)
+        return out
 
     def restep(self, steps) -> "DiscreteSSM":
         """This fixed-step neuron at other step lengths (a float, or a tensor [T] / [T, B]) by the exact ZOH
@@ -248,5 +257,11 @@ class DiscreteSSM:
                for t in tensors):
             return self  # already there: skip the copy and the re-validation
         conv = lambda t: t.to(device=device, dtype=dtype)
-        return replace(self, H=conv(self.H), B=conv(self.B), kick_reset=conv(self.kick_reset),
-                       kick_spike=conv(self.kick_spike), threshold=conv(self.threshold))
+        # a cast of finite values (float64 -> float32 may overflow to inf): checked once more, cheaply
+        out = self._derived(H=conv(self.H), B=conv(self.B), kick_reset=conv(self.kick_reset),
+                            kick_spike=conv(self.kick_spike), threshold=conv(self.threshold))
+        for name in ("H", "B", "kick_reset", "kick_spike", "threshold"):
+            value = getattr(out, name)
+            if not bool(torch.isfinite(value.detach().sum())) and not bool(torch.isfinite(value.detach()).all()):
+                raise ValueError(f"{name} is not finite in {dtype}: {value.detach().flatten()[:8].tolist()}")
+        return out

@@ -132,23 +132,28 @@ class RecurrentFusedScan(torch.autograd.Function):
         args = (drives, H, Bm, kr, ks, th, x0, s0, table, mem, reset, rule, states, counts, spikes, r0)
         arrays = {} if holds is None else dict(holds=holds, caps=caps)
         if own_steps:  # without kept drives a runner may add I_t itself (one torch call less per step)
-            steps = kernels.recurrent_forward(*args, **({} if keep_drive else {"current": current}), **arrays)
+            adds = not keep_drive and scale is None
+            steps = kernels.recurrent_forward(*args, **({"current": current} if adds else {}), **arrays)
         else:
             steps = _SlicedForward(kernels, *args, **arrays)
         adds_current = getattr(steps, "adds_current", False)
         Vt = V.t()
         # per-step views made at once (indexing a tensor costs a few µs, as much as a tenth of a step)
         d_rows = drives.unbind(0) if keep_drive else (drives[0],) * T
-        s_prev, i_rows = (s0, *spikes[:T - 1].unbind(0)), current.unbind(0)
-        scale_rows = None if scale is None else scale.to(current.dtype).unbind(0)
-        for t in range(T):
-            d = d_rows[t]
-            torch.mm(s_prev[t], Vt, out=d)  # the reference's s @ Vᵀ ...
-            if scale_rows is not None:
-                d.mul_(scale_rows[t])       # ... times the step's count scale ...
-            if not adds_current:
-                d.add_(i_rows[t])           # ... + I_t, bit for bit (or inside the kernel step)
-            steps.step(t)
+        s_prev = (s0, *spikes[:T - 1].unbind(0))
+        if scale is not None:  # the reference's one call I_t + c_t·(s Vᵀ), c_t as the current's dtype rounds it
+            i_rows, scale_values = current.unbind(0), scale.to(current.dtype).tolist()
+            for t in range(T):
+                torch.addmm(i_rows[t], s_prev[t], Vt, alpha=scale_values[t], out=d_rows[t])
+                steps.step(t)
+        else:
+            i_rows = None if adds_current else current.unbind(0)
+            for t in range(T):
+                d = d_rows[t]
+                torch.mm(s_prev[t], Vt, out=d)  # the reference's s @ Vᵀ ...
+                if not adds_current:
+                    d.add_(i_rows[t])           # ... + I_t, bit for bit (or inside the kernel step)
+                steps.step(t)
         final_r = steps.final_r
         ctx.save_for_backward(drives if keep_drive else None, H, Bm, kr, ks, th, x0, s0, V, states,
                               counts if keep_counts else None, spikes, scale)
