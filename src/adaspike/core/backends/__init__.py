@@ -61,8 +61,12 @@ class LazyBackend:
             log.warning("adaspike: %s backend unavailable (%s); using the reference scan on %s. %s",
                         self.name, why, self.device_type, self.hint)
 
-    @torch.compiler.disable  # an import, not something to trace
     def _load(self) -> bool:
+        # an import, not something to trace; disabled at call time, since the decorator at class definition
+        # imports torch._dynamo (about 2 s) when adaspike is imported, even for `adaspike --help`
+        return torch.compiler.disable(self._import)()
+
+    def _import(self) -> bool:
         try:
             module = importlib.import_module(f"{__name__}.{self.module}")
             self._fn = getattr(module, self.function)
