@@ -158,3 +158,44 @@ def test_dt_not_shorter_than_window(dt):
 def test_dt_unreadable_or_not_positive(dt):
     with pytest.raises(ValueError, match="dt"):
         load_dataset("event-digits", "train", dt=dt, limit=4)
+
+
+def _wav(path, n=8000, rate=16000):
+    import numpy as np
+    from scipy.io import wavfile
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wavfile.write(path, rate, (np.sin(np.arange(n) / 10) * 3000).astype(np.int16))
+    return path
+
+
+@pytest.mark.parametrize("keep", [12, 44, 100, 10_000])
+def test_truncated_wav_is_refused_naming_the_file(tmp_path, keep):
+    from adaspike.data.audio import read_wav, wav_sample_rate
+    path = _wav(tmp_path / "take.wav")
+    path.write_bytes(path.read_bytes()[:keep])
+    for reader in (read_wav, wav_sample_rate):
+        with pytest.raises(ValueError, match="take.wav"):
+            reader(path)
+
+
+def test_wav_whose_data_is_not_whole_frames_is_refused(tmp_path):
+    import struct
+    from adaspike.data.audio import read_wav
+    path = _wav(tmp_path / "odd.wav")
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"data") + 4
+    raw[at:at + 4] = struct.pack("<I", struct.unpack("<I", raw[at:at + 4])[0] - 1)  # one byte short of a frame
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="whole number"):
+        read_wav(path)
+
+
+def test_a_truncated_wav_in_a_folder_stops_the_dataset_with_its_name(tmp_path):
+    from adaspike.data import load_dataset
+    for label in ("yes", "no"):
+        for take in range(3):
+            _wav(tmp_path / label / f"{label}_{take}.wav", n=4000)
+    bad = tmp_path / "no" / "no_1.wav"
+    bad.write_bytes(bad.read_bytes()[:100])
+    with pytest.raises(ValueError, match="no_1.wav"):
+        load_dataset("wav-folder", "train", root=str(tmp_path))

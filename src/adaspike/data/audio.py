@@ -70,13 +70,58 @@ class AudioConfig:
         return {**asdict(self), "version": FRONT_END_VERSION}
 
 
+def _wav_header(path: str | Path) -> dict:
+    """The RIFF chunk table of a WAV file: ``{"order", "fmt": bytes | None, "data": (offset, declared size)}``.
+
+    Refuses a file whose declared sizes do not match its length: a RIFF size past the end, or a ``data`` chunk
+    that declares more bytes than the file holds (truncated) or a size that is not a whole number of frames."""
+    path = Path(path)
+    size_on_disk = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+            raise ValueError(f"{path}: not a WAV file (no RIFF/WAVE header)")
+        order = ">" if head[:4] == b"RIFX" else "<"
+        riff_size = struct.unpack(order + "I", head[4:8])[0]
+        if riff_size + 8 > size_on_disk:
+            raise ValueError(f"{path}: truncated WAV file: its header declares {riff_size + 8} bytes, the file "
+                             f"holds {size_on_disk}")
+        header = {"order": order, "fmt": None, "data": None}
+        while len(chunk := fh.read(8)) == 8:
+            kind, size = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
+            offset = fh.tell()
+            if kind == b"fmt ":
+                header["fmt"] = fh.read(size)
+            elif kind == b"data":
+                header["data"] = (offset, size)
+                if offset + size > size_on_disk:
+                    raise ValueError(f"{path}: truncated WAV file: its data chunk declares {size} bytes of "
+                                     f"samples, the file holds {size_on_disk - offset}")
+            fh.seek(offset + size + (size & 1))
+    if header["fmt"] is None or len(header["fmt"]) < 16 or header["data"] is None:
+        raise ValueError(f"{path}: WAV file without a complete fmt chunk and a data chunk")
+    block_align = struct.unpack(order + "H", header["fmt"][12:14])[0]
+    if block_align and header["data"][1] % block_align:
+        raise ValueError(f"{path}: inconsistent WAV file: {header['data'][1]} bytes of samples are not a whole "
+                         f"number of {block_align}-byte frames")
+    return header
+
+
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """Mono float64 samples in [-1, 1] and the sample rate of a PCM or float WAV file (NaN/Inf refused)."""
+    """Mono float64 samples in [-1, 1] and the sample rate of a PCM or float WAV file.
+
+    Truncated or inconsistent files (a header that declares more samples than the file holds), NaN and Inf are
+    refused, naming the file."""
+    import warnings
+
     from scipy.io import wavfile
 
     try:
-        rate, data = wavfile.read(str(path))
-    except (ValueError, OSError) as exc:
+        _wav_header(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", wavfile.WavFileWarning)  # "reached EOF prematurely" is an error here
+            rate, data = wavfile.read(str(path))
+    except (ValueError, OSError, wavfile.WavFileWarning) as exc:
         raise ValueError(f"{path}: not a readable WAV file ({exc})") from exc
     data = np.asarray(data)
     if data.dtype.kind == "u":
@@ -93,23 +138,13 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
 
 
 def wav_sample_rate(path: str | Path) -> int:
-    """The native sample rate of a WAV file, from its ``fmt `` chunk (reads the header only)."""
+    """The native sample rate of a WAV file, from its ``fmt `` chunk (reads the header only; a truncated or
+    inconsistent file is refused)."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(12)
-            if len(head) == 12 and head[:4] in (b"RIFF", b"RIFX", b"RF64") and head[8:12] == b"WAVE":
-                order = ">" if head[:4] == b"RIFX" else "<"
-                while len(chunk := fh.read(8)) == 8:
-                    size = struct.unpack(order + "I", chunk[4:])[0]
-                    if chunk[:4] == b"fmt ":
-                        fmt = fh.read(size)
-                        if len(fmt) >= 8:
-                            return int(struct.unpack(order + "I", fmt[4:8])[0])
-                        break
-                    fh.seek(size + (size & 1), 1)
-    except OSError:
-        pass
-    return read_wav(path)[1]  # unusual header: let the full reader decide (and raise a clear error)
+        header = _wav_header(path)
+    except OSError as exc:
+        raise ValueError(f"{path}: not a readable WAV file ({exc})") from exc
+    return int(struct.unpack(header["order"] + "I", header["fmt"][4:8])[0])
 
 
 def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
