@@ -12,7 +12,7 @@ from torch import nn
 
 from ..core.clock import active_clock, constant_step, layer_steps
 from ..core.neurons import AdLIFParams, CubaLIFParams, IFParams, LIFParams, adlif_discrete, decay_from_tau
-from ..core.multistep import NeuronState, ScanOutput, scan
+from ..core.multistep import NeuronState, ScanOutput, check_time_major, scan
 from ..core.spikes import check_refractory_period, check_reset, rule_for_step, rule_for_steps
 from ..core.ssm import DISCRETISATIONS, DiscreteSSM
 from ..core.surrogates import Surrogate, get_surrogate
@@ -100,6 +100,8 @@ class NeuronLayer(nn.Module):
         continuous model at each step, keeps its spike rule in seconds (see :meth:`rule_on`) and scales its
         recurrent input, an event count, by its own dt over each step length.
         """
+        check_time_major(current, self.shape, f"{type(self).__name__}({', '.join(map(str, self.shape))}) input",
+                         check_finite=False)
         steps = layer_steps(dt, current) if ssm is None else None
         if steps is not None:
             const = constant_step(steps)

@@ -9,7 +9,7 @@ from torch import nn
 from ..core.clock import active_clock, constant_step, layer_steps
 from ..core.neurons import LIFParams
 from ..core.spikes import BinarySpike
-from ..core.multistep import scan
+from ..core.multistep import check_time_major, scan
 from ..core.units import DEFAULT_DT, check_dt
 from .bounded import Bounded
 from .discretisation_cache import layer_ssm
@@ -92,6 +92,8 @@ class LeakyIntegrator(nn.Module):
     def forward(self, current: torch.Tensor, ssm=None, dt=None) -> torch.Tensor:
         """The membrane trace [T, B, *F]; ``dt``: step lengths (float or [T] / [T, B] tensor; default: the
         active clock, else the layer's own dt)."""
+        check_time_major(current, self.shape, f"LeakyIntegrator({', '.join(map(str, self.shape))}) input",
+                         check_finite=False)
         if ssm is None:
             steps = layer_steps(dt, current)
             const = None if steps is None else constant_step(steps)
