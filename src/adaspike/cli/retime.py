@@ -1,10 +1,11 @@
 """CLI: ``adaspike retime CHECKPOINT --dt 1ms --method zoh -o OUT`` and ``adaspike study retime ...``."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
-from .options import HELP_FORMAT, int_list, int_list_zero, str_list, time_arg, time_list
+from .options import HELP_FORMAT, int_list, int_list_zero, nonnegative_float, str_list, time_arg, time_list
 
 
 def _retime_checkpoint(args) -> int:
@@ -27,6 +28,14 @@ def _retime_checkpoint(args) -> int:
     return 0
 
 
+def _fractions(text: str) -> list[float]:
+    """Comma-separated clock jitters, each a fraction in [0, 1)."""
+    values = [nonnegative_float(part) for part in text.split(",") if part.strip()]
+    if any(v >= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"clock jitters are fractions of the step in [0, 1), got {text!r}")
+    return values
+
+
 def _study(args) -> int:
     from ..studies.retime import RetimeStudyConfig, run_study
 
@@ -41,7 +50,8 @@ def _study(args) -> int:
                             model=args.model, epochs=args.epochs, hidden=args.hidden,
                             recurrent=False if args.feedforward else None,
                             readout=args.readout, adlif_form=args.adlif_form, batch_size=args.batch_size,
-                            lr=args.lr, dataset_options=options, root=args.root, limit=args.limit)
+                            lr=args.lr, dataset_options=options, root=args.root, limit=args.limit,
+                            jitters=args.jitter, events=args.events, event_limit=args.event_limit)
     result = run_study(cfg, args.out)
     print(result["table"])
     print("\nagainst the source:\n" + result["targets"])
@@ -115,5 +125,10 @@ def register(commands, studies) -> None:
     s.add_argument("--readout", default=None, help="readout (snn; default: the recipe's)")
     s.add_argument("--batch-size", type=int, default=None, help="samples per batch (default: the model's recipe)")
     s.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the model's recipe)")
+    s.add_argument("--jitter", type=_fractions, default=[], help="any clock: also evaluate on drifting clocks "
+                   "whose steps last Δ_S·(1 ± j), drawn per sample, told the true lengths and naive, e.g. 0.1,0.3")
+    s.add_argument("--events", action="store_true", help="any clock: also evaluate event-driven, each recording on "
+                   "its own event times (one sample at a time)")
+    s.add_argument("--event-limit", type=int, default=None, help="event-driven runs on the first N test samples")
     s.add_argument("-o", "--out", type=Path, default=Path("runs/retime"), help="output folder")
     s.set_defaults(func=_study)

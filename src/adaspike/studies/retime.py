@@ -53,6 +53,11 @@ class RetimeStudyConfig:
     dataset_options: dict = field(default_factory=dict)
     root: str | None = None
     limit: int | None = None
+    # any-clock columns: drifting clocks (fractions of the step) and event-driven runs (studies.clock)
+    jitters: list[float] = field(default_factory=list)
+    events: bool = False
+    event_limit: int | None = None
+    resolution: float = 1e-6
 
     def options(self) -> dict:
         """Dataset options with the model recipe's ones for the dataset filled in (and ``limit``)."""
@@ -521,9 +526,11 @@ def _warning_lines(rows: list[dict]) -> str:
 
 
 def write_outputs(rows: list[dict], training: list[dict], cfg: RetimeStudyConfig, out_dir: Path,
-                  direct: list[dict] | None = None) -> dict:
+                  direct: list[dict] | None = None, clock: list[dict] | None = None) -> dict:
     """Write JSON, Markdown and the two PNGs (accuracy, spike-rate ratio) for the rows so far."""
-    direct = direct or []
+    from .clock import clock_tables
+
+    direct, clock = direct or [], clock or []
     table = accuracy_tables(rows, cfg)
     rates = rate_tables(rows, cfg)
     comparison = markdown_table(paper_comparison(rows))
@@ -543,11 +550,18 @@ def write_outputs(rows: list[dict], training: list[dict], cfg: RetimeStudyConfig
         text += ("\n## Workload and energy\n\nPer test sample (`adaspike.metrics`: NeuroBench's metrics; "
                  "burst-aware SOPs with the recurrent synapses; 4.6 pJ/MAC, 0.9 pJ/AC).\n\n"
                  + markdown_table(workload, SUMMARY_COLUMNS))
+    if clock:
+        text += ("\n## Any clock: drifting clocks and event times\n\nTest accuracy (%), the model trained at Δ_S run "
+                 "on a clock whose steps last Δ_S·(1 ± j), drawn per sample, told the true step lengths or assuming "
+                 "Δ_S (naive); and event-driven, each recording advancing from one event time to the next (its own "
+                 "grid at the timestamp resolution), beside the model at its own step on the same samples. Dense "
+                 "updates: neurons × steps of a regular grid at the timestamp resolution.\n\n"
+                 + clock_tables(clock, rows) + "\n")
     notes = _warning_lines(rows)
     if notes:
         text += f"\n## Retime warnings\n\n{notes}\n"
     write_text(out_dir / "retime_study.md", text)
-    result = {"config": asdict(cfg), "training": training, "direct": direct, "rows": rows}
+    result = {"config": asdict(cfg), "training": training, "direct": direct, "rows": rows, "clock": clock}
     write_json(out_dir / "retime_study.json", result)
     plot(rows, cfg, out_dir / "retime_study.png")
     plot_rates(rows, cfg, out_dir / "retime_rates.png")
@@ -563,14 +577,15 @@ def run_study(cfg: RetimeStudyConfig, out_dir: str | Path) -> dict:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows, training, direct = [], [], []
+    rows, training, direct, clock = [], [], [], []
     if cfg.checkpoint:
         for path in cfg.checkpoint.split(","):  # several: e.g. the seeds of one recipe
             model, label, seed, options = _trained(path.strip())
             # the test data as the model read it in training (pooling, window), unless the study names options
             grid_cfg = replace(cfg, dataset_options=cfg.dataset_options or options)
             rows += evaluate_grid(model, grid_cfg, label, seed=seed)
-            result = write_outputs(rows, training, cfg, out_dir)
+            clock += _clock(model, grid_cfg, label, seed)
+            result = write_outputs(rows, training, cfg, out_dir, clock=clock)
         return result
     result = {}
     for neuron in cfg.neurons:
@@ -578,11 +593,24 @@ def run_study(cfg: RetimeStudyConfig, out_dir: str | Path) -> dict:
             model, record = train_source(cfg, neuron, out_dir, seed)
             training.append(record)
             rows += evaluate_grid(model, cfg, neuron, seed)
+            clock += _clock(model, cfg, neuron, seed)
             for dt in cfg.direct_dts:
                 _, run = train_source(cfg, neuron, out_dir, seed, dt=dt)
                 direct.append(run)
-            result = write_outputs(rows, training, cfg, out_dir, direct)
+            result = write_outputs(rows, training, cfg, out_dir, direct, clock)
     return result
+
+
+def _clock(model: torch.nn.Module, cfg: RetimeStudyConfig, label: str, seed) -> list[dict]:
+    """The any-clock rows of one model (``studies.clock``), when the study asks for them."""
+    if not cfg.jitters and not cfg.events:
+        return []
+    from .clock import clock_rows
+
+    batch_size = 2 * (cfg.batch_size or train_settings(cfg.dataset, cfg.model)["batch_size"])
+    return clock_rows(model, lambda dt: load_split(cfg, "test", dt), label, seed, jitters=cfg.jitters,
+                      events=cfg.events, resolution=cfg.resolution, event_limit=cfg.event_limit,
+                      batch_size=batch_size)
 
 
 def _trained(path: str) -> tuple[torch.nn.Module, str, int | None, dict]:
