@@ -42,7 +42,9 @@ def test_every_option_has_help(command):
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_defaults_are_shown(command):
     parser = COMMANDS[command]
+    # a flag's default (store_true/false) only restates the flag: not shown
     has_defaults = any(a.option_strings and a.default not in (None, argparse.SUPPRESS, False)
+                       and not isinstance(a, (argparse._StoreTrueAction, argparse._StoreFalseAction))
                        for a in _options(parser))
     if has_defaults:
         assert issubclass(parser.formatter_class, argparse.ArgumentDefaultsHelpFormatter), \
@@ -59,3 +61,47 @@ def test_flags_mean_one_thing(command):
                 assert action.dest == CANONICAL[flag], f"{command}: {flag} sets {action.dest!r}"
             if flag == "-o":
                 assert "--out" in action.option_strings, f"{command}: -o must be short for --out"
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_help_states_each_default_once_and_no_flag_default(command):
+    text = " ".join(COMMANDS[command].format_help().split())
+    assert "(default: True)" not in text and "(default: False)" not in text
+    assert "(default: None)" not in text
+    for line in COMMANDS[command].format_help().split("\n  -"):
+        assert " ".join(line.split()).count("(default") <= 1, f"{command}: {line!r}"
+
+
+@pytest.mark.parametrize("command", sorted(c for c in COMMANDS if c not in ("adaspike study",)))
+def test_every_command_takes_no_progress_and_has_a_description(command):
+    parser = COMMANDS[command]
+    flags = {f for a in parser._actions for f in a.option_strings}
+    assert "--no-progress" in flags, f"{command} refuses --no-progress"
+    assert (parser.description or "").strip(), f"{command} has no description"
+
+
+WRITERS = ("train", "eval", "retime", "train-ann", "convert", "export-nir", "import-nir", "demo", "study retime",
+           "study convert", "study convert-events", "study coding", "study events")
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_o_names_an_output_folder_in_every_command_that_writes(command):
+    action = next(a for a in COMMANDS[f"adaspike {command}"]._actions if "-o" in a.option_strings)
+    assert action.help.startswith("output folder"), f"{command}: -o is {action.help!r}"
+
+
+def test_old_spellings_still_work_with_a_warning(capsys):
+    parser = build_parser(["convert"])
+    args = parser.parse_args(["convert", "--data", "digits", "--T", "2,4"])
+    assert (args.dataset, args.T) == ("digits", [2, 4])
+    err = capsys.readouterr().err
+    assert "--data is deprecated" in err and "use --time-steps" in err
+
+
+def test_help_does_not_load_torch():
+    import subprocess
+    import sys
+    code = "import sys; from adaspike.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\n" \
+           "print('torch' in sys.modules, file=sys.stderr)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.stderr.strip().endswith("False"), run.stderr

@@ -25,7 +25,7 @@ SHORT = {
     "study retime": ["--epochs", "1", "--limit", "60", "--hidden", "16", "--seeds", "0", "--neuron", "lif",
                      "--eval-dt", "8ms", "--direct-dt", "8ms", "--train-dt", "4ms"],
     "train-ann": ["--epochs", "1", "--limit", "128"],
-    "convert": ["--limit", "128", "--test-limit", "64", "--T", "1,2", "--calib-size", "64"],
+    "convert": ["--limit", "128", "--test-limit", "64", "--time-steps", "1,2", "--calib-size", "64"],
     "study coding": ["--epochs", "1", "--limit", "64", "--val-limit", "32", "--test-limit", "32", "--seeds", "0"],
     "demo": ["--epochs", "1", "--skip", "retime,convert,coding", "--no-progress"],
 }

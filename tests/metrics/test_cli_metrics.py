@@ -11,7 +11,7 @@ from adaspike.cli import main
 def test_train_and_eval_report_the_same_workload(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ADASPIKE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
-    assert main(["train", "--dataset", "event-digits", "--dt", "20ms", "--pool", "4", "--limit", "60",
+    assert main(["train", "--dataset", "event-digits", "--model", "snn", "--dt", "20ms", "--pool", "4", "--limit", "60",
                  "--hidden", "16", "--epochs", "1", "--no-progress", "-o", str(out)]) == 0
     trained = json.loads((out / "metrics.json").read_text())["workload"]
     capsys.readouterr()

@@ -99,7 +99,7 @@ def test_last_net_one_line_and_traceback_only_with_verbose(tmp_path, capsys, mon
     def boom(path):
         raise KeyError("some internal key")
 
-    monkeypatch.setattr(train, "read_checkpoint", boom)  # stands for any cause not yet turned into a clear error
+    monkeypatch.setattr(train, "read_metadata", boom)  # stands for any cause not yet turned into a clear error
     rc, err = _run(["info", str(good_checkpoint)], capsys)
     assert rc == 1 and len(err.strip().splitlines()) == 1
     assert "KeyError" in err and "rerun with -v" in err

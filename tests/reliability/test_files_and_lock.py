@@ -100,7 +100,8 @@ def test_concurrent_train_into_one_folder_is_refused_and_crash_releases(tmp_path
         assert second.returncode == 1, second.stderr
         assert "is in use by adaspike pid" in second.stderr and str(holder.pid) in second.stderr
         assert "Traceback" not in second.stderr
-        assert sorted(p.name for p in out.iterdir()) == [".lock"]  # it wrote nothing into the folder
+        assert sorted(p.name for p in out.iterdir()) == [".lock"]  # it wrote nothing into the folder (the lock
+        # file is the holder's)
     finally:
         os.kill(holder.pid, signal.SIGKILL)  # a crash (kill -9) must release the lock
         holder.wait()
@@ -122,9 +123,89 @@ def test_two_real_train_runs_started_together(tmp_path):
     codes = sorted(rc for rc, _, _ in results)
     refused = [err for rc, err, _ in results if rc == 1]
     assert codes in ([0, 1], [0, 0]), results
-    if codes == [0, 1]:
-        assert "is in use" in refused[0] and "Traceback" not in refused[0]
+    if codes == [0, 1]:  # refused while the other ran, or after it finished (nothing is overwritten)
+        assert ("is in use" in refused[0] or "holds a finished run" in refused[0]) and "Traceback" not in refused[0]
     import json
     # whichever ran, the folder holds one consistent run: its metrics name the seed of its own model
     meta = json.loads((out / "metrics.json").read_text())
     assert (out / "model.safetensors").is_file() and meta
+
+
+# ---- finished runs are never overwritten silently; the lock file goes with its run -----------------------------
+def test_lock_file_is_removed_on_every_exit_path(tmp_path):
+    from adaspike.cli import lock_output
+    with lock_output(tmp_path / "a"):
+        assert (tmp_path / "a" / ".lock").is_file()
+    assert not (tmp_path / "a" / ".lock").exists()
+    with pytest.raises(RuntimeError):
+        with lock_output(tmp_path / "b"):
+            raise RuntimeError("a failing run")
+    assert not (tmp_path / "b" / ".lock").exists()
+    with pytest.raises(KeyboardInterrupt):
+        with lock_output(tmp_path / "c"):
+            raise KeyboardInterrupt
+    assert not (tmp_path / "c" / ".lock").exists()
+
+
+@pytest.mark.slow
+def test_train_into_a_finished_run_refuses_and_overwrite_replaces(tmp_path):
+    out = tmp_path / "run"
+    first = subprocess.run([*TRAIN, "--model", "snn", "-o", str(out)], capture_output=True, text=True, env=ENV,
+                           timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert not (out / ".lock").exists() and (out / ".complete").is_file()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    again = subprocess.run([*TRAIN, "--model", "snn", "--seed", "3", "-o", str(out)], capture_output=True, text=True,
+                           env=ENV, timeout=300)
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert str(out) in again.stderr and "--overwrite" in again.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # nothing touched
+    replaced = subprocess.run([*TRAIN, "--model", "snn", "--seed", "3", "--overwrite", "-o", str(out)],
+                              capture_output=True, text=True, env=ENV, timeout=300)
+    assert replaced.returncode == 0, replaced.stderr
+    assert (out / "metrics.json").read_bytes() != before["metrics.json"]
+
+
+def test_single_file_commands_refuse_an_existing_output(tmp_path, capsys):
+    import torch
+    from adaspike.cli import main
+    from adaspike.models import build_model
+    from adaspike.train import save_checkpoint
+    ckpt = save_checkpoint(tmp_path / "src" / "model.safetensors",
+                           build_model("snn", input_shape=[4], classes=2, hidden=[4], neuron="lif", dt=4e-3))
+    assert main(["retime", str(ckpt.parent), "--dt", "2ms", "-o", str(tmp_path / "rt")]) == 0
+    first = (tmp_path / "rt" / "model.safetensors").read_bytes()
+    assert main(["retime", str(ckpt.parent), "--dt", "1ms", "-o", str(tmp_path / "rt")]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "rt" / "model.safetensors").read_bytes() == first
+    assert main(["retime", str(ckpt.parent), "--dt", "1ms", "--overwrite", "-o", str(tmp_path / "rt")]) == 0
+    assert (tmp_path / "rt" / "model.safetensors").read_bytes() != first
+    del torch
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    from adaspike.models import build_model
+    from adaspike.train import save_checkpoint
+    ckpt = save_checkpoint(tmp_path / "model.safetensors",
+                           build_model("snn", input_shape=[4], classes=2, hidden=[4], neuron="lif", dt=4e-3))
+    run = subprocess.run(f"{sys.executable} -m adaspike.cli info {ckpt} | head -c 1", shell=True,
+                         capture_output=True, text=True, env=ENV, timeout=120)
+    assert "Broken pipe" not in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+def test_broken_pipe_is_not_reported_as_an_error(monkeypatch, capsys):
+    import adaspike.cli as cli
+
+    def reader_left(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    parser = cli.build_parser(["info"])
+    monkeypatch.setattr(cli, "build_parser", lambda argv=None: parser)
+    parser._subparsers._group_actions[0].choices["info"].set_defaults(func=reader_left)
+    fd = os.dup(1)
+    try:
+        assert cli.main(["info"]) == 141
+    finally:
+        os.dup2(fd, 1)
+        os.close(fd)
+    assert "error" not in capsys.readouterr().err

@@ -27,8 +27,8 @@ def test_retime_command_round_trip(tmp_path, capsys):
     x = torch.rand(8, 3, 6)
     assert fine.retime_info.method == "bilinear" and fine(torch.repeat_interleave(x, 2, 0)).shape == (3, 2)
     with pytest.warns(RuntimeWarning, match="oscillates"):  # α = e^{-4/20}: 1 − 8(1 − α) ≈ −0.45
-        assert main(["retime", str(src), "--ratio", "8", "--method", "euler", "-o", str(out)]) == 0
-    assert main(["retime", str(src), "--ratio", "16", "--method", "euler", "-o", str(out)]) == 1  # |−1.9| ≥ 1
+        assert main(["retime", str(src), "--ratio", "8", "--method", "euler", "--overwrite", "-o", str(out)]) == 0
+    assert main(["retime", str(src), "--ratio", "16", "--method", "euler", "--overwrite", "-o", str(out)]) == 1
     assert "unstable" in capsys.readouterr().err
     assert main(["retime", str(tmp_path / "missing.safetensors"), "--dt", "1ms", "-o", str(out)]) == 1
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .options import int_list, int_list_zero, str_list
+from .options import add_output, deprecated_alias, int_list, int_list_zero, str_list
 
 
 def float_list(text: str) -> list[float]:
@@ -14,8 +14,11 @@ def float_list(text: str) -> list[float]:
 def register(commands, studies) -> None:
     from ..encoding import ENCODERS
 
-    parser = studies.add_parser("coding", help="encoding × time-step-adaptive neurons × T ablation (accuracy "
-                                "mean ± sd over seeds, epochs to a target accuracy, time per epoch, peak memory)")
+    from . import command_parser
+
+    parser = command_parser(studies, "coding", study=True, description="Encoding × time-step-adaptive neurons × T "
+                            "ablation: accuracy mean ± sd over seeds, epochs to a target accuracy, time per epoch, "
+                            "peak memory.")
     parser.add_argument("--dataset", default="fashion-mnist", help="static image dataset")
     parser.add_argument("--root", default=None, help="dataset folder (default: the dataset's usual place)")
     parser.add_argument("--model", type=str_list, default=["resnet", "spikformer"],
@@ -24,7 +27,9 @@ def register(commands, studies) -> None:
                         help="comma list of: " + "; ".join(f"{k} ({v[1]})" for k, v in ENCODERS.items()))
     parser.add_argument("--adaptive", type=str_list, default=["off", "on"],
                         help="comma list of off (tied λ, a; s ≡ 1), neurons (per-step λ, a), on (+ step weights s_t)")
-    parser.add_argument("--T", dest="steps", type=int_list, default=[2, 4, 7], help="comma list of time steps")
+    parser.add_argument("--time-steps", dest="steps", type=int_list, default=[2, 4, 7],
+                        help="comma list of SNN time steps T")
+    deprecated_alias(parser, "--T", "--time-steps")
     parser.add_argument("--seeds", type=int_list_zero, default=[0, 1, 2], help="comma list of seeds (init, order, noise)")
     parser.add_argument("--epochs", type=int, default=5, help="training epochs per run")
     parser.add_argument("--limit", type=int, default=2000,
@@ -53,8 +58,8 @@ def register(commands, studies) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--no-isolate", action="store_true", help="run in this process (memory figures "
                         "then only show new peaks)")
-    parser.add_argument("-o", "--out", type=Path, default=Path("runs/coding"),
-                        help="output folder; finished runs in OUT/runs/ are reused by a rerun")
+    add_output(parser, Path("runs/coding"), writes="the tables and plots; finished runs in OUT/runs/ are reused by a "
+               "rerun")
     parser.set_defaults(func=run)
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from .options import int_list, nonnegative_float, positive_float, positive_int
+from .options import (add_output, checkpoint_path, deprecated_alias, int_list, nonnegative_float, output_file,
+                      positive_float, positive_int)
 
 
 def _train(args) -> int:
     from ..studies.convert import train_ann
 
-    out = args.out or Path("runs") / f"ann_{args.arch}_{Path(args.dataset).name}.safetensors"
+    out = output_file(args.out or Path("runs") / f"ann_{args.arch}_{Path(args.dataset).name}", "model.safetensors")
     _, accuracy, history = train_ann(args.arch, args.dataset, epochs=args.epochs, batch_size=args.batch_size,
                                      lr=args.lr, seed=args.seed, out=out, root=args.root, limit=args.limit,
                                      device=args.device)
@@ -80,7 +81,7 @@ def _convert(args) -> int:
     else:
         name = args.model.partition(":")[2]
         ann = load_user_model(args.model, args.weights)
-    result = run_study(name, ann, args.data, args.out, args.T, calib_size=args.calib_size, limit=args.limit,
+    result = run_study(name, ann, args.dataset, args.out, args.T, calib_size=args.calib_size, limit=args.limit,
                        test_limit=args.test_limit, batch_size=args.batch_size, device=args.device, root=args.root,
                        options=_options(args), methods=_methods(args))
     print(result["table"])
@@ -92,10 +93,10 @@ def _study(args) -> int:
     from ..studies.convert import run_study, train_ann
 
     args.out.mkdir(parents=True, exist_ok=True)
-    ann, _, _ = train_ann(args.arch, args.data, epochs=args.epochs, batch_size=128, lr=args.lr, seed=args.seed,
+    ann, _, _ = train_ann(args.arch, args.dataset, epochs=args.epochs, batch_size=128, lr=args.lr, seed=args.seed,
                           out=args.out / f"ann_{args.arch}.safetensors", root=args.root, limit=args.limit,
                           device=args.device)
-    result = run_study(args.arch, ann.eval(), args.data, args.out, args.T, calib_size=args.calib_size,
+    result = run_study(args.arch, ann.eval(), args.dataset, args.out, args.T, calib_size=args.calib_size,
                        limit=args.limit, test_limit=args.test_limit, batch_size=args.batch_size, device=args.device,
                        root=args.root, options=_options(args), methods=_methods(args))
     print(result["table"])
@@ -114,9 +115,10 @@ def _events(args) -> int:
     return 0
 
 
-def _common(p, data_flag: str) -> None:
-    p.add_argument(data_flag, dest="data" if data_flag == "--data" else "dataset", default="fashion-mnist",
+def _common(p) -> None:
+    p.add_argument("--dataset", default="fashion-mnist",
                    help="a load_dataset name, or a folder with train/test .safetensors (or .pt) holding x and y")
+    deprecated_alias(p, "--data", "--dataset")
     p.add_argument("--root", help="dataset directory (default: the loader's)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration subset and of training")
@@ -124,7 +126,9 @@ def _common(p, data_flag: str) -> None:
 
 
 def _conversion_options(p) -> None:
-    p.add_argument("--T", type=int_list, default=[1, 2, 4, 8, 16, 32], help="time steps, comma separated")
+    p.add_argument("--time-steps", dest="T", type=int_list, default=[1, 2, 4, 8, 16, 32],
+                   help="SNN time steps T to convert for, comma separated")
+    deprecated_alias(p, "--T", "--time-steps")
     p.add_argument("--adafire", action="store_true", help="add the AdaFire rows (per-layer burst caps)")
     p.add_argument("--ssc", action="store_true", help="add the SSC rows (on top of AdaFire)")
     p.add_argument("--iat", action="store_true", help="add the IAT early-exit rows (on top of SSC)")
@@ -148,42 +152,49 @@ def _conversion_options(p) -> None:
     p.add_argument("--calib-size", type=positive_int, default=1024, help="calibration images (un-augmented train set)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="calibration batch size")
     p.add_argument("--test-limit", type=positive_int, default=None, help="evaluate on the first N test samples only")
-    p.add_argument("--out", "-o", type=Path, default=Path("runs/convert"), help="output directory")
+    add_output(p, Path("runs/convert"), writes="convert_*.json, .md and .png")
 
 
 def register(commands, studies) -> None:
-    p = commands.add_parser("train-ann", help="train a ReLU + BatchNorm source CNN for conversion")
+    from . import command_parser
+
+    p = command_parser(commands, "train-ann", description="Train a ReLU + BatchNorm CNN (VGG or ResNet) on a "
+                       "static image dataset as the source of `adaspike convert`; writes OUT/model.safetensors.")
     p.add_argument("--arch", choices=("vgg", "resnet"), required=True, help="source architecture")
-    _common(p, "--dataset")
+    _common(p)
     p.add_argument("--epochs", type=positive_int, default=3, help="training epochs")
     p.add_argument("--batch-size", type=positive_int, default=128, help="training batch size")
     p.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate (cosine schedule)")
-    p.add_argument("--out", "-o", type=Path, default=None, help="checkpoint path (.safetensors)")
+    add_output(p, writes="model.safetensors; default runs/ann_<arch>_<dataset>")
     p.set_defaults(func=_train)
 
-    p = commands.add_parser("convert", help="convert a trained ANN to an SNN; tables (JSON + Markdown) and plots")
-    p.add_argument("--ann", type=Path, default=None, help="checkpoint written by train-ann")
+    p = command_parser(commands, "convert", description="Convert a trained ANN (train-ann's checkpoint, or your "
+                       "own model) into an SNN without training: thresholds from calibration images, and with "
+                       "--adafire/--ssc/--iat the paper's burst budget, spike compression and early exit; writes "
+                       "accuracy, steps and energy tables (JSON + Markdown) and plots.")
+    p.add_argument("--ann", type=checkpoint_path, default=None, help="checkpoint written by train-ann (or its folder)")
     p.add_argument("--model", default=None, help="your own model: 'package.module:factory' returning an nn.Module")
     p.add_argument("--weights", type=Path, default=None,
                    help="weights for --model: .safetensors, or .pt (a state dict, loaded with weights_only=True)")
-    _common(p, "--data")
+    _common(p)
     _conversion_options(p)
     p.set_defaults(func=_convert)
 
-    p = studies.add_parser("convert", help="train-ann then convert, in one run")
+    p = command_parser(studies, "convert", study=True)
     p.add_argument("--arch", choices=("vgg", "resnet"), default="vgg", help="source architecture")
-    _common(p, "--data")
+    _common(p)
     _conversion_options(p)
     p.add_argument("--epochs", type=positive_int, default=3, help="training epochs")
     p.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate (cosine schedule)")
     p.set_defaults(func=_study, adafire=True, ssc=True, iat=True)
 
-    p = studies.add_parser("convert-events", help="train a CNN on mean event frames, convert it, feed it the frames")
+    p = command_parser(studies, "convert-events", study=True)
     p.add_argument("--dataset", default="event-digits", help="event dataset of load_dataset (t_max 0.3 s)")
-    p.add_argument("--T", type=positive_int, default=8, help="frames per sample = SNN time steps")
+    p.add_argument("--time-steps", dest="T", type=positive_int, default=8, help="frames per sample = SNN time steps")
+    deprecated_alias(p, "--T", "--time-steps")
     p.add_argument("--epochs", type=positive_int, default=30, help="ANN training epochs")
     p.add_argument("--seed", type=int, default=0, help="training seed")
-    p.add_argument("--out", "-o", type=Path, default=Path("runs/convert_events"), help="output directory")
+    add_output(p, Path("runs/convert_events"), writes="the tables and plots")
     p.add_argument("--mean-frame-control", action="store_true",
                    help="also convert for the mean frame at every step (separates conversion error from frame order)")
     p.set_defaults(func=_events)

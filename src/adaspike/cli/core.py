@@ -1,4 +1,4 @@
-"""Core commands: train, eval, info, demo."""
+"""Core commands: train and demo."""
 from __future__ import annotations
 
 import argparse
@@ -6,15 +6,15 @@ import json
 import sys
 from pathlib import Path
 
-from .options import HELP_FORMAT, add_config_option, apply_config, int_list, positive_int, str_list, time_arg
+from .options import add_config_option, add_output, apply_config, int_list, positive_int, str_list, time_arg
 
 
 def register(commands, studies) -> None:
     from ..layers import registered_neurons
     from ..studies.train_run import ADLIF_FORMS
+    from . import command_parser
 
-    train = commands.add_parser("train", help="train an SNN on a dataset", formatter_class=HELP_FORMAT,
-                                description="Train an SNN. The validation set is carved from the training "
+    train = command_parser(commands, "train", description="Train an SNN. The validation set is carved from the training "
                                 "split, the best validation epoch is kept, and the test split is evaluated "
                                 "once at the end. The run resumes from OUT/last.safetensors if interrupted. "
                                 "Options shown as 'recipe' take the chosen model's measured recipe (below).",
@@ -48,22 +48,16 @@ def register(commands, studies) -> None:
                        help="part of the training split held out for validation")
     train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     train.add_argument("--nproc", type=positive_int, default=1, help="data-parallel processes (torch.distributed, gloo)")
-    train.add_argument("-o", "--out", type=Path, default=Path("runs/train"), help="output folder")
+    add_output(train, Path("runs/train"), writes="model.safetensors, metrics.json/csv, learning_curve.png")
     add_config_option(train)
     train.set_defaults(func=lambda args: _train(apply_config(train, args)))
 
-    info = commands.add_parser("info", help="show a checkpoint's metadata, or what this install provides",
-                               formatter_class=HELP_FORMAT)
-    info.add_argument("checkpoint", type=Path, nargs="?",
-                      help="checkpoint whose metadata to show; without it: version, backends, datasets, models")
-    info.set_defaults(func=_info)
-
-    demo = commands.add_parser("demo", help="the main job: short studies on the embedded data, "
-                               "results under runs/demo", formatter_class=HELP_FORMAT)
-    demo.add_argument("-o", "--out", type=Path, default=Path("runs/demo"), help="output folder")
+    demo = command_parser(commands, "demo", description="The main job: train the core model on the embedded "
+                          "event-digits as `adaspike train` does, then the short retime, conversion and coding "
+                          "studies; results.md, results.json and figures under the output folder.")
+    add_output(demo, Path("runs/demo"), writes="results.md, results.json, figures and each part's files")
     demo.add_argument("--skip", type=str_list, default=[], help="parts to skip: retime,convert,coding")
     demo.add_argument("--epochs", type=int, default=None, help="override the core training epochs")
-    demo.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     demo.set_defaults(func=_demo)
 
 
@@ -73,14 +67,17 @@ def _data_options(parser, dataset_required: bool = True) -> None:
     parser.add_argument("--root", help="dataset folder (for datasets read from disk)")
     parser.add_argument("--dt", type=time_arg, default=None, help="time step, e.g. 4ms (event data)")
     parser.add_argument("--pool", type=positive_int, default=None, help="sum pxp pixel blocks or channel groups")
-    parser.add_argument("--limit", type=positive_int, default=None, help="read at most N samples of every split (class-balanced where the loader supports it)")
+    parser.add_argument("--limit", type=positive_int, default=None, help="read at most N samples of every split "
+                        "(class-balanced where the loader supports it)")
+    parser.add_argument("--pattern", default=None, help="wav-folder: file-name pattern of the labels, e.g. "
+                        "'{label}_{speaker}_{take}.wav' (default: labels from sub-folders)")
     parser.add_argument("--batch-size", type=positive_int, default=32, help="samples per batch")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the data order")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
 def _dataset_options(args) -> dict:
-    return {k: v for k, v in (("pool", args.pool), ("limit", args.limit)) if v is not None}
+    return {k: v for k, v in (("pool", args.pool), ("limit", args.limit), ("pattern", args.pattern))
+            if v is not None}
 
 
 class _Recipe:
@@ -140,26 +137,6 @@ def _train_summary(result: dict, out: Path) -> str:
              f"hidden rates: {rates}",
              f"training time {result['train_time_s']:.0f} s; model, metrics.json/csv, learning_curve.png in {out}/"]
     return "\n".join(lines)
-
-
-def _info(args) -> int:
-    from .. import __version__
-    from ..core import available_backends
-    from ..data import DATASETS
-    from ..models import registered_models
-    from ..train import read_checkpoint
-
-    if args.checkpoint is None:
-        print(f"adaspike {__version__}")
-        print("scan backends:", ", ".join(available_backends()))
-        print("datasets:", ", ".join(DATASETS))
-        print("models:", ", ".join(registered_models()))
-        return 0
-    state, _, meta = read_checkpoint(args.checkpoint)
-    n_params = sum(t.numel() for t in state.values())
-    meta = {k: v for k, v in meta.items() if k not in ("param_groups", "scheduler")}
-    print(json.dumps({**meta, "tensors": len(state), "values": n_params}, indent=2, default=str))
-    return 0
 
 
 def _demo(args) -> int:

@@ -14,20 +14,21 @@ import sys
 from pathlib import Path
 
 from .. import __version__
-from .options import HELP_FORMAT, nonnegative_float, time_arg
+from .options import add_output, checkpoint_path, nonnegative_float, output_file, time_arg
 
 
 def register(commands, studies) -> None:
+    from . import command_parser
     from .core import _data_options
 
-    evaluate = commands.add_parser("eval", help="evaluate a checkpoint on a dataset", formatter_class=HELP_FORMAT,
-                                   description="Evaluate a checkpoint on the test split of its dataset. The "
-                                   "dataset, its options and dt come from the checkpoint's metadata; flags override "
-                                   "them (an explicit --dt prints a note when it differs from the model's step). "
-                                   "--jitter and --events run it on a clock of irregular steps instead.")
-    evaluate.add_argument("checkpoint", type=Path, help="model checkpoint (.safetensors)")
+    evaluate = command_parser(commands, "eval", description="Evaluate a checkpoint on the test split of its "
+                              "dataset. The dataset, its options and dt come from the checkpoint's metadata; flags "
+                              "override them (an explicit --dt prints a note when it differs from the model's "
+                              "step). --jitter and --events run it on a clock of irregular steps instead. The "
+                              "metrics (JSON, with what ran) go to stdout, and to OUT/metrics.json with -o.")
+    evaluate.add_argument("checkpoint", type=checkpoint_path, help="model checkpoint (.safetensors, or a run folder)")
     _data_options(evaluate, dataset_required=False)
-    evaluate.add_argument("-o", "--out", type=Path, help="write the metrics as JSON here")
+    add_output(evaluate, writes="metrics.json and, with --metrics, metrics_layers.png")
     evaluate.add_argument("--metrics", action="store_true", help="also collect NeuroBench-style workload metrics, "
                           "synaptic operations and energy (adaspike.metrics); with -o, also draw them per layer "
                           "beside the JSON (<name>_layers.png)")
@@ -127,14 +128,15 @@ def _eval(args) -> int:
                                                 args.resolution if kind == "events" else None)
     print(json.dumps(metrics, indent=2))
     if args.out:
-        write_json(args.out, metrics)
+        path = output_file(args.out, "metrics.json")
+        write_json(path, metrics)
         if args.metrics:
             from ..report import save_figure
             from ..report.plots import layer_operations
 
             plot = save_figure(layer_operations(metrics["metrics"]["layers"], title=args.checkpoint.name),
-                               args.out.with_name(args.out.stem + "_layers.png"))
-            print(f"wrote {args.out} and {plot}", file=sys.stderr)  # stdout stays one JSON document
+                               path.with_name(path.stem + "_layers.png"))
+            print(f"wrote {path} and {plot}", file=sys.stderr)  # stdout stays one JSON document
     return 0
 
 

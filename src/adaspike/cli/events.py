@@ -4,16 +4,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .options import HELP_FORMAT, int_list, int_list_zero, positive_int, str_list
+from .options import add_output, deprecated_alias, int_list, int_list_zero, positive_int, str_list
 
 
 def register(commands, studies) -> None:
     from ..studies.events import BASELINES
 
-    parser = studies.add_parser("events", help="conv SNN vs MLP, logistic regression and conv ANN on event-camera "
-                                "data (3 seeds, time per epoch, peak memory, learning curve)",
-                                formatter_class=HELP_FORMAT,
-                                description="Train every model with `adaspike train`'s protocol (validation split "
+    from . import command_parser
+
+    parser = command_parser(studies, "events", study=True, description="Train every model with `adaspike train`'s protocol (validation split "
                                 "from the training data, best validation epoch, test split once) and write "
                                 "events_study.{json,md}, events_learning_curve.png and events_raster.png.")
     parser.add_argument("--dataset", default="nmnist", help="a camera event dataset (nmnist, event-digits, ...)")
@@ -27,11 +26,15 @@ def register(commands, studies) -> None:
     parser.add_argument("--epochs", type=positive_int, default=None, help="override every recipe's epochs")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="read at most N recordings of every split (a quick look, not the study)")
+    parser.add_argument("--convert-time-steps", dest="convert_T", type=int_list, default=[], help="also convert the "
+                        "conv ANN for these step counts (frames of t_max/T) and compare it with the conv SNN "
+                        "retimed to the same step")
+    deprecated_alias(parser, "--convert-T", "--convert-time-steps")
     parser.add_argument("--threads", type=positive_int, default=2, help="torch threads per run")
     parser.add_argument("--no-isolate", action="store_true", help="run in this process (peak memory then only "
                         "shows new peaks)")
-    parser.add_argument("-o", "--out", type=Path, default=Path("runs/events"),
-                        help="output folder; finished runs in OUT/runs/ are reused by a rerun")
+    add_output(parser, Path("runs/events"), writes="events_study.{json,md} and figures; finished runs in OUT/runs/ "
+               "are reused by a rerun")
     parser.set_defaults(func=run)
 
 
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = EventsStudyConfig(dataset=args.dataset, root=args.root, models=args.models, seeds=args.seeds,
                             curve=args.curve, curve_models=args.curve_models, epochs=args.epochs, limit=args.limit,
-                            threads=args.threads, isolate=not args.no_isolate)
+                            threads=args.threads, isolate=not args.no_isolate, convert_T=args.convert_T)
     result = run_events_study(cfg, args.out)
     print(result["markdown"])
     print(f"wrote {args.out}/events_study.json, .md, events_learning_curve.png and events_raster.png "

@@ -6,18 +6,31 @@ import math
 import sys
 from pathlib import Path
 
-from ..core.units import parse_time
-
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
 
-HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter  # every option's help shows its default
+class HelpFormat(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help shows its default once: not when the text already states it, not for flags (a
+    store_true/false default only restates the flag), not when there is none."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text.lower() or action.default in (None, argparse.SUPPRESS) or isinstance(
+                action, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._VersionAction,
+                         argparse._HelpAction)):
+            return text
+        return super()._get_help_string(action)
+
+
+HELP_FORMAT = HelpFormat
 
 
 def time_arg(text: str) -> float:
+    from ..core.units import parse_time  # imported when a time is parsed: building the parser needs no torch
+
     try:
         return parse_time(text, strict=True)  # on the CLI a bare "4" (seconds) is refused, not warned
     except ValueError as err:
@@ -136,3 +149,44 @@ def _config_value(path: Path, key: str, value, action: argparse.Action):
     if action.choices is not None and value not in action.choices:
         raise ValueError(f"{path}: option {key!r} = {value!r} is not one of {list(action.choices)}")
     return value
+
+
+def deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """Accept the old spelling ``old`` of option ``new`` for one release, with a warning on stderr."""
+    target = next(a for a in parser._actions if new in a.option_strings)
+
+    class Alias(argparse.Action):
+        def __call__(self, _parser, namespace, values, option_string=None):
+            print(f"adaspike: warning: {old} is deprecated and will be removed; use {new}", file=sys.stderr)
+            setattr(namespace, target.dest, values)
+
+    parser.add_argument(old, dest=target.dest, type=target.type, choices=target.choices, action=Alias,
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def add_output(parser: argparse.ArgumentParser, default: Path | None = None, *, writes: str = "its files",
+               required: bool = False) -> None:
+    """``-o/--out``: the output folder, the one meaning it has in every command (a command that writes one file
+    writes it inside, under a fixed name)."""
+    parser.add_argument("-o", "--out", type=Path, default=default, required=required,
+                        help=f"output folder (for {writes})")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a finished run (or file) in the output folder instead of refusing")
+
+
+def output_file(out: Path, name: str) -> Path:
+    """The file ``name`` inside the output folder ``out``. A path ending in ``name``'s suffix is taken as the
+    file itself, the old meaning of ``-o`` for single-file commands (deprecated, with a warning)."""
+    out = Path(out)
+    if out.suffix and out.suffix == Path(name).suffix and not out.is_dir():
+        print(f"adaspike: warning: -o {out} names a file; -o now names an output folder (this one would "
+              f"write {out.with_suffix('') / name}); file paths will stop working in a later release",
+              file=sys.stderr)
+        return out
+    return out / name
+
+
+def checkpoint_path(text: str) -> Path:
+    """A checkpoint argument: a .safetensors file, or a run folder holding model.safetensors."""
+    path = Path(text)
+    return path / "model.safetensors" if path.is_dir() else path

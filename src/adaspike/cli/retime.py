@@ -5,7 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
-from .options import HELP_FORMAT, int_list, int_list_zero, nonnegative_float, str_list, time_arg, time_list
+from .options import (add_output, checkpoint_path, int_list, int_list_zero, nonnegative_float, output_file, str_list,
+                      time_arg, time_list)
 
 
 def _retime_checkpoint(args) -> int:
@@ -21,7 +22,7 @@ def _retime_checkpoint(args) -> int:
     metadata = {"retime": info}
     if isinstance(source_meta.get("data"), dict):  # the data the model reads, now binned at the target step
         metadata["data"] = {**source_meta["data"], "dt": info["target_dt"]}
-    path = save_checkpoint(args.out, new, metadata=metadata)
+    path = save_checkpoint(output_file(args.out, "model.safetensors"), new, metadata=metadata)
     print(f"retimed {args.checkpoint} from {info['source_dt']:g}s to {info['target_dt']:g}s "
           f"(ρ = {info['ratio']:g}, method {args.method}, input scale {info['input_scale']:g}, "
           f"spike rule {info['spike_rule']}) -> {path}")
@@ -65,13 +66,13 @@ def _study(args) -> int:
 
 def register(commands, studies) -> None:
     from ..retime import READOUT_MODES, SPIKE_RULES, retime_methods
+    from . import command_parser
 
-    p = commands.add_parser("retime", help="re-discretise a trained checkpoint for another time step (zero-shot)",
-                            formatter_class=HELP_FORMAT,
-                            description="Re-discretise every neuron of a trained checkpoint for a new time step "
-                            "without training. The new checkpoint keeps the source's dataset metadata at the new "
-                            "dt, so `adaspike eval` reads the data at the model's new step.")
-    p.add_argument("checkpoint", type=Path, help="trained model checkpoint (.safetensors)")
+    p = command_parser(commands, "retime", description="Re-discretise every neuron of a trained checkpoint for a "
+                       "new time step without training. The new checkpoint (OUT/model.safetensors) keeps the "
+                       "source's dataset metadata at the new dt, so `adaspike eval` reads the data at the model's "
+                       "new step.")
+    p.add_argument("checkpoint", type=checkpoint_path, help="trained model checkpoint (.safetensors, or a run folder)")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--dt", type=time_arg, help="target time step, e.g. 1ms")
     target.add_argument("--ratio", type=float, help="ρ = Δ_T/Δ_S instead of --dt")
@@ -88,14 +89,12 @@ def register(commands, studies) -> None:
     p.add_argument("--spike-rule", choices=SPIKE_RULES, default="seconds",
                    help="'seconds': keep each neuron's spike capacity per second (refractory period or bursts); "
                    "'steps': one spike per step at the new step (the plain maps)")
-    p.add_argument("-o", "--out", type=Path, required=True, help="retimed checkpoint (.safetensors)")
+    add_output(p, required=True, writes="model.safetensors, the retimed checkpoint")
     p.set_defaults(func=_retime_checkpoint)
 
     from ..studies.train_run import ADLIF_FORMS
 
-    s = studies.add_parser("retime", help="train once, evaluate every (method, target dt) zero-shot",
-                           formatter_class=HELP_FORMAT,
-                           description="Train source models at --train-dt with `adaspike train`'s defaults (or "
+    s = command_parser(studies, "retime", study=True, description="Train source models at --train-dt with `adaspike train`'s defaults (or "
                            "load --checkpoint), then evaluate every method x spike rule at every --eval-dt on the "
                            "test split; --direct-dt also trains models directly at those steps.")
     s.add_argument("--dataset", default="event-digits", help="any load_dataset name, wav-folder or spoken-digits")
@@ -130,5 +129,5 @@ def register(commands, studies) -> None:
     s.add_argument("--events", action="store_true", help="any clock: also evaluate event-driven, each recording on "
                    "its own event times (one sample at a time)")
     s.add_argument("--event-limit", type=int, default=None, help="event-driven runs on the first N test samples")
-    s.add_argument("-o", "--out", type=Path, default=Path("runs/retime"), help="output folder")
+    add_output(s, Path("runs/retime"), writes="retime_study.json/.md/.png, retime_rates.png and the source runs")
     s.set_defaults(func=_study)

@@ -229,7 +229,7 @@ def _walk(model: nn.Module, b: _Builder, prefix: str = "") -> None:
 # (τ_w dw/dt = −w + a·u), but NIR edges out of a neuron carry only its spikes
 _ADAPTIVE_WHY = ("AdLIF's adaptation current is driven by the membrane potential (τ_w dw/dt = −w + a·u), and NIR "
                  "edges carry only spikes, so no graph of NIR nodes reproduces it; train with --neuron lif or "
-                 "--neuron cubalif to export")
+                 "--neuron cuba to export")
 
 
 def nir_export_problems(model: nn.Module) -> list[str]:

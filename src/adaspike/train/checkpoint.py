@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from ..report.io import atomic_write_bytes
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: reading metadata alone needs none of it
+    import torch
+    from torch import nn
 
 FORMAT = "adaspike-checkpoint-1"
 _META_KEY = "adaspike"
@@ -37,26 +38,21 @@ def save_checkpoint(path, model: nn.Module, metadata: dict | None = None,
     return atomic_write_bytes(path, blob)
 
 
-def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]]:
-    """Return (model_state, extra_tensors, metadata) from a checkpoint, refusing anything not safetensors."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load
-
+def _check_file(path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"checkpoint {path} is a folder, not a .safetensors file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    data = path.read_bytes()
-    try:
-        tensors = load(data)
-        from safetensors import safe_open
+    return path
 
-        with safe_open(str(path), framework="pt") as handle:
-            header = handle.metadata() or {}
-    except (SafetensorError, ValueError, OSError) as err:
-        raise CheckpointError(f"{path} is not a valid safetensors checkpoint ({err}); adaspike never unpickles "
-                              "files, so pickled .pt/.pth checkpoints must be converted by their trusted owner") from None
+
+def _not_safetensors(path: Path, err: Exception) -> CheckpointError:
+    return CheckpointError(f"{path} is not a valid safetensors checkpoint ({err}); adaspike never unpickles "
+                           "files, so pickled .pt/.pth checkpoints must be converted by their trusted owner")
+
+
+def _decode_metadata(header: dict, path: Path) -> dict[str, Any]:
     try:
         meta = json.loads(header.get(_META_KEY, "{}"))
     except json.JSONDecodeError as err:
@@ -65,6 +61,41 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tens
         raise CheckpointError(f"{path}: metadata JSON is nested too deeply to be a checkpoint description") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: metadata must be a JSON object, got {type(meta).__name__}")
+    return meta
+
+
+def read_metadata(path) -> tuple[dict[str, Any], dict[str, int]]:
+    """(metadata, {"tensors": count, "values": total elements}) of a checkpoint, from its header alone: no
+    tensor is read and torch is not imported (``adaspike info``)."""
+    import math
+
+    from safetensors import SafetensorError, safe_open
+
+    path = _check_file(path)
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            header = handle.metadata() or {}
+            names = [k for k in handle.keys() if k.startswith("model.")]
+            values = sum(math.prod(handle.get_slice(k).get_shape()) for k in names)
+    except (SafetensorError, ValueError, OSError) as err:
+        raise _not_safetensors(path, err) from None
+    return _decode_metadata(header, path), {"tensors": len(names), "values": int(values)}
+
+
+def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]]:
+    """Return (model_state, extra_tensors, metadata) from a checkpoint, refusing anything not safetensors."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load
+
+    path = _check_file(path)
+    data = path.read_bytes()
+    try:
+        tensors = load(data)
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+    except (SafetensorError, ValueError, OSError) as err:
+        raise _not_safetensors(path, err) from None
+    meta = _decode_metadata(header, path)
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     extra = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
     return model_state, extra, meta
@@ -140,7 +171,7 @@ def check_tensors(model: nn.Module, state: dict[str, torch.Tensor], origin: str 
         if target.is_floating_point() and not value.is_floating_point():
             raise CheckpointError(f"{origin}: tensor {key!r} has dtype {value.dtype}, the model needs a floating "
                                   f"point tensor ({target.dtype})")
-        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        if value.is_floating_point() and not bool(value.isfinite().all()):
             raise CheckpointError(f"{origin}: tensor {key!r} contains NaN or Inf")
 
 
