@@ -214,3 +214,28 @@ def test_irregular_steps_train_through_the_fused_kernels():
     out.sum().backward()
     assert layer.tau.raw.grad is not None and torch.isfinite(layer.tau.raw.grad).all()
     assert isinstance(layer.rule_on(steps), (StepwiseSpike, BinarySpike))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(["lif", "adlif"]), st.integers(2, 4), st.integers(1, 12), st.booleans(), st.integers(0, 999))
+def test_substeps_run_the_layer_at_its_own_step_with_the_drive_held(kind, k, T, recurrent, seed):
+    """On a clock of steps k·dt with sub-steps, a layer is its plain self on the drive repeated k times, its
+    spikes summed per step: its dynamics keep the resolution it was trained at."""
+    g = torch.Generator().manual_seed(seed)
+    layer = (LIF if kind == "lif" else AdLIF)(6, dt=2e-3)
+    x = 2 * torch.rand(T, 3, 6, generator=g)
+    V = 0.4 * torch.randn(6, 6, generator=g) if recurrent else None
+    with clock(torch.full((T,), k * 2e-3, dtype=torch.float64), substeps=True):
+        coarse = layer(x, recurrent_weight=V)
+    fine = layer(torch.repeat_interleave(x, k, dim=0), recurrent_weight=V)
+    assert torch.equal(coarse, fine.reshape(T, k, 3, 6).sum(1))
+    # steps no longer than the layer's own are not sub-stepped
+    with clock(torch.full((T,), 2e-3, dtype=torch.float64), substeps=True):
+        assert torch.equal(layer(x, recurrent_weight=V), layer(x, recurrent_weight=V, dt=2e-3))
+
+
+def test_substep_plan_splits_only_long_steps():
+    from adaspike.core.clock import substep_plan
+    assert substep_plan(torch.tensor([1e-3, 2e-3], dtype=torch.float64), 2e-3) is None
+    k, sub = substep_plan(torch.tensor([1e-3, 5e-3, 4e-3], dtype=torch.float64), 2e-3)
+    assert k.tolist() == [1, 3, 2] and sub.tolist() == pytest.approx([1e-3] + [5e-3 / 3] * 3 + [2e-3] * 2)

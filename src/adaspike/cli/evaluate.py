@@ -44,6 +44,9 @@ def register(commands, studies) -> None:
     clock.add_argument("--resolution", type=time_arg, default=1e-6,
                        help="with --events: the time resolution of the event timestamps")
     clock.add_argument("--clock-seed", type=int, default=0, help="with --jitter: seed of the drawn step lengths")
+    clock.add_argument("--substeps", action="store_true",
+                       help="on a clock: neurons advance steps longer than their own dt in sub-steps of at most it "
+                       "(the step's drive held), keeping the resolution they were trained at")
     clock.add_argument("--spike-rule", choices=("seconds", "steps"), default="seconds",
                        help="on a clock: keep each neuron's spike capacity per second (default) or one spike per "
                        "step whatever its length")
@@ -103,7 +106,8 @@ def _eval(args) -> int:
         if model_dt is None:
             raise ValueError("this model has no neuron layers with a common dt to run on another clock")
         test_set.set_clock(kind, jitter=args.jitter or 0.0, seed=args.clock_seed, resolution=args.resolution)
-        forward = ClockedForward(assume_nominal=args.nominal_clock, spike_rule=args.spike_rule)
+        forward = ClockedForward(assume_nominal=args.nominal_clock, spike_rule=args.spike_rule,
+                                 substeps=args.substeps)
     if args.metrics:  # the same pass: the collector's hooks watch the evaluation
         from ..metrics import MetricsCollector
 
@@ -121,7 +125,7 @@ def _eval(args) -> int:
         "clock": {"kind": kind, **({"jitter": args.jitter, "seed": args.clock_seed,
                                     "model_told_true_steps": not args.nominal_clock} if kind == "jitter" else {}),
                   **({"resolution": args.resolution} if kind == "events" else {}),
-                  **({"spike_rule": args.spike_rule} if kind != "fixed" else {})},
+                  **({"spike_rule": args.spike_rule, "substeps": args.substeps} if kind != "fixed" else {})},
         "adaspike": __version__}
     if forward is not None:
         metrics["clock_cost"] = forward.summary(neurons_per_sample(model), model_dt,

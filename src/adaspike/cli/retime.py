@@ -52,7 +52,8 @@ def _study(args) -> int:
                             recurrent=False if args.feedforward else None,
                             readout=args.readout, adlif_form=args.adlif_form, batch_size=args.batch_size,
                             lr=args.lr, dataset_options=options, root=args.root, limit=args.limit,
-                            jitters=args.jitter, events=args.events, event_limit=args.event_limit)
+                            jitters=args.jitter, events=args.events, event_limit=args.event_limit,
+                            substeps=args.substeps)
     result = run_study(cfg, args.out)
     print(result["table"])
     print("\nagainst the source:\n" + result["targets"])
@@ -129,5 +130,8 @@ def register(commands, studies) -> None:
     s.add_argument("--events", action="store_true", help="any clock: also evaluate event-driven, each recording on "
                    "its own event times (one sample at a time)")
     s.add_argument("--event-limit", type=int, default=None, help="event-driven runs on the first N test samples")
+    s.add_argument("--substeps", action="store_true", help="any clock: also every --eval-dt coarser than the "
+                   "training step on a regular clock with sub-steps (neurons advance at most their own step per "
+                   "update, the step's drive held)")
     add_output(s, Path("runs/retime"), writes="retime_study.json/.md/.png, retime_rates.png and the source runs")
     s.set_defaults(func=_study)

@@ -99,12 +99,16 @@ class Clock:
     ``steps``: the step lengths (float64 [T] or [T, B], seconds). ``spike_rule``: ``"seconds"`` (a neuron trained
     at step Δ keeps its capacity of one spike per Δ seconds: refractory at finer steps, bursts at coarser ones)
     or ``"steps"`` (one spike per step, whatever its length). ``source_dt``: the step the model's count inputs and
-    time sums were trained at (set by the model-level runner; ``None`` for a bare layer call).
+    time sums were trained at (set by the model-level runner; ``None`` for a bare layer call). ``substeps``: a
+    neuron layer advances a step longer than its own dt in sub-steps of at most its dt, the step's drive held
+    (see :func:`substep_plan`): its dynamics stay at the resolution it was trained at, while the clock only sets
+    when layers exchange spikes.
     """
 
     steps: torch.Tensor
     spike_rule: str = "seconds"
     source_dt: float | None = None
+    substeps: bool = False
 
     def __post_init__(self):
         if self.spike_rule not in SPIKE_RULES:
@@ -134,7 +138,8 @@ def active_clock() -> Clock | None:
 
 
 @contextmanager
-def clock(steps, *, spike_rule: str = "seconds", source_dt: float | None = None) -> Iterator[Clock]:
+def clock(steps, *, spike_rule: str = "seconds", source_dt: float | None = None,
+          substeps: bool = False) -> Iterator[Clock]:
     """Run the layers called inside the block on ``steps`` (float seconds, or a tensor [T] or [T, B]).
 
     Neuron layers discretise their continuous model at each step, carry their spike rule in seconds, and scale
@@ -144,7 +149,7 @@ def clock(steps, *, spike_rule: str = "seconds", source_dt: float | None = None)
     checked = check_steps(steps)
     if not isinstance(checked, torch.Tensor):
         checked = torch.tensor([checked], dtype=torch.float64)
-    token = _ACTIVE.set(Clock(checked, spike_rule, source_dt))
+    token = _ACTIVE.set(Clock(checked, spike_rule, source_dt, substeps))
     try:
         yield _ACTIVE.get()
     finally:
@@ -165,5 +170,17 @@ def layer_steps(dt, current: torch.Tensor) -> float | torch.Tensor | None:
     return check_steps(dt, T=int(current.shape[0]), batch=int(current.shape[1]) if current.dim() > 1 else None)
 
 
+def substep_plan(steps, native: float) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """How a layer trained at ``native`` seconds advances through ``steps`` (a float or a [T] tensor) in
+    sub-steps of at most ``native``: (sub-steps per step k [T] int64, the sub-step lengths [Σk] float64); None
+    when no step is longer than ``native`` (within 1e-9)."""
+    lengths = steps.to(torch.float64).reshape(-1) if isinstance(steps, torch.Tensor) else \
+        torch.tensor([float(steps)], dtype=torch.float64)
+    k = torch.ceil(lengths / native * (1 - 1e-9)).clamp_min(1).to(torch.int64)
+    if bool((k == 1).all()):
+        return None
+    return k, (lengths / k).repeat_interleave(k)
+
+
 __all__ = ["Clock", "SPIKE_RULES", "active_clock", "check_steps", "clock", "constant_step", "grid_steps",
-           "layer_steps", "step_ends"]
+           "layer_steps", "step_ends", "substep_plan"]

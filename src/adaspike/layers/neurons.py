@@ -10,7 +10,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..core.clock import active_clock, constant_step, layer_steps
+from ..core.clock import active_clock, constant_step, layer_steps, substep_plan
 from ..core.neurons import AdLIFParams, CubaLIFParams, IFParams, LIFParams, adlif_discrete, decay_from_tau
 from ..core.multistep import NeuronState, ScanOutput, check_time_major, scan
 from ..core.spikes import check_refractory_period, check_reset, rule_for_step, rule_for_steps
@@ -107,6 +107,11 @@ class NeuronLayer(nn.Module):
             const = constant_step(steps)
             if const is not None and const == self.dt:
                 steps = None  # the layer's own clock: the fixed-step path, bit for bit
+        active = active_clock()
+        if steps is not None and active is not None and active.substeps:
+            substepped = run_in_substeps(self, current, steps, state, return_states, recurrent_weight)
+            if substepped is not None:
+                return substepped
         if steps is None:
             return scan(current, ssm if ssm is not None else layer_ssm(self, current), reset=self.reset,
                         detach_reset=self.detach_reset, spike_fn=self.spike_fn, state=state,
@@ -219,6 +224,44 @@ class AdLIF(NeuronLayer):
         params = AdLIFParams(tau_u=self.tau_u(), tau_w=self.tau_w(), a=self.a(), b=self.b(),
                              threshold=self.threshold())
         return params.discretise(self.dt if dt is None else dt, self.method)
+
+
+def run_in_substeps(layer, current: torch.Tensor, steps, state: NeuronState | None, return_states: bool,
+                    recurrent_weight: torch.Tensor | None) -> ScanOutput | None:
+    """``layer.run`` on a clock whose steps are longer than ``layer.dt``, each step in sub-steps of at most
+    ``layer.dt`` with its drive held (``core.clock.substep_plan``); None when no step is longer. Spikes come back
+    summed per step (counts), states at each step's end. Per-sample clocks ([T, B]) run one sample at a time."""
+    if isinstance(steps, torch.Tensor) and steps.dim() == 2:
+        plans = [substep_plan(steps[:, b], layer.dt) for b in range(steps.shape[1])]
+        if all(p is None for p in plans):
+            return None
+        outs = []
+        for b in range(steps.shape[1]):
+            part = None if state is None else NeuronState(
+                state.x[b:b + 1], state.s[b:b + 1], None if state.refractory is None else state.refractory[b:b + 1])
+            outs.append(run_in_substeps(layer, current[:, b:b + 1], steps[:, b], part, return_states,
+                                        recurrent_weight)
+                        or layer.run(current[:, b:b + 1], part, return_states, recurrent_weight=recurrent_weight,
+                                     dt=steps[:, b]))
+        blocked = [o.final.refractory for o in outs]
+        final = NeuronState(torch.cat([o.final.x for o in outs]), torch.cat([o.final.s for o in outs]),
+                            None if any(r is None for r in blocked) else torch.cat(blocked))
+        return ScanOutput(torch.cat([o.spikes for o in outs], dim=1),
+                          torch.cat([o.states for o in outs], dim=1) if return_states else None, final)
+    plan = substep_plan(steps, layer.dt)
+    if plan is None:
+        return None
+    k, sub = plan
+    T = current.shape[0]
+    if k.numel() == 1:
+        k = k.expand(T)
+        sub = sub.repeat(T)
+    fine = torch.repeat_interleave(current, k.to(current.device), dim=0)
+    out = layer.run(fine, state, return_states, recurrent_weight=recurrent_weight, dt=sub)
+    groups = torch.repeat_interleave(torch.arange(T, device=current.device), k.to(current.device))
+    spikes = out.spikes.new_zeros((T, *out.spikes.shape[1:])).index_add_(0, groups, out.spikes)
+    ends = (torch.cumsum(k, 0) - 1).to(current.device)
+    return ScanOutput(spikes, out.states[ends] if return_states else None, out.final)
 
 
 class FrozenSSM:

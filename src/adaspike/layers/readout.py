@@ -6,7 +6,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from ..core.clock import active_clock, constant_step, layer_steps
+from ..core.clock import active_clock, constant_step, layer_steps, substep_plan
 from ..core.neurons import LIFParams
 from ..core.spikes import BinarySpike
 from ..core.multistep import check_time_major, scan
@@ -96,6 +96,16 @@ class LeakyIntegrator(nn.Module):
                          check_finite=False)
         if ssm is None:
             steps = layer_steps(dt, current)
+            active = active_clock()
+            if steps is not None and active is not None and active.substeps and not (
+                    isinstance(steps, torch.Tensor) and steps.dim() == 2):
+                plan = substep_plan(steps, self.dt)
+                if plan is not None:  # the trace at each step's end, integrated in sub-steps of at most dt
+                    k, sub = plan
+                    k = k.expand(current.shape[0]) if k.numel() == 1 else k
+                    sub = sub.repeat(current.shape[0]) if sub.numel() < int(k.sum()) else sub
+                    fine = self.forward(torch.repeat_interleave(current, k.to(current.device), dim=0), dt=sub)
+                    return fine[(torch.cumsum(k, 0) - 1).to(current.device)]
             const = None if steps is None else constant_step(steps)
             if steps is None or const == self.dt:
                 ssm = layer_ssm(self, current)

@@ -57,11 +57,13 @@ class _ScaleCounts:
 
 
 @contextmanager
-def on_clock(model: nn.Module, steps, *, spike_rule: str = "seconds") -> Iterator[None]:
+def on_clock(model: nn.Module, steps, *, spike_rule: str = "seconds", substeps: bool = False) -> Iterator[None]:
     """Run ``model`` (trained at its neurons' common step Δ_S) on ``steps`` inside the block.
 
     ``steps``: a float (seconds), or a tensor [T] (one clock for the batch) or [T, B] (one per sample).
     ``spike_rule``: ``"seconds"`` (each neuron keeps its capacity of one spike per Δ_S seconds) or ``"steps"``.
+    ``substeps``: neurons advance steps longer than Δ_S in sub-steps of at most Δ_S (the step's drive held), so
+    their dynamics keep the resolution they were trained at; layers still exchange spikes once per step.
     The model is not modified: hooks are removed and the clock deactivated when the block exits.
     """
     dt_source = source_dt(model)
@@ -72,17 +74,18 @@ def on_clock(model: nn.Module, steps, *, spike_rule: str = "seconds") -> Iterato
             hook = _ScaleCounts(dt_source / const if const is not None else dt_source / checked)
             for _, module in count_input_modules(model):
                 stack.callback(module.register_forward_pre_hook(hook).remove)
-        stack.enter_context(clock(checked, spike_rule=spike_rule, source_dt=dt_source))
+        stack.enter_context(clock(checked, spike_rule=spike_rule, source_dt=dt_source, substeps=substeps))
         yield
 
 
-def run_on_clock(model: nn.Module, x: torch.Tensor, steps, *, spike_rule: str = "seconds") -> torch.Tensor:
+def run_on_clock(model: nn.Module, x: torch.Tensor, steps, *, spike_rule: str = "seconds",
+                 substeps: bool = False) -> torch.Tensor:
     """``model(x)`` with ``x`` [T, B, ...] sampled on ``steps`` (a float, or [T] / [T, B] seconds)."""
     if not isinstance(x, torch.Tensor) or x.dim() < 3:
         raise ValueError(f"run_on_clock expects time-major input [T, B, ...], got "
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
     check_steps(steps, T=int(x.shape[0]), batch=int(x.shape[1]))
-    with on_clock(model, steps, spike_rule=spike_rule):
+    with on_clock(model, steps, spike_rule=spike_rule, substeps=substeps):
         return model(x)
 
 
@@ -98,8 +101,8 @@ class ClockedForward:
     they cover (``seconds``), from which the neuron-state updates of the run and of a dense grid follow.
     """
 
-    def __init__(self, *, assume_nominal: bool = False, spike_rule: str = "seconds"):
-        self.assume_nominal, self.spike_rule = bool(assume_nominal), spike_rule
+    def __init__(self, *, assume_nominal: bool = False, spike_rule: str = "seconds", substeps: bool = False):
+        self.assume_nominal, self.spike_rule, self.substeps = bool(assume_nominal), spike_rule, bool(substeps)
         self.steps_run = 0
         self.seconds = 0.0
         self.samples = 0
@@ -113,7 +116,7 @@ class ClockedForward:
         self.samples += int(steps.shape[1])
         if self.assume_nominal:
             return model(x), y
-        return run_on_clock(model, x, steps, spike_rule=self.spike_rule), y
+        return run_on_clock(model, x, steps, spike_rule=self.spike_rule, substeps=self.substeps), y
 
     def summary(self, neurons: int, model_dt: float, resolution: float | None = None) -> dict:
         """Steps and neuron-state updates per sample, against dense grids at the model's step (and at

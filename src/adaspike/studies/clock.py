@@ -31,14 +31,26 @@ def _evaluate_on(model, data, forward: ClockedForward, batch_size: int) -> tuple
 
 def clock_rows(model: torch.nn.Module, load_test, label: str, seed, *, jitters=(0.1, 0.3), events: bool = True,
                resolution: float = 1e-6, event_limit: int | None = None, batch_size: int = 64,
-               clock_seed: int = 0) -> list[dict]:
-    """Rows ``{neuron, seed, clock, told, accuracy, ...}`` of ``model`` on drifting clocks and event times.
+               clock_seed: int = 0, substep_dts=()) -> list[dict]:
+    """Rows ``{neuron, seed, clock, told, accuracy, ...}`` of ``model`` on drifting clocks and event times, and
+    on the regular clocks ``substep_dts`` coarser than its step with sub-steps (neurons advance at most their
+    own step per update, the step's drive held).
 
     ``load_test(dt)`` gives the test split binned at ``dt`` (an ``EventDataset``); ``event_limit`` evaluates the
     event-driven run (one sample at a time) on the first N test samples only, and the model at its own step on
     the same samples beside it."""
     dt = source_dt(model)
     rows = []
+    for coarse in substep_dts:
+        if coarse <= dt * (1 + 1e-9):
+            continue
+        data = load_test(coarse)
+        data.set_clock("jitter", jitter=0.0)  # a regular clock, served as step lengths
+        metrics, seconds = _evaluate_on(model, data, ClockedForward(substeps=True), batch_size)
+        rows.append({"neuron": label, "seed": seed, "clock": f"regular {format_time(coarse)}, sub-steps",
+                     "rho": coarse / dt, "eval_dt": coarse, "told": True, "substeps": True,
+                     "accuracy": metrics["accuracy"], "samples": metrics["samples"], "wall_s": seconds})
+        log.info("%s seed %s: %s with sub-steps: %.4f", label, seed, format_time(coarse), metrics["accuracy"])
     for jitter in jitters:
         for told in (True, False):
             data = load_test(dt)
@@ -102,6 +114,12 @@ def clock_tables(clock: list[dict], grid: list[dict]) -> str:
                   and r["variant"] == "zoh" and r.get("accuracy") is not None]
         table = [{"clock": "regular, the model's own step", "told": "", "accuracy (%)": _pct(source)}]
         rows = [r for r in clock if r["neuron"] == label]
+        for r in [r for r in rows if r.get("substeps")]:
+            one_update = [g["accuracy"] for g in grid if g["neuron"] == label and g["variant"] == "zoh"
+                          and abs(g["eval_dt"] - r["eval_dt"]) < 1e-12 and g.get("accuracy") is not None]
+            if one_update and not any(t["clock"].startswith(f"regular {format_time(r['eval_dt'])},") for t in table):
+                table.append({"clock": f"regular {format_time(r['eval_dt'])}, one update a step (zoh)", "told": "",
+                              "accuracy (%)": _pct(one_update)})
         for name in dict.fromkeys(r["clock"] for r in rows):
             for told in (True, False):
                 group = [r for r in rows if r["clock"] == name and r["told"] == told]

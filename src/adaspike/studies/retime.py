@@ -56,6 +56,7 @@ class RetimeStudyConfig:
     # any-clock columns: drifting clocks (fractions of the step) and event-driven runs (studies.clock)
     jitters: list[float] = field(default_factory=list)
     events: bool = False
+    substeps: bool = False  # also every eval dt coarser than train dt on a regular clock with sub-steps
     event_limit: int | None = None
     resolution: float = 1e-6
 
@@ -603,14 +604,14 @@ def run_study(cfg: RetimeStudyConfig, out_dir: str | Path) -> dict:
 
 def _clock(model: torch.nn.Module, cfg: RetimeStudyConfig, label: str, seed) -> list[dict]:
     """The any-clock rows of one model (``studies.clock``), when the study asks for them."""
-    if not cfg.jitters and not cfg.events:
+    if not cfg.jitters and not cfg.events and not cfg.substeps:
         return []
     from .clock import clock_rows
 
     batch_size = 2 * (cfg.batch_size or train_settings(cfg.dataset, cfg.model)["batch_size"])
     return clock_rows(model, lambda dt: load_split(cfg, "test", dt), label, seed, jitters=cfg.jitters,
                       events=cfg.events, resolution=cfg.resolution, event_limit=cfg.event_limit,
-                      batch_size=batch_size)
+                      batch_size=batch_size, substep_dts=cfg.eval_dts if cfg.substeps else ())
 
 
 def _trained(path: str) -> tuple[torch.nn.Module, str, int | None, dict]:
