@@ -97,6 +97,7 @@ def test_retime_scales_count_drive_exactly_through_batchnorm(rho, shift, gain, m
     assert all(math.isclose(m.dt, 4e-3 * rho) for m in new.modules() if isinstance(m, (NeuronLayer, LeakyIntegrator)))
 
 
+@pytest.mark.slow
 def test_retime_keeps_a_calibrated_model_close():
     """Zero-shot retime of rebinned data: the logits at ρ = 2 follow the source's (same inputs, coarser bins)."""
     model = small()

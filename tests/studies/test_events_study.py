@@ -74,6 +74,7 @@ FACTORY = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_user_factory_trains_and_its_checkpoint_needs_trust(tmp_path, monkeypatch):
     (tmp_path / "my_models.py").write_text(FACTORY)
     monkeypatch.chdir(tmp_path)  # importable from the current folder, as `adaspike train` run there
@@ -165,12 +166,15 @@ def test_events_study_end_to_end_on_event_digits(tmp_path):
     from adaspike.studies.events import EventsStudyConfig, run_events_study
 
     cfg = EventsStudyConfig(dataset="event-digits", models=["conv-snn", "logistic", "conv-ann"], seeds=[0],
-                            curve=[40], curve_models=["logistic"], epochs=1, limit=60, isolate=False)
+                            curve=[30], curve_models=["logistic"], epochs=1, limit=40, isolate=False, convert_T=[3])
     result = run_events_study(cfg, tmp_path)
     assert {r["model"] for r in result["rows"]} == {"conv-snn", "logistic", "conv-ann"}
     assert all(0 <= r["test_accuracy"] <= 1 and r["peak_memory_mb"] >= 0 for r in result["rows"])
     curve = result["curve_rows"]
-    assert [r["train_recordings"] for r in curve] == [40] and curve[0]["train_samples"] < 40
+    assert [r["train_recordings"] for r in curve] == [30] and curve[0]["train_samples"] < 30
+    converted = result["conversion_rows"]
+    assert {r["T"] for r in converted} == {"-", 3} and any("retimed" in r["model"] for r in converted)
+    assert {r["model"] for r in converted if r["T"] == 3} >= {"converted ANN, baseline", "converted ANN, +iat"}
     for name in ("events_study.md", "events_study.json", "events_learning_curve.png", "events_raster.png"):
         assert (tmp_path / name).is_file()
     again = run_events_study(cfg, tmp_path)  # finished runs are reused
@@ -186,6 +190,7 @@ def test_events_study_config_is_checked():
         EventsStudyConfig(seeds=[])
 
 
+@pytest.mark.slow
 def test_logistic_baseline_on_real_nmnist():
     if not NMNIST_DEV.is_dir():
         pytest.skip(f"real N-MNIST recordings not found at {NMNIST_DEV} (../shared/data is the development copy; "

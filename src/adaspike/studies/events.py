@@ -65,6 +65,7 @@ class EventsStudyConfig:
     limit: int | None = None
     threads: int = 2
     isolate: bool = True
+    convert_T: list[int] = field(default_factory=list)  # conversion vs direct training at these step counts
 
     def __post_init__(self) -> None:
         unknown = sorted((set(self.models) | set(self.curve_models)) - set(BASELINES))
@@ -121,11 +122,12 @@ def conv_ann_run(dataset: str, root: str | None, seed: int, out: Path, epochs: i
     loaders = make_loaders(dataset, dt=settings["dt"], batch_size=settings["batch_size"], seed=seed, root=root,
                            **options)
     model_options = settings["model_options"]
+    layout = dict(input_shape=list(loaders.train_set.input_shape), classes=int(loaders.train_set.num_classes),
+                  channels=list(model_options.get("channels", (16, 32))), hidden=list(settings.get("hidden", ())),
+                  pooling=model_options.get("pooling", "max"), dropout=settings.get("dropout", 0.0),
+                  kernel=model_options.get("kernel", 3))
     torch.manual_seed(seed)
-    model = FrameANN(frame_ann(loaders.train_set.input_shape, int(loaders.train_set.num_classes),
-                               channels=model_options.get("channels", (16, 32)),
-                               hidden=settings.get("hidden", ()), pooling=model_options.get("pooling", "max"),
-                               dropout=settings.get("dropout", 0.0), kernel=model_options.get("kernel", 3)))
+    model = FrameANN(frame_ann(**layout))
     augmentation = (default_augmentation(loaders.train_set, **settings["augmentation"]) if settings["augment"]
                     else None)
     trainer = Trainer(model, lr=settings["lr"], epochs=settings["epochs"], seed=seed, out_dir=out, progress=False,
@@ -135,14 +137,15 @@ def conv_ann_run(dataset: str, root: str | None, seed: int, out: Path, epochs: i
     history = trainer.fit(loaders.train, loaders.val)
     train_time = time.perf_counter() - tic
     final = trainer.evaluate(loaders.test)
-    save_checkpoint(out / "ann.safetensors", model.ann, {"data": {"dataset": dataset, "options": options,
-                                                                   "input": "event frames (counts summed over time)"}})
+    save_checkpoint(out / "ann.safetensors", model.ann, {"frame_ann": layout, "data": {
+        "dataset": dataset, "options": options, "dt": float(loaders.train_set.dt),
+        "input": "event frames (counts summed over the recording)"}})
     (out / "last.safetensors").unlink(missing_ok=True)
     return {"test_accuracy": final["accuracy"], "val_accuracy": (trainer.selected or {}).get("val_accuracy"),
             "selected": trainer.selected, "epochs_run": len(history), "train_time_s": train_time,
             "epoch_time_s": train_time / max(1, len(history)), "train_samples": len(loaders.train_set),
             "val_samples": len(loaders.val_set or []), "test_samples": len(loaders.test_set),
-            "params": _params(model), "dt": float(loaders.train_set.dt)}
+            "params": _params(model), "dt": float(loaders.train_set.dt), "checkpoint": str(out / "ann.safetensors")}
 
 
 def _count_features(data) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +173,7 @@ def logistic_regression_run(dataset: str, root: str | None, seed: int = 0, limit
     x_train, x_val, x_test = (scaler.transform(x) for x in (x_train, x_val, x_test))
     fits = {}
     for c in c_values:
-        fit = LogisticRegression(C=c, max_iter=3000).fit(x_train, y_train)
+        fit = LogisticRegression(C=c, max_iter=1000).fit(x_train, y_train)
         fits[c] = (float((fit.predict(x_val) == y_val).mean()), fit)
     best = max(c_values, key=lambda c: (fits[c][0], -c))  # ties: the stronger regularisation
     model = fits[best][1]
@@ -392,6 +395,81 @@ def plot_raster(checkpoint: str | Path, dataset: str, root: str | None, path: Pa
     return save_figure(fig, path)
 
 
+# -- conversion against direct training, at equal time budgets ---------------------------------------------------
+
+def _frames(dataset: str, root: str | None, split: str, T: int, options: dict):
+    """Recordings as T frames [N, T, C, H, W] (bins of t_max/T), their labels and the bin width (s)."""
+    from ..data import load_dataset
+
+    window = load_dataset(dataset, split, root=root, **options).t_max
+    data = load_dataset(dataset, split, dt=window / T, root=root, **options)
+    items = [data[i] for i in range(len(data))]
+    return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items]), float(data.dt)
+
+
+def _load_frame_ann(path: str | Path) -> nn.Module:
+    from ..train import read_checkpoint
+    from ..train.checkpoint import load_state
+
+    state, _, meta = read_checkpoint(path)
+    ann = frame_ann(**meta["frame_ann"])
+    load_state(ann, state, str(path))
+    return ann.eval()
+
+
+WORKLOAD_KEYS = ("act_sparsity", "MACs_M", "ACs_M", "energy_uJ")
+
+
+def conversion_rows_at_budgets(ann_checkpoint: str | Path, snn_checkpoint: str | Path, dataset: str, root: str | None,
+                               T_values=(8, 16, 32, 75), methods=("baseline", "+adafire", "+ssc", "+iat")) -> list[dict]:
+    """The conv ANN (event frames) converted for T steps of t_max/T each, beside the conv SNN trained directly and
+    retimed (zoh, spike rule in seconds) to the same step: accuracy, mean steps and the workload and energy of
+    the same test pass (``adaspike.metrics``: NeuroBench's definitions, 4.6 pJ/MAC, 0.9 pJ/AC), per T.
+
+    The converted SNN gets one frame per step (``convert(frames=True)``, frames × T so that their mean is the
+    whole-recording frame the ANN learnt from), calibrated on the whole training split (un-augmented); the ANN
+    reference reads the whole recording at once.
+    """
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from ..data import time_major_collate
+    from ..metrics import MetricsCollector, summary_row
+    from ..retime import retime, source_dt
+    from ..train import evaluate, load_model, read_checkpoint
+    from .convert import conversion_rows
+
+    ann = _load_frame_ann(ann_checkpoint)
+    options = dict(read_checkpoint(ann_checkpoint)[2]["data"]["options"])  # as the ANN was trained (limit too)
+    snn = load_model(snn_checkpoint).eval()
+    rows: list[dict] = []
+    for T in T_values:
+        x_train, y_train, dt = _frames(dataset, root, "train", T, options)
+        x_test, y_test, _ = _frames(dataset, root, "test", T, options)
+        converted, ann_ref = conversion_rows(ann, (T * x_train, y_train), DataLoader(TensorDataset(T * x_test, y_test),
+                                                                                     batch_size=128),
+                                             [T], options={"frames": True}, methods=methods)
+        if not rows:
+            rows.append({"T": "-", "dt_ms": "-", "model": "ANN on the whole recording (reference)",
+                         "accuracy": round(100 * ann_ref["accuracy"], 2), "mean_steps": "-", "act_sparsity": None,
+                         "MACs_M": round(ann_ref["macs"] / 1e6, 3), "ACs_M": 0.0,
+                         "energy_uJ": round(ann_ref["energy_pj"] / 1e6, 3)})
+        for r in converted:
+            rows.append({"T": T, "dt_ms": round(1e3 * dt, 3), "model": f"converted ANN, {r['method']}",
+                         "accuracy": r["accuracy"], "mean_steps": r["mean_steps"],
+                         **{k: r["metrics"].get(k) for k in WORKLOAD_KEYS}})
+        direct = snn if math.isclose(source_dt(snn), dt) else retime(snn, dt=dt, method="zoh")
+        test = DataLoader(list(zip(x_test, y_test.tolist())), batch_size=128, collate_fn=time_major_collate)
+        collector = MetricsCollector()
+        with collector.watch(direct):
+            metrics = evaluate(direct, test)
+        summary = summary_row({**collector.result(step_s=dt), "accuracy": metrics["accuracy"]}, "conv SNN")
+        label = "" if direct is snn else f", retimed (zoh) from {1e3 * source_dt(snn):g} ms"
+        rows.append({"T": T, "dt_ms": round(1e3 * dt, 3), "model": f"conv SNN trained directly{label}",
+                     "accuracy": round(100 * metrics["accuracy"], 2), "mean_steps": T,
+                     **{k: summary.get(k) for k in WORKLOAD_KEYS}})
+    return rows
+
+
 def _protocol(cfg: EventsStudyConfig, rows: list[dict]) -> str:
     first = next((r for r in rows if r["model"] == "conv-snn"), rows[0] if rows else {})
     return (f"Data: `{cfg.dataset}` from `{cfg.root}` ({first.get('train_samples')} training, "
@@ -403,21 +481,44 @@ def _protocol(cfg: EventsStudyConfig, rows: list[dict]) -> str:
             "are only comparable between runs made on a quiet machine.")
 
 
-def write_outputs(cfg: EventsStudyConfig, rows: list[dict], curve_rows: list[dict], out_dir: Path) -> dict:
+def conversion_table(conversion: list[dict]) -> list[dict]:
+    """Per (T, model): accuracy mean ± sd over seeds and the means of mean steps, workload and energy."""
+    table = []
+    for key in dict.fromkeys((r["T"], r["dt_ms"], r["model"]) for r in conversion):
+        group = [r for r in conversion if (r["T"], r["dt_ms"], r["model"]) == key]
+        line = {"T": key[0], "Δt (ms)": key[1], "model": key[2],
+                "accuracy %": _pct([r["accuracy"] / 100 for r in group])}
+        for column in ("mean_steps", *WORKLOAD_KEYS):
+            values = [r[column] for r in group if isinstance(r.get(column), (int, float))]
+            line[column] = round(sum(values) / len(values), 3) if values else "-"
+        table.append(line)
+    return table
+
+
+def write_outputs(cfg: EventsStudyConfig, rows: list[dict], curve_rows: list[dict], out_dir: Path,
+                  conversion: list[dict] | None = None) -> dict:
     main, gaps, curve = results_table(rows), gap_table(rows), curve_table(curve_rows)
+    converted = conversion_table(conversion or [])
     text = (f"# Event-camera study: {cfg.dataset}\n\n{_protocol(cfg, rows)}\n\n## Test accuracy\n\n"
             f"{markdown_table(main)}\n\n{markdown_table(gaps) if gaps else ''}\n")
     if curve:
         text += ("\n## Learning curve\n\nTest accuracy (%) as the training split grows (class-balanced subsets; "
                  "15 % of each held out for validation; the whole test split every time).\n\n"
                  f"{markdown_table(curve)}\n")
+    if converted:
+        text += ("\n## Converted ANN against the SNN trained directly\n\nThe conv ANN on event frames converted "
+                 "(`adaspike.convert`, frames one per step) and the conv SNN retimed to the same step, both over the "
+                 "whole recording in T steps; workload and energy per test sample from the same pass "
+                 f"(`adaspike.metrics`; 4.6 pJ/MAC, 0.9 pJ/AC); {len(cfg.seeds)} seed(s).\n\n"
+                 f"{markdown_table(converted)}\n")
     write_text(out_dir / "events_study.md", text)
-    write_json(out_dir / "events_study.json", {"config": asdict(cfg), "rows": rows, "curve": curve_rows})
+    write_json(out_dir / "events_study.json", {"config": asdict(cfg), "rows": rows, "curve": curve_rows,
+                                               "conversion": conversion or []})
     if curve_rows:
         plot_learning_curve(curve_rows, out_dir / "events_learning_curve.png",
                             f"{cfg.dataset}: test accuracy vs training recordings ({len(cfg.seeds)} seeds); dotted: "
                             "power-law extrapolation")
-    return {"table": main, "gaps": gaps, "curve": curve, "markdown": text}
+    return {"table": main, "gaps": gaps, "curve": curve, "conversion": converted, "markdown": text}
 
 
 def _training_size(cfg: EventsStudyConfig) -> int:
@@ -445,8 +546,15 @@ def run_events_study(cfg: EventsStudyConfig, out_dir: str | Path) -> dict:
                 row = same[0] if same else _run_row(cfg, kind, seed, n, out_dir)
                 curve_rows.append({**row, "train_recordings": min(n, full)})
                 write_outputs(cfg, rows, curve_rows, out_dir)
-    result = write_outputs(cfg, rows, curve_rows, out_dir)
+    conversion = []
+    for seed in cfg.seeds if cfg.convert_T else []:
+        pair = {r["model"]: r["checkpoint"] for r in rows if r["seed"] == seed and r.get("checkpoint")}
+        if {"conv-ann", "conv-snn"} <= set(pair):
+            conversion += [{**r, "seed": seed} for r in conversion_rows_at_budgets(
+                pair["conv-ann"], pair["conv-snn"], cfg.dataset, cfg.root, cfg.convert_T)]
+            write_outputs(cfg, rows, curve_rows, out_dir, conversion)
+    result = write_outputs(cfg, rows, curve_rows, out_dir, conversion)
     source = next((r for r in rows if r["model"] == "conv-snn" and r.get("checkpoint")), None)
     if source is not None:
         result["raster"] = str(plot_raster(source["checkpoint"], cfg.dataset, cfg.root, out_dir / "events_raster.png"))
-    return {**result, "rows": rows, "curve_rows": curve_rows}
+    return {**result, "rows": rows, "curve_rows": curve_rows, "conversion_rows": conversion}
