@@ -154,5 +154,19 @@ def spawn(nproc: int, fn: Callable, *args: Any, backend: str | None = None, thre
         raise ValueError(f"NCCL with {nproc} processes needs {nproc} GPUs, found {torch.cuda.device_count()}")
     if threads is None:
         threads = max(1, (os.cpu_count() or 1) // nproc)
-    torch.multiprocessing.start_processes(_worker, args=(nproc, free_port(), fn, args, backend, threads),
-                                          nprocs=nproc, join=True, start_method=start_method)
+    try:
+        torch.multiprocessing.start_processes(_worker, args=(nproc, free_port(), fn, args, backend, threads),
+                                              nprocs=nproc, join=True, start_method=start_method)
+    except torch.multiprocessing.ProcessExitedException as err:
+        # a worker died (killed, out of memory): torch has stopped the others; say so in one line
+        how = f"was killed by signal {err.signal_name}" if err.signal_name else f"exited with code {err.exit_code}"
+        raise WorkerFailed(f"data-parallel worker {err.error_index} of {nproc} {how}, so the run stopped; every "
+                           "finished epoch is in the output folder's last.safetensors: rerun the same command to "
+                           "resume") from None
+    except torch.multiprocessing.ProcessRaisedException as err:
+        first = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        raise WorkerFailed(f"data-parallel worker {err.error_index} of {nproc} failed: {first}") from None
+
+
+class WorkerFailed(ChildProcessError):
+    """A data-parallel worker process died or raised; the others were stopped (an OSError: a clear CLI error)."""
