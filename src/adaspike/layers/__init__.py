@@ -1,6 +1,7 @@
 """nn.Module layers in multi-step mode over [T, B, ...]."""
 from .bounded import Bounded
 from .discretisation_cache import clear_ssm_cache
+from .firing import calibrate_firing
 from .neurons import (IF, LIF, NEURONS, AdLIF, CubaLIF, FrozenSSM, NeuronLayer, SSMNeuron, make_neuron,
                       register_neuron, registered_neurons)
 from .readout import LeakyIntegrator, SoftmaxSum, TimeReduce, reduce_time
@@ -10,5 +11,5 @@ from .synapse import (RecurrentSpikingLayer, SpikingLayer, TimeFolded, spiking_c
 __all__ = [
     "AdLIF", "Bounded", "CubaLIF", "FrozenSSM", "IF", "LIF", "LeakyIntegrator", "NEURONS", "NeuronLayer",
     "RecurrentSpikingLayer", "SSMNeuron", "SoftmaxSum", "SpikingLayer", "TimeFolded", "TimeReduce",
-    "clear_ssm_cache", "make_neuron", "register_neuron", "registered_neurons", "reduce_time", "spiking_conv2d", "spiking_linear",
+    "calibrate_firing", "clear_ssm_cache", "make_neuron", "register_neuron", "registered_neurons", "reduce_time", "spiking_conv2d", "spiking_linear",
 ]
