@@ -105,3 +105,25 @@ def test_cli_parses_convert_and_train_ann():
         parser.parse_args(["train-ann", "--arch", "vgg", "--limit-train", "10"])
     for action in parser._subparsers._group_actions[0].choices["convert"]._actions:
         assert action.help, f"option {action.option_strings} has no help text"
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+def test_batchnorm_in_every_form_folds_and_converts(affine, bias):
+    """Conv → BatchNorm2d(affine=False or not) → ReLU, with and without a conv bias: one fold (the float64 one
+    retime uses too) and a converted net that agrees with the ANN at a large T."""
+    import torch
+    from torch import nn
+
+    from adaspike.convert import convert
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, bias=bias), nn.BatchNorm2d(4, affine=affine), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(4 * 8 * 8, 3)).eval()
+    with torch.no_grad():
+        net[1].running_mean.uniform_(-0.3, 0.3)
+        net[1].running_var.uniform_(0.5, 2.0)
+    x = torch.rand(64, 1, 8, 8)
+    snn, _ = convert(net, x, T=64, adafire=False)
+    with torch.no_grad():
+        agree = (snn(x).argmax(-1) == net(x).argmax(-1)).float().mean()
+    assert agree >= 0.9

@@ -25,6 +25,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
+from ..layers.norm import fold_batchnorm_into
 from .neuron import ConversionNeuron, make_neuron
 
 log = logging.getLogger("adaspike")
@@ -122,11 +123,7 @@ def check_supported(gm: fx.GraphModule, leaf_modules: tuple = ()) -> list[str]:
 
 def _fold_bn(synapse: nn.Module, bn: nn.Module) -> nn.Module:
     fused = copy.deepcopy(synapse)
-    w = fused.weight.detach()
-    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    bias = fused.bias.detach() if fused.bias is not None else torch.zeros_like(bn.running_mean)
-    fused.weight = nn.Parameter(w * scale.view(-1, *([1] * (w.dim() - 1))))
-    fused.bias = nn.Parameter(bn.bias.detach() + scale * (bias - bn.running_mean))
+    fold_batchnorm_into(fused, bn)
     return fused
 
 
@@ -142,14 +139,9 @@ def _fold_graph_batchnorm(gm: fx.GraphModule) -> None:
             raise UnsupportedOperationError(f"cannot fold BatchNorm at {describe(node)}: it must directly follow "
                                             "a Conv2d/Linear whose output it alone uses")
         fused = _fold_bn(gm.get_submodule(prev.target), gm.get_submodule(node.target))
-        _set_submodule(gm, prev.target, fused)
+        gm.set_submodule(prev.target, fused)
         node.replace_all_uses_with(prev)
         gm.graph.erase_node(node)
-
-
-def _set_submodule(gm: nn.Module, target: str, module: nn.Module) -> None:
-    parent, _, name = target.rpartition(".")
-    setattr(gm.get_submodule(parent) if parent else gm, name, module)
 
 
 def _is_removable(gm: fx.GraphModule, node: fx.Node) -> bool:
@@ -312,7 +304,7 @@ def _module_graph(model: nn.Module, spiking_linear: bool, neuron, example: torch
         per_channel = isinstance(last_synapse, nn.Conv2d)
         channels = last_synapse.out_channels if per_channel else last_synapse.out_features
         cell = make_neuron(neuron, channels, per_channel=per_channel, name=name)
-        _set_submodule(model, name, cell)
+        model.set_submodule(name, cell)
         neurons.append(cell)
         by_name[name] = cell
     for n in neurons:

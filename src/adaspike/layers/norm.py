@@ -26,6 +26,25 @@ log = logging.getLogger("adaspike")
 BN_MODES = ("shared", "per_step", "flat")
 
 
+def fold_batchnorm_into(layer: nn.Module, bn: nn.Module) -> None:
+    """Fold an eval-mode BatchNorm that follows ``layer`` (Linear/Conv) into its weight and bias, in place, in
+    float64: W′ = W·γ/√(σ² + ε), b′ = β + γ(b − μ)/√(σ² + ε); ``affine=False`` (γ = 1, β = 0) and a layer
+    without a bias (b = 0) included. The one fold of the library (retime and convert use it)."""
+    with torch.no_grad():
+        std = torch.sqrt(bn.running_var.to(torch.float64) + bn.eps)
+        gamma = bn.weight.to(torch.float64) if bn.weight is not None else torch.ones_like(std)
+        shift = bn.bias.to(torch.float64) if bn.bias is not None else torch.zeros_like(std)
+        scale = gamma / std
+        bias = layer.bias.to(torch.float64) if layer.bias is not None else torch.zeros_like(std)
+        shape = (-1,) + (1,) * (layer.weight.dim() - 1)
+        layer.weight.copy_((layer.weight.to(torch.float64) * scale.reshape(shape)).to(layer.weight.dtype))
+        new_bias = shift + scale * (bias - bn.running_mean.to(torch.float64))
+        if layer.bias is None:
+            layer.bias = nn.Parameter(new_bias.to(layer.weight.dtype))
+        else:
+            layer.bias.copy_(new_bias.to(layer.bias.dtype))
+
+
 class TemporalBatchNorm(nn.Module):
     """y = γ (x − μ)/√(σ² + ε) + β over the channel axis 2 of [T, B, C, *spatial]."""
 

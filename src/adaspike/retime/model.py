@@ -120,7 +120,10 @@ def retime(model: nn.Module, dt: float | str | None = None, ratio: float | None 
         if spike_rule == "seconds" and method != "none" and isinstance(replacement, NeuronLayer) \
                 and replacement.refractory is None:
             replacement.refractory = float(layer.dt)  # the capacity the source was trained with
-        _set_submodule(new, name, replacement)
+        if not name:
+            raise ValueError("retime expects a model that contains neuron layers, not a bare neuron; "
+                             "use adaspike.retime.retime_layer for a single layer")
+        new.set_submodule(name, replacement)
         info.layers.append(f"{name}: {type(layer).__name__} -> {type(replacement).__name__}")
     if scale != 1.0:
         info.folded_batchnorms = fold_batchnorm(new)
@@ -132,12 +135,3 @@ def retime(model: nn.Module, dt: float | str | None = None, ratio: float | None 
                                                     "input_scale": input_scale, "readout": readout,
                                                     "spike_rule": spike_rule}}
     return new
-
-
-def _set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
-    if not name:
-        raise ValueError("retime expects a model that contains neuron layers, not a bare neuron; "
-                         "use adaspike.retime.retime_layer for a single layer")
-    parent_name, _, child = name.rpartition(".")
-    parent = root.get_submodule(parent_name) if parent_name else root
-    setattr(parent, child, module)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..layers import RecurrentSpikingLayer
+from ..layers.norm import fold_batchnorm_into
 
 WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -35,26 +36,10 @@ def fold_batchnorm(model: nn.Module) -> int:
         for prev_key, key in zip(keys, keys[1:]):
             prev, bn = seq._modules[prev_key], seq._modules[key]
             if isinstance(prev, WEIGHTED) and isinstance(bn, _BN) and bn.track_running_stats:
-                _fold_into(prev, bn)
+                fold_batchnorm_into(prev, bn)
                 seq._modules[key] = nn.Identity()
                 folded += 1
     return folded
-
-
-def _fold_into(layer: nn.Module, bn: nn.Module) -> None:
-    with torch.no_grad():
-        std = torch.sqrt(bn.running_var.to(torch.float64) + bn.eps)
-        gamma = bn.weight.to(torch.float64) if bn.weight is not None else torch.ones_like(std)
-        shift = bn.bias.to(torch.float64) if bn.bias is not None else torch.zeros_like(std)
-        scale = gamma / std
-        bias = layer.bias.to(torch.float64) if layer.bias is not None else torch.zeros_like(std)
-        shape = (-1,) + (1,) * (layer.weight.dim() - 1)
-        layer.weight.copy_((layer.weight.to(torch.float64) * scale.reshape(shape)).to(layer.weight.dtype))
-        new_bias = shift + scale * (bias - bn.running_mean.to(torch.float64))
-        if layer.bias is None:
-            layer.bias = nn.Parameter(new_bias.to(layer.weight.dtype))
-        else:
-            layer.bias.copy_(new_bias.to(layer.bias.dtype))
 
 
 def count_input_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
