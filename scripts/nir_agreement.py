@@ -21,6 +21,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import nir
 import numpy as np
 import torch
 from torch import nn
@@ -189,7 +190,8 @@ def sinabs_net(norm_input: bool):
     import sinabs.layers as sl
     net = nn.Sequential(nn.Linear(N_IN, 16), sl.LIF(tau_mem=torch.linspace(3, 20, 16), spike_threshold=torch.ones(16),
                                                     norm_input=norm_input),
-                        nn.Linear(16, 8), sl.IAF(spike_threshold=torch.ones(8)), nn.Linear(8, 6),
+                        nn.Linear(16, 8), sl.IAF(spike_threshold=torch.ones(8), min_v_mem=-torch.ones(8)),
+                        nn.Linear(8, 6),
                         sl.LIF(tau_mem=torch.full((6,), 8.0), spike_threshold=torch.ones(6), norm_input=norm_input))
     with torch.no_grad():
         for m in net:
@@ -263,40 +265,25 @@ def snn_model(recurrent: bool, **neuron_options) -> nn.Module:
 
 
 def to_peer(peer: str, neuron: str = "lif", dt: float = 1e-3, method: str = "zoh", readout: bool = False,
-            model: nn.Module | None = None, reset: str = "zero", **spike_rule):
+            model: nn.Module | None = None, reset: str = "zero", **spike_rule) -> float:
+    """Export for ``peer`` through a written file and run ``check_nir`` on it: the worst of the peer's node-by-node
+    agreement with adaspike's reading of the file and of that reading's agreement with the model itself."""
+    from adaspike.interop.check import check_nir
+
     torch.manual_seed(0)
-    net, x = model or adaspike_net(neuron, dt, method, readout, reset, **spike_rule), inputs()
+    net = model or adaspike_net(neuron, dt, method, readout, reset, **spike_rule)
     shape = tuple(getattr(net, "config", {}).get("kwargs", {}).get("input_shape", (N_IN,)))
-    if model is not None:
-        x = x.reshape(T, B, *shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        graph = through_file(export_nir(net, shape, profile=peer), f"to_{peer}")
-    with torch.no_grad():
-        ours = net(x)
-        if peer == "generic":
-            theirs = import_nir(graph, dt=dt)(x)
-        elif peer == "norse":
-            import norse.torch as norse
-            theirs = stepwise(norse.from_nir(graph, dt=dt), x)
-        elif peer == "rockpool":
-            from rockpool.nn.modules import from_nir
-            theirs = from_nir(graph)(x.transpose(0, 1))[0].transpose(0, 1)  # batch-first
-        elif peer == "snntorch":
-            import snntorch.utils
-            from snntorch.import_nir import import_from_nir
-            theirs = stepwise(import_from_nir(graph), x)
-        else:
-            from spikingjelly.activation_based import functional
-            from spikingjelly.activation_based.nir_exchange import import_from_nir
-            sj = import_from_nir(graph, dt=1e-4)
-            functional.set_step_mode(sj, "m")
-            functional.reset_net(sj)
-            theirs = sj(x)
-            theirs = theirs[0] if isinstance(theirs, tuple) else theirs
-    if ours.dim() == theirs.dim() - 1:  # the model sums spikes over time (a reduction NIR does not hold)
-        theirs = theirs.sum(0)
-    return agreement(ours, theirs)
+        path = write_nir(TMP / f"to_{peer}.nir", export_nir(net, shape, profile=peer))
+    report = check_nir(path, [] if peer == "generic" else [peer], model=net, steps=T, batch=B, rate=0.3, seed=1)
+    rows = [report.model, *report.readers]
+    for row in rows:
+        if row.status in ("cannot read", "not installed"):
+            raise ValueError(f"{row.reader} {row.status}: {row.error}")
+    if all(layer.rate == 0 for row in rows for layer in row.layers if layer.kind == "spikes"):
+        raise ValueError("silent network: agreement would prove nothing")
+    return min(row.agreement for row in rows)
 
 
 # Rockpool's spike rule: subtract, fire at v ≥ θ, ⌊v/θ⌋ spikes per step (255 is the most the core's counts hold)
@@ -326,8 +313,10 @@ CASES = [
      None),
     ("adaspike recurrent snn model, --for snntorch", "adaspike →",
      lambda: to_peer("snntorch", model=snn_model(True)), "recurrent"),
-    ("adaspike LIF + LI readout, --for norse", "adaspike →", lambda: to_peer("norse", readout=True), "no LI"),
-    ("adaspike LIF + LI readout, --for snntorch", "adaspike →", lambda: to_peer("snntorch", readout=True), "no LI"),
+    ("adaspike LIF + LI readout, --for norse", "adaspike →", lambda: to_peer("norse", readout=True), None),
+    ("adaspike LIF + LI readout, --for snntorch", "adaspike →", lambda: to_peer("snntorch", readout=True), None),
+    ("adaspike LIF + LI readout, --for spikingjelly", "adaspike →", lambda: to_peer("spikingjelly", readout=True),
+     None),
     ("adaspike CubaLIF, --for snntorch", "adaspike →", lambda: to_peer("snntorch", "cubalif"), "same step's"),
     ("adaspike CubaLIF, --for norse", "adaspike →", lambda: to_peer("norse", "cubalif"), "same step's"),
     ("adaspike LIF, reset subtract, --for snntorch", "adaspike →", lambda: to_peer("snntorch", reset="subtract"),
@@ -371,16 +360,95 @@ REFERENCE = [("Rockpool LIFTorch ×3 → Rockpool (its own to_nir → from_nir)"
               lambda: sinabs_self(False))]
 
 
+# ---- trained models, run by the peers on their own test split ---------------------------------------------
+
+def trained_accuracy(checkpoint: Path, readers: list[str], limit: int | None = None) -> list[dict]:
+    """Test accuracy of a trained checkpoint as adaspike runs it, as adaspike runs each reader's file, and as each
+    reader runs that file (``--for READER``), on the checkpoint's own test split; logits are the readout (its
+    membrane where the file writes a leaky integrator as a never-firing LIF, else the output spikes) reduced over
+    time as the model reduces it. A reader the model cannot be exported for records the export's error."""
+    from adaspike.interop.check import _membranes
+    from adaspike.interop.importer import _NEURONS, flatten_graph
+    from adaspike.interop.readers import run_reader
+    from adaspike.layers.readout import reduce_time
+    from adaspike.studies.experiment import make_loaders
+    from adaspike.train import load_model, read_checkpoint
+
+    checkpoint = checkpoint / "model.safetensors" if checkpoint.is_dir() else checkpoint
+    model = load_model(checkpoint).eval()
+    data = read_checkpoint(checkpoint)[2]["data"]
+    options = {**data.get("options", {}), **({"limit": limit} if limit else {})}
+    test = make_loaders(data["dataset"], dt=data.get("dt"), batch_size=64, test_batch_size=64, val_fraction=None,
+                        **options).test
+    shape = list(model.config["kwargs"]["input_shape"])
+    rows, correct, total = [], 0, 0
+    with torch.no_grad():
+        for x, y in test:
+            correct += int((model(x).argmax(-1) == y).sum())
+            total += len(y)
+    rows.append({"reader": "adaspike (the checkpoint)", "accuracy": correct / total, "samples": total,
+                 "error": None})
+    for reader in readers:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                graph = through_file(export_nir(model, shape, profile=reader), f"trained_{reader}")
+        except ValueError as err:
+            rows.append({"reader": reader, "accuracy": None, "samples": total, "error": str(err)})
+            continue
+        nodes, edges = flatten_graph(graph)
+        out_node = next(s for s, d in edges if isinstance(nodes[d], nir.Output))
+        if not isinstance(nodes[out_node], _NEURONS):
+            raise ValueError(f"the file's output {out_node!r} is not a neuron node")
+        membrane = frozenset(_membranes({out_node: nodes[out_node]}))
+        reduce = graph.metadata.get("time_reduce")
+        ours = import_nir(graph)
+        ours.time_reduce = None
+        counts = {"file in adaspike": 0, reader: 0}
+        agree = 0
+        with torch.no_grad():
+            for x, y in test:
+                mine = reduce_time(ours.node_outputs(x)[out_node], reduce) if reduce else ours(x).sum(0)
+                run = run_reader(reader, graph, x, [out_node], membrane, dt=float(graph.metadata["source_dt"]))
+                theirs = run.nodes[out_node]
+                theirs = reduce_time(theirs, reduce) if reduce else theirs.sum(0)
+                counts["file in adaspike"] += int((mine.argmax(-1) == y).sum())
+                counts[reader] += int((theirs.argmax(-1) == y).sum())
+                agree += int((mine.argmax(-1) == theirs.argmax(-1)).sum())
+        rows.append({"reader": f"adaspike reading the --for {reader} file", "accuracy": counts["file in adaspike"] / total,
+                     "samples": total, "error": None})
+        rows.append({"reader": reader, "accuracy": counts[reader] / total, "samples": total, "error": None,
+                     "same_prediction": agree / total})
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--out", type=Path, default=None, help="JSON file for the results (default: none)")
     parser.add_argument("--sinabs-path", type=Path, default=None,
                         help="folder holding sinabs installed with --no-deps (make setup: .venv/sinabs)")
     parser.add_argument("--only", default=None, help="run only the pairs whose name starts with this")
+    parser.add_argument("--trained", type=Path, nargs="*", default=None,
+                        help="instead of the pairs: trained checkpoints (or run folders) whose test accuracy is "
+                        "measured as each --readers peer runs them")
+    parser.add_argument("--readers", default="snntorch,norse", help="peers for --trained, comma-separated")
+    parser.add_argument("--limit", type=int, default=None, help="--trained: at most this many test samples")
     args = parser.parse_args(argv)
     if args.sinabs_path is not None:
         sys.path.append(str(args.sinabs_path))  # appended: the venv's own packages (nir 1.0.8) win
     logging.getLogger().setLevel(logging.ERROR)
+    if args.trained:
+        results = {}
+        for checkpoint in args.trained:
+            rows = trained_accuracy(checkpoint, args.readers.split(","), args.limit)
+            results[str(checkpoint)] = rows
+            for row in rows:
+                shown = f"{row['accuracy']:.2%}" if row["accuracy"] is not None else f"refused: {row['error']}"
+                print(f"| {checkpoint} | {row['reader']} | {shown} | {row['samples']} |", flush=True)
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=2))
+        return 0
     rows = []
     for name, direction, run, *_ in CASES + REFERENCE:
         if args.only and not name.startswith(args.only):

@@ -67,7 +67,8 @@ def _sinabs_graph(tau1, tau2, w1, b1, w2, b2, w3, b3, threshold=1.0):
 
 def _sinabs_reference(graph, x: torch.Tensor, norm_input: bool) -> torch.Tensor:
     """Sinabs' per-step equations: LIF v = αv + (1−α)I (norm_input) or αv + I, α = e^{−1/τ}; IAF v = v + I; then
-    s = trunc(v/θ) where v > 0 (MultiSpike) and v −= s·θ (MembraneSubtract)."""
+    s = trunc(v/θ) where v > 0 (MultiSpike) and v −= s·θ (MembraneSubtract); an IAF's membrane then held at or
+    above −θ (``from_nir`` builds IAFSqueeze(min_v_mem=−θ))."""
     steps = [n for k, n in graph.nodes.items() if k not in ("input", "output")]
     state = [torch.zeros(x.shape[1], np.shape(n.r)[0], dtype=torch.float64) if not isinstance(n, nir.Affine)
              else None for n in steps]
@@ -86,6 +87,8 @@ def _sinabs_reference(graph, x: torch.Tensor, norm_input: bool) -> torch.Tensor:
             theta = node.v_threshold.double()
             h = (state[i] > 0) * torch.div(state[i], theta, rounding_mode="trunc")
             state[i] = state[i] - h * theta
+            if isinstance(node, nir.IF):
+                state[i] = torch.maximum(state[i], -theta)
         out.append(h)
     return torch.stack(out).float()
 

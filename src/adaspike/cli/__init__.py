@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("convert", "convert a trained ANN to an SNN; tables (JSON + Markdown) and plots"),
     "export-nir": ("interop", "write a checkpoint as a NIR graph (τ in seconds)"),
     "import-nir": ("interop", "turn a NIR graph into an adaspike checkpoint"),
+    "check-nir": ("interop", "run a NIR file through adaspike and every installed peer reader; compare spikes"),
 }
 STUDIES: dict[str, tuple[str, str]] = {
     "retime": ("retime", "train once, evaluate every (method, target dt) zero-shot, and on any clock"),

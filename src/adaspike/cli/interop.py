@@ -1,11 +1,13 @@
-"""NIR commands: ``adaspike export-nir`` and ``adaspike import-nir``."""
+"""NIR commands: ``adaspike export-nir``, ``adaspike import-nir`` and ``adaspike check-nir``."""
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
-from .options import add_output, checkpoint_path, int_list, output_file, time_arg
+from .options import add_output, checkpoint_path, int_list, output_file, positive_float, positive_int, str_list, time_arg
 
 
 def register(commands, studies) -> None:
@@ -29,8 +31,12 @@ def register(commands, studies) -> None:
                         help="per-step input shape, e.g. 2,34,34 (default: from the checkpoint's model config)")
     export.add_argument("--for", dest="profile", choices=profiles, default="generic",
                         help="the reader: generic NIR with true τ (default), or a file that this reader (snnTorch, "
-                        "Norse, SpikingJelly, Rockpool) runs step for step like the model (warnings say what "
-                        "differs)")
+                        "Norse, SpikingJelly, Sinabs, Rockpool) runs step for step like the model (warnings say "
+                        "what differs); a line after every export names the readers that read the file "
+                        "differently and the --for that fixes it")
+    export.add_argument("--check", action=argparse.BooleanOptionalAction, default=True,
+                        help="run `adaspike check-nir` on the written file against the --for reader when it is "
+                        "installed (and against the model itself); the readers checked go into the file's metadata")
     export.set_defaults(func=_export)
 
     imp = command_parser(commands, "import-nir", description="Import a NIR graph into OUT/model.safetensors. NIR stores no time step, so --dt is required for "
@@ -48,12 +54,44 @@ def register(commands, studies) -> None:
     imp.add_argument("--reset", choices=RESET_MODES, default=None,
                      help="reset mode (default: the file's metadata or the writer's convention; snnTorch files "
                      "do not record it and need this flag)")
+    imp.add_argument("--writer-dt", type=time_arg, default=None,
+                     help="the step the writer ran at, where its files depend on it without recording it: Norse "
+                     "1.1's to_nir(dt=...) (default: --dt) and SpikingJelly's export_to_nir(dt=...) (default 0.1ms)")
     imp.add_argument("--time-reduce", choices=REDUCTIONS, default=None,
                      help="reduce the output over time into logits")
     imp.add_argument("--dataset", default=None,
                      help="dataset the network was trained on, recorded so that `adaspike eval` needs no --dataset")
     add_output(imp, required=True, writes="model.safetensors, the imported checkpoint")
     imp.set_defaults(func=_import)
+
+    from ..interop.readers import READERS
+
+    check = command_parser(commands, "check-nir", description="Run one NIR file through adaspike's reading and "
+                           "through every installed peer reader (snnTorch, Norse, SpikingJelly, Sinabs, Rockpool), "
+                           "each called as its documentation says, on the same random spike input; report per "
+                           "node the spike agreement, both rates and the first differing step. Works for any NIR "
+                           "file (another writer's needs its convention where the file does not tell). Exit status "
+                           "1 when a reader that reads the file disagrees on more than 0.5 % of a node's spikes.")
+    check.add_argument("nir_file", type=Path, help="the .nir file to check")
+    check.add_argument("--readers", type=str_list, default=None,
+                       help=f"readers to run, comma-separated, from {','.join(READERS)} (default: all; those not "
+                       "installed are reported so)")
+    check.add_argument("--dt", type=time_arg, default=None, help="the step adaspike reads the file at, also "
+                       "Norse's dt (default: the step an adaspike file records, else 1ms, Norse's default)")
+    check.add_argument("--convention", default="auto", choices=conventions,
+                       help="which library wrote the file (default: detect it)")
+    check.add_argument("--reset", choices=RESET_MODES, default=None,
+                       help="reset mode, for writers whose files do not record it (snnTorch)")
+    check.add_argument("--writer-dt", type=time_arg, default=None,
+                       help="the writer's step (Norse 1.1, SpikingJelly), as for import-nir; also SpikingJelly's dt")
+    check.add_argument("--input-shape", type=int_list, default=None,
+                       help="per-step input shape, e.g. 2,34,34 (default: from the graph)")
+    check.add_argument("--steps", type=positive_int, default=100, help="time steps of the random input")
+    check.add_argument("--batch", type=positive_int, default=8, help="samples of the random input")
+    check.add_argument("--rate", type=positive_float, default=0.2, help="spike probability per input and step")
+    check.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    add_output(check, writes="check.json and check.md")
+    check.set_defaults(func=_check)
 
 
 def _input_shape(args, model) -> list[int]:
@@ -72,19 +110,49 @@ def _input_shape(args, model) -> list[int]:
 
 
 def _export(args) -> int:
-    from ..interop import export_nir, write_nir
-    from ..train import load_model
+    import tempfile
+    import warnings
 
-    from ..train import read_checkpoint
+    from ..interop import apply_profile, export_nir, write_nir
+    from ..interop.check import check_nir, checked_metadata, forecast_line, reading_forecast
+    from ..interop.readers import READERS, reader_available
+    from ..train import load_model, read_checkpoint
 
     model = load_model(args.checkpoint)
     data = {k: v for k, v in read_checkpoint(args.checkpoint)[2].get("data", {}).items()
             if k in ("dataset", "options", "dt", "t_max")}
-    graph = export_nir(model, _input_shape(args, model), dt=args.dt, profile=args.profile, data=data or None)
+    shape = _input_shape(args, model)
+    generic = export_nir(model, shape, dt=args.dt, data=data or None)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        graph = apply_profile(generic, args.profile)
+    for warning in said:  # the profile's notes, once each, without a source line
+        print(f"adaspike: note: {warning.message}", file=sys.stderr)
+    forecast = reading_forecast(generic, args.profile)
+    report = None
+    if args.check and args.profile != "generic":
+        readers = [args.profile] if args.profile in READERS and reader_available(args.profile) else []
+        if not readers:
+            print(f"adaspike: note: {args.profile} is not installed here: the file is checked against the model "
+                  "only", file=sys.stderr)
+        with tempfile.TemporaryDirectory() as folder:  # the check reads the file as written, through HDF5
+            report = check_nir(write_nir(Path(folder) / "model.nir", graph), readers, model=model, dt=args.dt)
+        graph.metadata["nir_check"] = checked_metadata(report, forecast)
+    else:
+        graph.metadata["nir_check"] = json.dumps({"checked": {}, "forecast": {r: f["reads"]
+                                                                              for r, f in forecast.items()}})
     path = write_nir(output_file(args.out, "model.nir"), graph)
+    if report is not None:
+        report.source = str(path)
+        print(report.table(), file=sys.stderr)
     kinds = sorted({type(n).__name__ for n in graph.nodes.values()})
-    print(json.dumps({"nir": str(path), "for": args.profile, "nodes": len(graph.nodes), "types": kinds},
-                     indent=2))
+    print(json.dumps({"nir": str(path), "for": args.profile, "nodes": len(graph.nodes), "types": kinds,
+                      **({"checked": {r.reader: r.status for r in report.readers + [report.model]}}
+                         if report else {})}, indent=2))
+    print(forecast_line(forecast), file=sys.stderr)
+    if report is not None and report.differing:
+        print(f"adaspike: warning: {', '.join(r.reader for r in report.differing)} read(s) {path} differently "
+              "from the model (table above)", file=sys.stderr)
     return 0
 
 
@@ -94,7 +162,7 @@ def _import(args) -> int:
     from ..train import save_checkpoint
 
     options = {k: v for k, v in (("method", args.method), ("reset", args.reset),
-                                 ("time_reduce", args.time_reduce)) if v is not None}
+                                 ("time_reduce", args.time_reduce), ("writer_dt", args.writer_dt)) if v is not None}
     graph = read_nir(args.nir_file)
     model = imported_model(graph, dt=args.dt, convention=args.convention, **options)
     convention, dt = model.nir_import["convention"], model.nir_import["dt"]
@@ -109,4 +177,32 @@ def _import(args) -> int:
     print(json.dumps({"checkpoint": str(path), "dt": dt, "convention": convention,
                       "neuron_layers": neurons, **({"retimed_from": model.nir_import["written_dt"]}
                                                    if getattr(model, "retime_info", None) else {})}, indent=2))
+    return 0
+
+
+def _check(args) -> int:
+    from ..interop.check import check_nir
+    from ..report import write_json, write_text
+
+    target = None
+    if args.out is not None:
+        target = output_file(args.out, "check.json")
+        if target.is_file() and not args.overwrite:
+            raise FileExistsError(f"{target} exists; pass --overwrite to replace it, or choose another -o folder")
+    report = check_nir(args.nir_file, args.readers, dt=args.dt, convention=args.convention, reset=args.reset,
+                       writer_dt=args.writer_dt, input_shape=args.input_shape, steps=args.steps, batch=args.batch,
+                       rate=args.rate, seed=args.seed)
+    table = report.table()
+    print(table)
+    for row in report.readers:
+        for line in row.said:
+            print(f"  {row.reader} said: {line[:200]}")
+    if target is not None:
+        write_json(target, report.to_dict())
+        write_text(target.with_suffix(".md"), table + "\n")
+        print(f"wrote {target} and {target.with_suffix('.md')}")
+    if report.differing:
+        print(f"differs: {', '.join(r.reader for r in report.differing)} read the file differently from adaspike",
+              file=sys.stderr)
+        return 1
     return 0

@@ -3,6 +3,7 @@
     graph = export_nir(model, input_shape=(2, 34, 34))      # τ in seconds, R as in the ODE, hints in metadata
     write_nir("model.nir", graph)
     model = import_nir("model.nir", dt="1ms")        # the writer detected; or convention="snntorch", ...
+    report = check_nir("model.nir")                  # the same spikes in every installed peer reader?
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from .export import export_nir, neuron_node, nir_export_problems
 from .graph_module import NIRGraphModule, SumPool2d, neuron_layers
 from .importer import detect_convention, flatten_graph, import_nir, read_graph
 from .profiles import PROFILES, Profile, apply_profile
+from .readers import READERS
+from .check import NIRCheck, check_nir, forecast_line, reading_forecast
 
 
 def write_nir(path: str | os.PathLike, graph: nir.NIRGraph) -> pathlib.Path:
@@ -31,6 +34,7 @@ def read_nir(path: str | os.PathLike) -> nir.NIRGraph:
     return read_graph(path)
 
 
-__all__ = ["AUTO", "CONVENTIONS", "Convention", "NIRGraphModule", "PROFILES", "Profile", "SumPool2d", "apply_profile",
-           "detect_convention", "export_nir", "flatten_graph", "get_convention", "import_nir", "leaky_step",
-           "neuron_layers", "neuron_node", "nir_export_problems", "read_nir", "write_nir"]
+__all__ = ["AUTO", "CONVENTIONS", "Convention", "NIRCheck", "NIRGraphModule", "PROFILES", "Profile", "READERS",
+           "SumPool2d", "apply_profile", "check_nir", "detect_convention", "export_nir", "flatten_graph",
+           "forecast_line", "get_convention", "import_nir", "leaky_step", "neuron_layers", "neuron_node",
+           "nir_export_problems", "read_nir", "reading_forecast", "write_nir"]

@@ -23,9 +23,11 @@ its own reading (anchors §5). The conventions, by the writer that produced the 
 * ``sinabs`` — what ``sinabs.nir.to_nir`` (Sinabs 3.1.3) writes: τ in *steps*, R = 1, for layers simulated
   as α = e^{−1/τ} per step; ``LIF`` with its default ``norm_input=True`` (v_t = α v + (1−α) I_t: the ODE read
   with δ = 1 under ZOH), ``ExpLeak`` (LI, ``norm_input=False``: v_t = α v + I_t), ``IAF`` (v_t = v + I_t); reset
-  by subtraction of ⌊v/θ⌋ spikes per step (``MultiSpike``), spike when v ≥ θ. The file does not record
-  ``norm_input``: LIF layers built with ``norm_input=False`` — and Sinabs' own ``from_nir``, which reads every LIF
-  so — need ``sinabs-raw`` (v_t = α v + I_t).
+  by subtraction of ⌊v/θ⌋ spikes per step (``MultiSpike``), spike when v ≥ θ. Every IF membrane is held at or
+  above −θ after each step, as Sinabs' own ``from_nir`` builds it (``IAFSqueeze(min_v_mem=−θ)``; the NIR paper's
+  N-MNIST network was trained so, ``min_v_mem=-1``): the file does not record ``min_v_mem``, and this is how
+  Sinabs reads it. The file does not record ``norm_input`` either: LIF layers built with ``norm_input=False`` —
+  and Sinabs' own ``from_nir``, which reads every LIF so — need ``sinabs-raw`` (v_t = α v + I_t).
 * ``rockpool`` — what Rockpool 3.1's ``rockpool.nn.modules.to_nir`` writes: τ in seconds and the writer's step δ
   hidden in R = τ·e^{−δ/τ}/δ (recovered exactly, δ = τ·W(1/R) with Lambert's W; Rockpool's own ``from_nir``
   takes min τ/(1+R), which is δ only approximately). The per-step model is Rockpool's: ``LIFNeuronTorch`` (LIF)
@@ -64,6 +66,8 @@ class Convention:
     synaptic inputs jump by I each step (Norse). ``step_in_r``: the writer's step is not fixed but stored in R
     (Rockpool, see ``step_from_r``); its inputs enter unscaled. ``max_spikes``: the writer's spikes per step.
     ``unit_input``: node types (``"LIF"``, ``"LI"``) whose writer adds R·I each step undecayed by (1−α).
+    ``if_floor``: IF membranes are held at or above −θ (Sinabs). ``flatten_counts_batch``: the writer's (and its
+    reader's) Flatten dims count the batch axis (torch's ``nn.Flatten`` on [B, ...]: snnTorch, Norse).
     """
 
     name: str
@@ -79,6 +83,8 @@ class Convention:
     step_in_r: bool = False
     max_spikes: int = 1
     unit_input: frozenset = frozenset()
+    if_floor: bool = False
+    flatten_counts_batch: bool = False
     writer: str = ""
 
     def step_method(self, metadata: dict) -> str:
@@ -93,20 +99,22 @@ CONVENTIONS: dict[str, Convention] = {
     "adaspike": Convention("adaspike", None, None, reset="zero", strict=True, trust_metadata=True,
                            writer="adaspike export_nir"),
     "snntorch": Convention("snntorch", 1e-4, "euler", reset=None, strict=True, cuba_new_current=True,
-                           subtract_after_decay=True, writer="snntorch.export_nir.export_to_nir"),
+                           subtract_after_decay=True, flatten_counts_batch=True,
+                           writer="snntorch.export_nir.export_to_nir"),
     "spikingjelly": Convention("spikingjelly", 1e-4, "euler", reset="zero", strict=False, cuba_new_current=True,
                                writer="spikingjelly.activation_based.nir_exchange.export_to_nir(dt=1e-4)"),
     "norse": Convention("norse", None, "euler", reset="zero", strict=True, impulse_input=True,
-                        cuba_new_current=True,
+                        cuba_new_current=True, flatten_counts_batch=True,
                         writer="Norse master's to_nir (τ in seconds) and norse.torch.from_nir's reading"),
     "norse-1.1": Convention("norse-1.1", None, "euler", reset="zero", strict=True, impulse_input=True,
-                            cuba_new_current=True, tau_times_dt=1e-3,
+                            cuba_new_current=True, tau_times_dt=1e-3, flatten_counts_batch=True,
                             writer="norse.torch.utils.export_nir.to_nir (Norse 1.1, dt=1 ms)"),
     # Sinabs' MultiSpike has no cap; 255 is the most the core's spike counts hold
     "sinabs": Convention("sinabs", 1.0, "zoh", reset="subtract", strict=False, max_spikes=255,
-                         unit_input=frozenset({"LI"}), writer="sinabs.nir.to_nir (Sinabs 3.1.3; LIF norm_input=True)"),
+                         unit_input=frozenset({"LI"}), if_floor=True,
+                         writer="sinabs.nir.to_nir (Sinabs 3.1.3; LIF norm_input=True)"),
     "sinabs-raw": Convention("sinabs-raw", 1.0, "zoh", reset="subtract", strict=False, max_spikes=255,
-                             unit_input=frozenset({"LI", "LIF"}),
+                             unit_input=frozenset({"LI", "LIF"}), if_floor=True,
                              writer="sinabs.nir.to_nir of LIF(norm_input=False), as sinabs.nir.from_nir reads it"),
     # Rockpool emits up to 2**16 spikes per step; 255 is the most the core's spike counts hold
     "rockpool": Convention("rockpool", None, "zoh", reset="subtract", strict=False, step_in_r=True, max_spikes=255,

@@ -18,6 +18,8 @@ from ..layers.neurons import NeuronLayer
 from ..layers.readout import reduce_time
 from ..layers.synapse import TimeFolded
 
+__all__ = ["NIRGraphModule", "SumPool2d", "neuron_layers"]
+
 
 class SumPool2d(nn.Module):
     """Sum pooling (NIR SumPool2d): average pooling with divisor 1."""
@@ -71,6 +73,14 @@ class NIRGraphModule(nn.Module):
         return [n for n in order if n not in set(self.recurrent.values())]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values = self.node_outputs(x)
+        out = [values[o] for o in self.outputs]
+        y = out[0] if len(out) == 1 else torch.cat([o.flatten(2) for o in out], dim=-1)
+        return reduce_time(y, self.time_reduce) if self.time_reduce else y
+
+    def node_outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every node's per-step output [T, B, ...] (spikes of neurons, membranes of leaky integrators), by node
+        name, before any time reduction: what ``adaspike check-nir`` compares layer by layer."""
         if x.dim() < 3:
             raise ValueError(f"an imported NIR model takes time-major input [T, B, ...], got shape {tuple(x.shape)}")
         values: dict[str, torch.Tensor] = {}
@@ -83,9 +93,7 @@ class NIRGraphModule(nn.Module):
                 raise ValueError(f"NIR node {name!r} has no input")
             current = incoming[0] if len(incoming) == 1 else sum(incoming)
             values[name] = self._run_node(name, current)
-        out = [values[o] for o in self.outputs]
-        y = out[0] if len(out) == 1 else torch.cat([o.flatten(2) for o in out], dim=-1)
-        return reduce_time(y, self.time_reduce) if self.time_reduce else y
+        return values
 
     def _run_node(self, name: str, current: torch.Tensor) -> torch.Tensor:
         module = self.layers[name] if name in self.layers else None

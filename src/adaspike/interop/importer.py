@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -35,7 +36,9 @@ from ..retime import SSMIntegrator, retime
 from ..layers.synapse import TimeFolded
 from .conventions import (AUTO, CONVENTIONS, Convention, get_convention, leaky_step, numpy_node, rockpool_step,
                           signature_candidates, tau_from_step)
+from .floor import FlooredIF
 from .graph_module import NIRGraphModule, SumPool2d
+from .profiles import PROFILES
 
 log = logging.getLogger("adaspike")
 
@@ -78,12 +81,15 @@ def _gain_and_threshold(gain, threshold) -> tuple[float, float, np.ndarray | Non
 
 class _Options:
     def __init__(self, dt: float, convention: Convention, method: str | None, reset: str | None,
-                 strict: bool | None):
+                 strict: bool | None, recorded_reset: bool = False):
         self.dt, self.convention, self.method, self.reset, self.strict = dt, convention, method, reset, strict
+        # an adaspike file written for a reader (a profile) records the reset its neurons run with
+        self.recorded_reset = recorded_reset
 
     def neuron_kwargs(self, meta: dict) -> dict:
         c = self.convention
-        reset = self.reset or (_text(meta["reset"]) if c.trust_metadata and "reset" in meta else c.reset)
+        recorded = (c.trust_metadata or self.recorded_reset) and "reset" in meta
+        reset = self.reset or (_text(meta["reset"]) if recorded else c.reset)
         if reset is None:
             raise ValueError(f"{c.writer or c.name} files do not record the reset mechanism; name it: "
                              "reset='subtract' (snnTorch's default for Leaky/Synaptic) or reset='zero' "
@@ -172,6 +178,9 @@ def _neuron(node, name: str, opt: _Options) -> tuple[nn.Module, np.ndarray | Non
         layer = LeakyIntegrator(shape, tau=_tensor(tau), tau_range=_tau_range(tau), dt=dt, method="zoh")
         return layer, gain / -np.expm1(-dt / tau)
     kw = opt.neuron_kwargs(meta)
+    if isinstance(node, nir.IF) and c.if_floor:  # Sinabs' IAF: one step adds R·δ·I, membrane held ≥ −θ
+        theta = _f64(node.v_threshold) * np.ones(shape)
+        return FlooredIF(shape, _f64(node.r) * c.file_dt, theta, -theta, dt), None
     if isinstance(node, nir.IF):
         if c.file_dt is not None:  # one step of the writer adds R·δ·I; here one step adds gain·dt·I
             gain, method = _f64(node.r) * c.file_dt / dt, "zoh"
@@ -279,7 +288,7 @@ def _late_subtract_lif(alpha, gain, threshold, opt: _Options, kw: dict) -> SSMNe
     return SSMNeuron(ssm, reset="subtract", strict=kw["strict"], max_spikes=kw.get("max_spikes", 1))
 
 
-def _stateless(node, name: str) -> nn.Module:
+def _stateless(node, name: str, counts_batch: bool = False) -> nn.Module:
     if isinstance(node, _WEIGHTS):
         w = _tensor(node.weight)
         layer = nn.Linear(w.shape[1], w.shape[0], bias=isinstance(node, nir.Affine))
@@ -300,6 +309,8 @@ def _stateless(node, name: str) -> nn.Module:
         return conv
     if isinstance(node, nir.Flatten):
         start, end = int(node.start_dim), int(node.end_dim)
+        if counts_batch:  # the writer's dims already count the batch axis
+            return nn.Flatten(start, end)
         return nn.Flatten(start + 1 if start >= 0 else start, end + 1 if end >= 0 else end)
     if isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
         k, s, p = (tuple(int(v) for v in np.ravel(getattr(node, f))) for f in ("kernel_size", "stride", "padding"))
@@ -371,14 +382,45 @@ def _simplify_identities(nodes: dict, edges: list) -> tuple[dict, list]:
     return nodes, list(dict.fromkeys(edges))
 
 
-def detect_convention(graph) -> str:
-    """The writer's convention, read from the graph: adaspike files say so in their metadata; peers' files are
-    told apart by the parameter signature each exporter leaves (e.g. snnTorch's R = τ/1e-4). Raises a
-    ``ValueError`` naming the candidates when the graph does not decide."""
+def _adaspike_profile(graph) -> str | None:
+    """The reader an adaspike-written graph was rewritten for (``export_nir(profile=...)``), else ``None``."""
     meta = dict(getattr(graph, "metadata", None) or {})
-    exporter = meta.get("exporter")
-    if (exporter.decode() if isinstance(exporter, bytes) else exporter) == "adaspike":
-        return "adaspike"
+    if _text(meta.get("exporter", "")) != "adaspike":
+        return None
+    profile = _text(meta.get("profile", "generic"))
+    if profile == "generic":
+        return None
+    if PROFILES.get(profile) is None:
+        raise ValueError(f"this adaspike file was written for the reader {profile!r}, which this version of adaspike "
+                         f"does not know (it knows {sorted(p for p in PROFILES if p != 'generic')})")
+    return profile
+
+
+def _snntorch_or_spikingjelly(nodes: dict) -> str | None:
+    """Tell the two fixed-step writers apart where their parameters allow: SpikingJelly's neurons hold one τ and θ
+    per layer and its exporter writes float64 arrays (Python floats); snnTorch's hold per-neuron β and write float32
+    (torch tensors)."""
+    params = [np.asarray(_f64(getattr(n, f)) if isinstance(getattr(n, f), torch.Tensor) else getattr(n, f))
+              for n in nodes.values() if isinstance(n, _NEURONS)
+              for f in ("tau", "tau_mem", "tau_syn", "v_threshold") if getattr(n, f, None) is not None]
+    if not params:
+        return None
+    if any(p.size > 1 and not np.all(p == p.flat[0]) for p in params):
+        return "snntorch"  # per-neuron values: SpikingJelly's LIFNode holds one τ
+    dtypes = {p.dtype for p in params}
+    return {frozenset({np.dtype(np.float32)}): "snntorch",
+            frozenset({np.dtype(np.float64)}): "spikingjelly"}.get(frozenset(dtypes))
+
+
+def detect_convention(graph) -> str:
+    """The writer's convention, read from the graph: adaspike files say so in their metadata (a file written for a
+    reader is read as that reader reads it); peers' files are told apart by the parameter signature each exporter
+    leaves (e.g. snnTorch's R = τ/1e-4). Raises a ``ValueError`` naming the candidates when the graph does not
+    decide."""
+    meta = dict(getattr(graph, "metadata", None) or {})
+    if _text(meta.get("exporter", "")) == "adaspike":
+        profile = _adaspike_profile(graph)
+        return PROFILES[profile].convention if profile else "adaspike"
     nodes, _ = flatten_graph(graph)
     seen = set(CONVENTIONS) - {"adaspike"}
     if any(isinstance(v, torch.Tensor) for n in nodes.values() for v in vars(n).values()):
@@ -395,8 +437,12 @@ def detect_convention(graph) -> str:
             seen.discard("rockpool")
     # the two fixed-step writers run the same per-step model; SpikingJelly writes IF with R = 1/δ and hard reset
     if seen == {"snntorch", "spikingjelly"}:
-        raise ValueError("this NIR file matches both snnTorch and SpikingJelly (same 0.1 ms per-step model; they "
-                         "differ in reset and spike condition): pass convention='snntorch' or 'spikingjelly'")
+        told = _snntorch_or_spikingjelly(nodes)
+        if told is not None:
+            return told
+        raise ValueError("this NIR file matches both snnTorch and SpikingJelly (the same 0.1 ms per-step model; "
+                         "they differ in reset and spike condition): name it with --convention snntorch or "
+                         "--convention spikingjelly (convention=... in Python)")
     if len(seen) == 1:
         return seen.pop()
     hint = f"it could be any of {sorted(seen)}" if seen else "no known writer's signature matches"
@@ -415,10 +461,36 @@ def read_graph(path: str | os.PathLike) -> nir.NIRGraph:
         raise ValueError(f"{path} is not a readable NIR file ({type(err).__name__}: {err})") from None
 
 
+def _with_writer_step(conv: Convention, writer_dt: float | None) -> Convention:
+    """The convention with its writer's step set: Norse 1.1 wrote τ·dt_w, SpikingJelly τ_steps·dt_w."""
+    if writer_dt is None:
+        return conv
+    if conv.tau_times_dt is not None:
+        return replace(conv, tau_times_dt=writer_dt)
+    if conv.name == "spikingjelly":
+        return replace(conv, file_dt=writer_dt)
+    fixed = {"snntorch": "snnTorch's exporter always writes at 0.1 ms",
+             "sinabs": "Sinabs writes τ in steps", "sinabs-raw": "Sinabs writes τ in steps",
+             "rockpool": "Rockpool's files hold their step in R", "norse": "Norse master writes τ in seconds",
+             "adaspike": "adaspike files record their step"}
+    raise ValueError(f"writer_dt (--writer-dt) does not apply to {conv.name} files: "
+                     f"{fixed.get(conv.name, 'their writer has no step argument')}")
+
+
+def _own_reading(graph, conv: Convention) -> bool:
+    """Whether ``conv`` is how an adaspike-written graph means itself (its own, or that of the reader it was
+    written for): then the graph's recorded step is the model's."""
+    meta = dict(getattr(graph, "metadata", None) or {})
+    if _text(meta.get("exporter", "")) != "adaspike":
+        return False
+    profile = _adaspike_profile(graph)
+    return conv.name == (PROFILES[profile].convention if profile else "adaspike")
+
+
 def import_nir(graph: nir.NIRGraph | str | os.PathLike, dt: float | str | None = None,
                convention: str | Convention = AUTO, *, method: str | None = None, reset: str | None = None,
                strict: bool | None = None, time_reduce: str | None = None, adapt: bool = True,
-               frozen: bool = False) -> NIRGraphModule:
+               frozen: bool = False, writer_dt: float | str | None = None) -> NIRGraphModule:
     """Build a multi-step adaspike model from a NIR graph (or a ``.nir`` file path).
 
     ``dt`` (seconds or ``"1ms"``): the step to run at. Required for other writers' files (NIR stores no step);
@@ -428,44 +500,68 @@ def import_nir(graph: nir.NIRGraph | str | os.PathLike, dt: float | str | None =
     readout included; ``adapt=False`` re-discretises the ODEs alone (the neurons' dynamics, nothing else).
     ``frozen`` (adaspike files): hold each neuron as the fixed per-step form its writer ran (not trainable).
     ``convention``: which library wrote the file, ``auto`` (detect it from the graph; an error names the
-    candidates when the graph does not tell) or one of ``adaspike.interop.CONVENTIONS``.
+    candidates when the graph does not tell) or one of ``adaspike.interop.CONVENTIONS``. An adaspike file
+    written for a reader (``export_nir(profile=...)``) is read as that reader reads it.
+    ``writer_dt``: the step the writer ran at, for writers whose files depend on it and do not record it (Norse
+    1.1's ``to_nir(dt=...)``, SpikingJelly's ``export_to_nir(dt=...)``); by default ``dt`` for Norse 1.1 (the file
+    is read at its writer's step) and 0.1 ms for SpikingJelly (its exporter's default).
     ``method``/``reset``/``strict`` override the convention and metadata. ``time_reduce``
     (``mean``/``sum``/``last``/``max``) defaults to the one recorded by an adaspike export.
     """
     if isinstance(graph, (str, bytes)) or hasattr(graph, "__fspath__"):
         graph = read_graph(graph)
     conv = get_convention(detect_convention(graph) if convention == AUTO else convention)
-    written = written_dt(graph) if conv.name == "adaspike" else None
+    own = _own_reading(graph, conv)
+    written = written_dt(graph) if own else None
     if dt is None:
         if written is None:
             raise ValueError("import_nir needs dt: NIR files carry no time step, and each exporter assumes its "
                              "own (adaspike's own files record theirs)")
         dt = written
     dt = parse_time(dt)
+    if conv.tau_times_dt is not None and writer_dt is None:
+        writer_dt = dt  # Norse 1.1 wrote τ·dt_w: read at the step it ran at unless told otherwise
+        log.info("note: %s files hold τ·dt_w, with dt_w the step passed to Norse's to_nir; taking dt_w = %gs (the "
+                 "step imported at); name another with writer_dt= / --writer-dt", conv.name, dt)
+    conv = _with_writer_step(conv, None if writer_dt is None else parse_time(writer_dt))
+    profiled = own and conv.name != "adaspike"
     if written is not None and adapt and abs(dt - written) > 1e-12 * written:
         log.info("note: this adaspike file's model ran at dt = %gs; imported there and retimed to %gs (method "
                  "%s, input scaling, spike rule in seconds, readout), as `adaspike retime` would move the "
                  "original", written, dt, method or "zoh")
-        source = _build(graph, written, conv, method, reset, strict, time_reduce, exact=True)
+        source = _build(graph, written, conv, method, reset, strict, time_reduce, exact=not profiled,
+                        recorded_reset=profiled)
         moved = retime(source, dt=dt, method=method or "zoh")
         moved.nir_import = {"dt": dt, "convention": conv.name, "written_dt": written}
         return moved
-    if conv.file_dt is not None and abs(dt - conv.file_dt) > 1e-12 * conv.file_dt:
+    if conv.file_dt is not None and abs(dt - conv.file_dt) > 1e-12 * conv.file_dt and not profiled:
         log.info("note: %s files hold a per-step model written for dt = %gs; at dt = %gs each of its steps runs as "
                  "one step of %gs (the same per-step dynamics on a stretched time axis)", conv.name, conv.file_dt,
                  dt, dt)
-    model = _build(graph, dt, conv, method, reset, strict, time_reduce, exact=frozen and conv.name == "adaspike")
+    model = _build(graph, dt, conv, method, reset, strict, time_reduce, exact=frozen and conv.name == "adaspike",
+                   recorded_reset=profiled)
     if written is not None:
         model.nir_import["written_dt"] = written
     return model
 
 
+def _membrane_readout(node):
+    """A LIF that an adaspike profile wrote for a leaky-integrator readout (a threshold never reached, its
+    membrane read out) is that readout: an LI node."""
+    meta = {k: _text(v) for k, v in dict(node.metadata or {}).items() if isinstance(v, (str, bytes))}
+    if isinstance(node, nir.LIF) and meta.get("readout") == "membrane":
+        return nir.LI(tau=node.tau, r=node.r, v_leak=node.v_leak, metadata=dict(node.metadata))
+    return node
+
+
 def _build(graph, dt: float, conv: Convention, method, reset, strict, time_reduce,
-           exact: bool = False) -> NIRGraphModule:
-    """The graph as a NIRGraphModule at ``dt``; ``exact``: adaspike neurons as their writer's fixed per-step form."""
-    opt = _Options(dt, conv, method, reset, strict)
+           exact: bool = False, recorded_reset: bool = False) -> NIRGraphModule:
+    """The graph as a NIRGraphModule at ``dt``; ``exact``: adaspike neurons as their writer's fixed per-step form;
+    ``recorded_reset``: take each neuron's reset from its metadata (an adaspike file written for a reader)."""
+    opt = _Options(dt, conv, method, reset, strict, recorded_reset)
     nodes, edges = flatten_graph(graph)
-    nodes = {k: numpy_node(v) for k, v in nodes.items()}  # Norse leaves torch tensors in its graphs
+    # Norse leaves torch tensors in its graphs
+    nodes = {k: _membrane_readout(numpy_node(v)) for k, v in nodes.items()}
     nodes, edges = _simplify_identities(nodes, edges)
     recurrent, edges = _find_recurrence(nodes, edges)
     modules: dict[str, nn.Module | None] = {}
@@ -481,7 +577,7 @@ def _build(graph, dt: float, conv: Convention, method, reset, strict, time_reduc
             if scale is not None:
                 scales[key] = _tensor(scale)
         else:
-            modules[key] = TimeFolded(_stateless(node, name))
+            modules[key] = TimeFolded(_stateless(node, name, conv.flatten_counts_batch))
     fix = lambda n: n.replace(".", "_")
     meta = dict(graph.metadata or {})
     reduce = time_reduce or (_text(meta["time_reduce"]) if "time_reduce" in meta else None)

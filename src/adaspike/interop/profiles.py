@@ -2,14 +2,18 @@
 correctly (``export_nir(..., profile=...)``, CLI ``export-nir --for``).
 
 Every reader simulates a per-step model of its own: snnTorch and SpikingJelly read τ as Euler at a fixed
-δ = 1e-4 s; Norse reads τ in seconds but runs Euler at the ``dt`` passed to ``from_nir`` and ignores R; Rockpool
-(3.1) reads only CubaLIF, takes its step from min τ_mem/(1+R), runs i_t = β (i + I_t), v_t = α v + i_t (α, β =
-e^{−δ/τ}) and ignores w_in, so a LIF is written as a CubaLIF whose current lasts one step (τ_syn = δ/20, weights
-× e^{20}: the current left over into the next step is e^{−20} ≈ 2e-9 of it). A
-profile keeps *our* per-step model (decay α, gain b at the model's dt and discretisation) and writes the τ the
-reader turns back into α (τ = δ/(1−α)); the gain b that the reader cannot hold goes into the weights feeding the
-neuron. What the reader cannot run at all (its reset, its CubaLIF coupling, a missing node type) is an error
-naming the feature; what it runs nearly alike (a tie at the threshold) is a warning.
+δ = 1e-4 s; Norse reads τ in seconds but runs Euler at the ``dt`` passed to ``from_nir`` and ignores R; Sinabs
+(3.1.3, ``sinabs.nir.from_nir``) reads τ in steps, decays by e^{−1/τ} and adds the input unscaled (it reads every
+LIF as ``norm_input=False``); Rockpool (3.1) reads only CubaLIF, takes its step from min τ_mem/(1+R), runs
+i_t = β (i + I_t), v_t = α v + i_t (α, β = e^{−δ/τ}) and ignores w_in, so a LIF is written as a CubaLIF whose
+current lasts one step (τ_syn = δ/20, weights × e^{20}: the current left over into the next step is e^{−20} ≈ 2e-9
+of it). A profile keeps *our* per-step model (decay α, gain b at the model's dt and discretisation) and writes the
+τ the reader turns back into α (Euler readers τ = δ/(1−α), Sinabs τ = −1/ln α); the gain b that the reader cannot
+hold goes into the weights feeding the neuron. A leaky-integrator readout, which snnTorch, Norse and SpikingJelly
+cannot read (none maps NIR's LI), is written as a LIF whose threshold is never reached (metadata
+``readout: membrane``): its membrane, in the reader's own neuron, is the readout. What the reader cannot run at
+all (its reset, its CubaLIF coupling, a missing node type) is an error naming the feature and the training option
+that avoids it; what it runs nearly alike (a tie at the threshold) is a warning.
 """
 from __future__ import annotations
 
@@ -21,17 +25,21 @@ import nir
 import numpy as np
 
 from ..core.backends.codes import MAX_BURST
-from .conventions import leaky_step
+from .conventions import CONVENTIONS, leaky_step
 
-__all__ = ["PROFILES", "Profile", "apply_profile"]
+__all__ = ["NEVER_FIRES", "PROFILES", "Profile", "apply_profile", "train_option"]
 
 
 @dataclass(frozen=True)
 class Profile:
     """A reader: its fixed step (``None``: the ``dt`` the user passes to it), the neuron nodes it reads, its reset
-    and spike condition, how it holds R (``r_form``: ``"one"`` — R = 1, ``"tau"`` — R = τ/δ, ``"rockpool"`` — a
-    CubaLIF with R = τ/δ − 1 and a one-step current) and whether its ``Flatten`` counts the batch axis.
-    ``stateless``: the weight/shape nodes it reads (``None``: all); ``max_spikes``: its spikes per step."""
+    and spike condition, how it holds R (``r_form``: ``"one"`` — R = 1 and the Euler gain 1 − α, ``"tau"`` —
+    R = τ/δ and gain 1, ``"unit"`` — R = 1 and gain 1, ``"rockpool"`` — a CubaLIF with R = τ/δ − 1 and a one-step
+    current) and how it turns τ into a decay (``decay``: ``"euler"`` 1 − δ/τ or ``"exp"`` e^{−δ/τ}); whether its
+    ``Flatten`` counts the batch axis is its convention's. ``stateless``: the weight/shape nodes it reads (``None``: all);
+    ``max_spikes``: its spikes per step; ``membrane_readout``: an LI node is written as a never-firing LIF whose
+    membrane is read; ``affine_only``: it reads weights only as Affine (a Linear is written with a zero bias);
+    ``convention``: the ``adaspike.interop.CONVENTIONS`` entry that reads its files as it does."""
 
     name: str
     reader: str
@@ -40,39 +48,67 @@ class Profile:
     reset: str
     strict: bool
     r_form: str
-    flatten_counts_batch: bool
+    convention: str
     recurrent: bool = True
     stateless: tuple[type, ...] | None = None
     max_spikes: int = 1
+    decay: str = "euler"
+    membrane_readout: bool = False
+    affine_only: bool = False
     note: str = ""
 
 
 PROFILES: dict[str, Profile | None] = {
     "generic": None,
-    "snntorch": Profile("snntorch", "snntorch.import_nir.import_from_nir", 1e-4, (nir.LIF,), "zero", True,
-                        "tau", True, recurrent=False),
-    "norse": Profile("norse", "norse.torch.from_nir(graph, dt=...)", None, (nir.LIF,), "zero", True,
-                     "one", True),
-    "spikingjelly": Profile("spikingjelly", "spikingjelly nir_exchange.import_from_nir(dt=1e-4)", 1e-4,
-                            (nir.LIF,), "zero", False, "tau", True),
+    "snntorch": Profile("snntorch", "snntorch.import_nir.import_from_nir(graph)", 1e-4, (nir.LIF, nir.LI), "zero",
+                        True, "tau", "snntorch", recurrent=False, membrane_readout=True),
+    "norse": Profile("norse", "norse.torch.from_nir(graph, dt=...)", None, (nir.LIF, nir.LI), "zero", True, "one",
+                     "norse", membrane_readout=True),
+    "spikingjelly": Profile("spikingjelly", "spikingjelly.activation_based.nir_exchange.import_from_nir(graph, "
+                            "dt=1e-4)", 1e-4, (nir.LIF, nir.LI), "zero", False, "tau", "spikingjelly",
+                            membrane_readout=True),
+    "sinabs": Profile("sinabs", "sinabs.nir.from_nir(graph, batch_size=...)", 1.0, (nir.LIF, nir.LI), "subtract",
+                      False, "unit", "sinabs-raw", recurrent=False, decay="exp", affine_only=True,
+                      stateless=(nir.Affine, nir.Linear, nir.Conv2d, nir.Flatten, nir.SumPool2d), max_spikes=2 ** 31,
+                      note="feed it [batch·time, ...] (Sinabs' squeezed layers) and built with the batch size"),
     "rockpool": Profile("rockpool", "rockpool.nn.modules.from_nir (Rockpool 3.1)", None, (nir.LIF,), "subtract",
-                        False, "rockpool", False, recurrent=False, stateless=(nir.Affine, nir.Linear),
+                        False, "rockpool", "rockpool", recurrent=False, stateless=(nir.Affine, nir.Linear),
                         max_spikes=2 ** 16, note="feed it [batch, time, features] (Rockpool is batch-first); LIF "
                         "layers are written as CubaLIF with a one-step current, since its from_nir reads no LIF"),
 }
 #: Rockpool profile: the written synaptic τ in steps of δ (the current decays by e^{−20} within a step)
 _ONE_STEP_SYN = 1 / 20
+#: the threshold of a membrane readout written as a LIF: never reached by a readout's membrane
+NEVER_FIRES = 1e30
+
+
+def train_option(**neuron_options) -> str:
+    """The ``adaspike train`` option that builds a model's neurons so (``--model-options``, which the ``snn`` and
+    ``conv-snn`` models pass to every neuron layer), and its Python spelling."""
+    import json
+
+    given = json.dumps({"neuron_options": neuron_options})
+    return f"train it with `adaspike train ... --model-options '{given}'` (Python: neuron_options={neuron_options})"
+
 
 _WHY = {  # what a reader lacks, for the errors
     nir.CubaLIF: "runs CubaLIF with the same step's synaptic current (v_t driven by i_t), adaspike's CubaLIF is "
-                 "the ODE; export LIF layers or use --for generic",
-    nir.IF: "has no IF reader matching dv/dt = R·I",
-    nir.LI: "has no LI (non-spiking readout) node",
+                 "the ODE; train with --neuron lif, or export with --for generic",
+    nir.IF: "has no IF reader matching dv/dt = R·I; train with --neuron lif",
+    nir.LI: "has no LI (non-spiking readout) node; train with --readout sum or --readout mean (a spiking output "
+            "layer)",
 }
 _WHY_PROFILE = {("rockpool", nir.LI): "has no usable LI reader (its from_nir truncates τ to whole seconds, "
-                                      "tau.int()); end the model on a spiking layer",
+                                      "tau.int()); train with --readout sum or --readout mean (a spiking output "
+                                      "layer)",
                 ("rockpool", nir.CubaLIF): "runs CubaLIF with the same step's synaptic current (v_t driven by i_t), "
-                                           "adaspike's CubaLIF is the ODE; export LIF layers"}
+                                           "adaspike's CubaLIF is the ODE; train with --neuron lif",
+                ("sinabs", nir.IF): "floors every IF membrane at −θ (IAFSqueeze(min_v_mem=−θ)), adaspike's IF has no "
+                                    "floor; train with --neuron lif"}
+_RECURRENT_WHY = {"snntorch": "snnTorch 1.0's import_from_nir wraps the loop into an RLeaky subgraph that nirtorch "
+                              "2.6 cannot build",
+                  "rockpool": "Rockpool reads recurrent layers only from its own LIFTorch(has_rec) subgraphs",
+                  "sinabs": "Sinabs' from_nir runs each layer over the whole sequence at once"}
 
 
 def _meta(node) -> dict:
@@ -110,6 +146,71 @@ def _rockpool_cuba(graph: nir.NIRGraph, name: str, node: nir.LIF, alpha, gain, d
                        v_reset=zeros, w_in=np.ones_like(tau_mem), metadata={**meta, "reader_dt": step})
 
 
+#: where each reader keeps the membrane of a never-firing LIF (a membrane readout), for the notes
+_MEMBRANE = {"snntorch": "the Leaky module's .mem after each step", "norse": "the .v of its state",
+             "spikingjelly": "its LIFNode's .v_seq (set store_v_seq = True)"}
+
+
+def _check_recurrence(graph: nir.NIRGraph, p: Profile) -> None:
+    loops = {s for s, d in graph.edges if (d, s) in set(graph.edges)}
+    if loops and not p.recurrent:
+        raise ValueError(f"cannot export the recurrent loop through {sorted(loops)} for {p.name}: "
+                         f"{_RECURRENT_WHY.get(p.name, p.reader + ' reads no recurrent loops')}; train with "
+                         "--no-recurrent (a feed-forward model)")
+
+
+def _check_spike_rule(name: str, meta: dict, p: Profile, notes: list[str]) -> None:
+    """Errors for a reset or spike count the reader cannot run; a note for a different tie at θ."""
+    if meta.get("reset") != p.reset:
+        how = "to zero" if p.reset == "zero" else "by subtraction"
+        raise ValueError(f"cannot export {name!r} for {p.name}: {p.reader} resets {how}, the model resets by "
+                         f"{meta.get('reset')!r}; {train_option(reset=p.reset)}")
+    if ("v > threshold" == meta.get("spike_condition")) != p.strict:
+        notes.append(f"{name}: {p.name} spikes when v {'>' if p.strict else '>='} θ, the model when "
+                     f"{meta.get('spike_condition')}: a step landing exactly on θ differs "
+                     f"({train_option(strict=p.strict)} to match)")
+    spikes = int(meta.get("max_spikes", 1))
+    if meta.get("refractory") is not None or (spikes != 1 and p.max_spikes == 1):
+        raise ValueError(f"cannot export {name!r} for {p.name}: {p.reader} has no refractory period or "
+                         f"multi-spike rule; {train_option(max_spikes=1)}")
+    if spikes < min(p.max_spikes, MAX_BURST):  # the reader bursts where the model cannot
+        raise ValueError(f"cannot export {name!r} for {p.name}: {p.reader} emits ⌊v/θ⌋ spikes per step (up to "
+                         f"{p.max_spikes}), the model at most {spikes}; {train_option(max_spikes=MAX_BURST)}")
+
+
+def _rewrite_leaky(graph: nir.NIRGraph, name: str, node, alpha, gain, dt: float, meta: dict, p: Profile):
+    """A LIF or LI node (per-step α, gain b at ``dt``) as the reader runs it alike, b folded into its inputs."""
+    step = p.step if p.step is not None else dt
+    tau = step / (1 - alpha) if p.decay == "euler" else -step / np.log(alpha)
+    reader_gain = 1.0 - alpha if p.r_form == "one" else np.ones_like(alpha)
+    _fold_into_inputs(graph, name, gain / reader_gain)
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)
+    tau, r = f32(tau), f32(tau.astype(np.float64) / step if p.r_form == "tau" else np.ones_like(alpha))
+    meta = {**meta, "profile": p.name, "reader_dt": step}
+    if p.step is not None and p.name == "spikingjelly" and np.unique(tau).size != 1:
+        raise ValueError(f"cannot export {name!r} for {p.name}: {p.reader} holds one τ per layer, this layer's "
+                         f"differ per neuron (learnt τ); {train_option(learn_tau=False)}")
+    if isinstance(node, nir.LI):
+        if not p.membrane_readout:
+            return nir.LI(tau=tau, r=r, v_leak=np.zeros_like(tau), metadata=meta)
+        return nir.LIF(tau=tau, r=r, v_leak=np.zeros_like(tau), v_threshold=np.full_like(tau, NEVER_FIRES),
+                       v_reset=np.zeros_like(tau), metadata={**meta, "readout": "membrane"})
+    if p.name not in ("norse", "sinabs") and np.unique(node.v_threshold).size != 1:
+        raise ValueError(f"cannot export {name!r} for {p.name}: {p.reader} needs one threshold per layer; "
+                         f"{train_option(learn_threshold=False)}")
+    node.tau, node.r, node.metadata = tau, r, meta
+    return node
+
+
+def _as_affine(graph: nir.NIRGraph) -> None:
+    """Linear nodes as Affine with a zero bias, for a reader that maps only Affine."""
+    for name, node in list(graph.nodes.items()):
+        if isinstance(node, nir.Linear):
+            weight = np.asarray(node.weight, np.float32)
+            graph.nodes[name] = nir.Affine(weight=weight, bias=np.zeros(weight.shape[0], np.float32),
+                                           metadata=dict(node.metadata or {}))
+
+
 def apply_profile(graph: nir.NIRGraph, profile: str) -> nir.NIRGraph:
     """``graph`` (a generic adaspike export) rewritten for ``profile`` (see ``PROFILES``)."""
     if profile not in PROFILES:
@@ -119,28 +220,22 @@ def apply_profile(graph: nir.NIRGraph, profile: str) -> nir.NIRGraph:
         return graph
     graph = copy.deepcopy(graph)
     notes = []
-    loops = {s for s, d in graph.edges if (d, s) in set(graph.edges)}
-    if loops and not p.recurrent:
-        raise ValueError(f"cannot export the recurrent loop through {sorted(loops)} for {profile}: {p.reader} reads "
-                         "recurrent layers only from its own subgraphs (snnTorch RLeaky, Rockpool LIFTorch(has_rec)); "
-                         "export a feed-forward model")
+    _check_recurrence(graph, p)
+    neurons = (nir.LIF, nir.IF, nir.CubaLIF, nir.LI)
     for name, node in list(graph.nodes.items()):
         if isinstance(node, nir.NIRGraph):
             raise ValueError(f"nested NIR graphs are not rewritten for {profile}")
-        if isinstance(node, (nir.Input, nir.Output)):
+        if isinstance(node, (nir.Input, nir.Output, nir.Affine, nir.Linear)):
             continue
-        if not isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF, nir.LI)) and p.stateless is not None \
-                and not isinstance(node, p.stateless):
+        if not isinstance(node, neurons) and p.stateless is not None and not isinstance(node, p.stateless):
             raise ValueError(f"cannot export {name!r} for {profile}: {p.reader} has no {type(node).__name__} node "
                              f"(it reads {', '.join(t.__name__ for t in p.stateless)} and neurons only)")
-        if isinstance(node, (nir.Affine, nir.Linear)):
-            continue
         if isinstance(node, nir.Flatten):
-            if p.flatten_counts_batch:  # the reader applies torch Flatten to [B, ...]: count the batch axis
+            if CONVENTIONS[p.convention].flatten_counts_batch:  # the reader's torch Flatten sees [B, ...]
                 start, end = int(node.start_dim), int(node.end_dim)
                 node.start_dim, node.end_dim = start + 1 if start >= 0 else start, end + 1 if end >= 0 else end
             continue
-        if not isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF, nir.LI)):
+        if not isinstance(node, neurons):
             continue  # stateless nodes pass as they are; the reader's own errors name what it lacks
         if not isinstance(node, p.nodes):
             why = _WHY_PROFILE.get((profile, type(node)), _WHY[type(node)])
@@ -148,44 +243,25 @@ def apply_profile(graph: nir.NIRGraph, profile: str) -> nir.NIRGraph:
         meta = _meta(node)
         dt, method = float(meta["dt"]), str(meta["discretisation"])
         if isinstance(node, nir.LIF):
-            if meta.get("reset") != p.reset:
-                how = "to zero" if p.reset == "zero" else "by subtraction"
-                raise ValueError(f"cannot export {name!r} for {profile}: {p.reader} resets {how}, the "
-                                 f"model resets by {meta.get('reset')!r}; build its neurons with reset={p.reset!r} "
-                                 f"(models: neuron_options={{'reset': {p.reset!r}}})")
-            if ("v > threshold" == meta.get("spike_condition")) != p.strict:
-                notes.append(f"{name}: {profile} spikes when v {'>' if p.strict else '>='} θ, the model when "
-                             f"{meta.get('spike_condition')}: a step landing exactly on θ differs")
-            spikes = int(meta.get("max_spikes", 1))
-            if meta.get("refractory") is not None or (spikes != 1 and p.max_spikes == 1):
-                raise ValueError(f"cannot export {name!r} for {profile}: {p.reader} has no refractory period or "
-                                 "multi-spike rule")
-            if spikes < min(p.max_spikes, MAX_BURST):  # the reader bursts where the model cannot
-                raise ValueError(f"cannot export {name!r} for {profile}: {p.reader} emits ⌊v/θ⌋ spikes per step (up "
-                                 f"to {p.max_spikes}), the model at most {spikes}; build its neurons with "
-                                 f"max_spikes={MAX_BURST} (models: neuron_options={{'max_spikes': {MAX_BURST}}})")
+            _check_spike_rule(name, meta, p, notes)
         alpha, gain = leaky_step(node.tau, node.r, dt, method)
         if p.r_form == "rockpool":
             graph.nodes[name] = _rockpool_cuba(graph, name, node, alpha, gain, dt, {**meta, "profile": profile})
             continue
-        step = p.step if p.step is not None else dt
-        tau = step / (1 - alpha)  # the reader's Euler decay 1 − δ/τ equals our α
-        reader_gain = 1.0 - alpha if p.r_form == "one" else np.ones_like(alpha)  # Euler gain R·δ/τ
-        _fold_into_inputs(graph, name, gain / reader_gain)
-        r = np.ones_like(tau) if p.r_form == "one" else tau / step
-        node.tau = tau.astype(np.float32)
-        node.r = r.astype(np.float32)
-        node.metadata = {**meta, "profile": profile, "reader_dt": step}
-        if isinstance(node, nir.LIF) and p.name != "norse" and np.unique(node.v_threshold).size != 1:
-            raise ValueError(f"cannot export {name!r} for {profile}: {p.reader} needs one threshold per layer")
+        graph.nodes[name] = _rewrite_leaky(graph, name, node, alpha, gain, dt, meta, p)
+        if isinstance(node, nir.LI) and p.membrane_readout:
+            notes.append(f"{name}: the leaky-integrator readout is a LIF that never fires (threshold "
+                         f"{NEVER_FIRES:g}): read its membrane, {_MEMBRANE[profile]}")
+    if p.affine_only:
+        _as_affine(graph)
     if graph.metadata.get("time_reduce"):
         notes.append(f"the model's time reduction ({graph.metadata['time_reduce']}) is not a NIR node: "
-                     f"{profile} returns the per-step output")
+                     f"{profile} returns the per-step output; take its {graph.metadata['time_reduce']} over time")
     if p.note:
         notes.append(p.note)
     if p.step is None and p.r_form != "rockpool":  # Rockpool reads its step from the file
         dts = {float(_meta(n)["dt"]) for n in graph.nodes.values() if "dt" in _meta(n)}
-        notes.append(f"run it with {p.reader.replace('...', 'dt=' + ', '.join(f'{d:g}' for d in sorted(dts)))}")
+        notes.append(f"run it with {p.reader.replace('...', ', '.join(f'{d:g}' for d in sorted(dts)))}")
     graph.metadata = {**graph.metadata, "profile": profile}
     for note in notes:
         warnings.warn(f"NIR export for {profile}: {note}", stacklevel=3)
