@@ -37,7 +37,7 @@ TRAIN_DEFAULTS = dict(model="snn", neuron="adlif", hidden=(128,), recurrent=True
 # and ``model_options`` (the builder's own keyword arguments); measured on validation splits, docs/results.md
 # ("Real event-camera data")
 MODEL_DEFAULTS: dict[str, dict] = {
-    "conv-snn": dict(neuron="lif", hidden=(), epochs=60, lr=5e-3, dropout=0.3, patience=20,
+    "conv-snn": dict(neuron="lif", hidden=(128,), epochs=30, lr=5e-3, dropout=0.3, patience=10,
                      options={"pool": 2}, model_options={"channels": [16, 32]}),
 }
 # the recipe settings each built-in model reads; given explicitly to a model that does not read it, a setting
