@@ -53,6 +53,16 @@ def test_unknown_model_is_a_clear_error(tmp_path):
         train_run(dataset="event-digits", model="nope", limit=20, epochs=1, out=tmp_path, progress=False)
 
 
+def test_a_static_image_model_is_refused_for_event_data():
+    from adaspike.studies.experiment import event_model
+
+    class Events:  # what event_model reads of a dataset
+        input_shape, num_classes, dt = (2, 8, 8), 10, 4e-3
+
+    with pytest.raises(ValueError, match="cannot be built for event data.*conv-snn"):
+        event_model(Events(), model="spiking-resnet")
+
+
 # -- user models -------------------------------------------------------------------------------------------------
 
 FACTORY = textwrap.dedent('''

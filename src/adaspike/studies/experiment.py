@@ -25,6 +25,7 @@ DATASET_DEFAULTS: dict[str, dict] = {
 # measured in docs/results.md ("Real event-camera data")
 CAMERA_DATASETS = ("event-digits", "event-fashion-mnist", "nmnist")
 DATASET_MODELS: dict[str, str] = {name: "conv-snn" for name in CAMERA_DATASETS}
+EVENT_MODELS = ("snn", "conv-snn")  # the zoo's builders sized by event data (input_shape, classes, dt)
 
 
 def dataset_key(dataset: str) -> str:
@@ -87,4 +88,9 @@ def event_model(train_set, *, model: str = "snn", dt: float | None = None, **kwa
         kwargs["hidden"] = list(kwargs["hidden"])
     if is_factory_spec(model):  # named on the command line by the user: trusted, unlike a checkpoint's name
         return build_factory_model(model, **sizes, **kwargs)
-    return build_model(model, **sizes, **kwargs)
+    try:
+        return build_model(model, **sizes, **kwargs)
+    except TypeError as err:  # a builder that is not sized by event data (static-image models of the zoo)
+        raise ValueError(f"model {model!r} cannot be built for event data from input_shape, classes and dt "
+                         f"({err}); event models: {', '.join(EVENT_MODELS)} or a user model "
+                         "'package.module:factory'") from None
