@@ -7,7 +7,9 @@ Each function takes plain tensors/arrays and returns a matplotlib ``Figure``:
 * ``membrane_trace(v, threshold=..., dt=...)`` — membrane potentials [T, k] over time with the threshold;
 * ``metric_curve({label: (xs, ys)}, xlabel=...)`` — accuracy vs T, vs ρ, etc. (accuracy axes span at least
   ``ACCURACY_MIN_SPAN``; each series has its own marker and dash so coinciding lines stay visible);
-* ``layer_operations(result["layers"])`` — per-layer synaptic operations and energy (``adaspike.metrics``).
+* ``layer_operations(result["layers"])`` — per-layer synaptic operations and energy (``adaspike.metrics``);
+* ``series_style(i)`` and ``dodged(values, i, n)`` — for study plots of their own: a distinct marker and dash per
+  series, and categorical x positions shifted per series, so that points at one x never hide one another.
 """
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-__all__ = ["ACCURACY_MIN_SPAN", "accuracy_limits", "accuracy_vs_ratio", "accuracy_vs_steps", "firing_rate_histogram",
-           "firing_rates", "layer_operations", "learning_curve", "membrane_trace", "metric_curve", "spike_raster"]
+__all__ = ["ACCURACY_MIN_SPAN", "accuracy_limits", "accuracy_vs_ratio", "accuracy_vs_steps", "dodged",
+           "firing_rate_histogram", "firing_rates", "layer_operations", "learning_curve", "membrane_trace",
+           "metric_curve", "series_style", "spike_raster"]
 
 # an accuracy axis spans at least this much (0.05 = 5 points), so a 0.2-point spread does not look like a cliff
 ACCURACY_MIN_SPAN = 0.05
@@ -31,10 +34,24 @@ _SERIES_STYLES = (("o", "-", 8), ("s", "--", 6.5), ("^", "-.", 5.5), ("D", ":", 
                   ("x", (0, (1, 1)), 6), ("P", (0, (3, 1, 1, 1, 1, 1)), 5))
 
 
-def _series_style(index: int) -> dict:
+def series_style(index: int) -> dict:
+    """Line keywords of series ``index``: its own colour, hollow marker (shrinking along the cycle) and dash."""
     marker, linestyle, size = _SERIES_STYLES[index % len(_SERIES_STYLES)]
     return dict(marker=marker, linestyle=linestyle, markersize=size, markerfacecolor="none", markeredgewidth=1.3,
                 lw=1.6, color=f"C{index % 10}")
+
+
+# series side by side at one category take this much of the gap between neighbouring categories
+_DODGE_WIDTH = 0.5
+
+
+def dodged(values: Sequence, index: int, count: int, categories: Sequence | None = None) -> list[float]:
+    """x positions of series ``index`` of ``count`` on a categorical axis: category k at k, each series shifted
+    so that series sharing a category sit side by side (``categories``: the axis' sorted values, default
+    ``values``'s own). A single category (one T) then spans a readable width instead of a sliver around it."""
+    order = list(categories) if categories is not None else sorted(set(values))
+    shift = (index - (count - 1) / 2) * _DODGE_WIDTH / max(count, 1)
+    return [order.index(v) + shift for v in values]
 
 
 def accuracy_limits(values, min_span: float = ACCURACY_MIN_SPAN, lower: float = 0.0,
@@ -141,7 +158,7 @@ def metric_curve(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], 
     """Line plot of one or more (xs, ys) series, e.g. accuracy vs T or vs ρ."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for index, (name, (xs, ys)) in enumerate(series.items()):
-        ax.plot(list(xs), list(ys), label=name, **_series_style(index))
+        ax.plot(list(xs), list(ys), label=name, **series_style(index))
     if logx:
         ax.set_xscale("log", base=2)
     values = [y for _, ys in series.values() for y in ys]

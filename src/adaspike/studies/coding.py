@@ -396,29 +396,44 @@ def write_results(cfg: CodingStudyConfig, rows: list[dict], out_dir: Path) -> st
 
 
 def plot_results(rows: list[dict], path: Path) -> None:
+    """Test accuracy (mean ± sd over seeds) and training time per epoch against T, one column per model.
+
+    T is a categorical axis with the (encoding, adaptive) series side by side at each T, each with its own marker
+    and dash: with one T, or with equal accuracies, no series hides under another.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..report.plots import dodged, series_style
+
     models = sorted({r["model"] for r in rows})
+    steps = sorted({r["T"] for r in rows})
     fig, axes = plt.subplots(2, len(models), figsize=(5 * len(models), 7), squeeze=False)
     for col, model in enumerate(models):
-        for (enc, ada) in sorted({(r["encoding"], r["adaptive"]) for r in rows if r["model"] == model}):
+        series = sorted({(r["encoding"], r["adaptive"]) for r in rows if r["model"] == model})
+        for index, (enc, ada) in enumerate(series):
             sel = [r for r in rows if r["model"] == model and r["encoding"] == enc and r["adaptive"] == ada]
-            steps = sorted({r["T"] for r in sel})
-            acc = [[r["accuracy"] for r in sel if r["T"] == T] for T in steps]
-            cost = [statistics.fmean(r["epoch_time_s"] for r in sel if r["T"] == T) for T in steps]
-            style = "-" if ada != "off" else "--"
-            label = f"{enc} / adaptive {ada}"
-            axes[0, col].errorbar(steps, [statistics.fmean(a) for a in acc],
+            mine = sorted({r["T"] for r in sel})
+            acc = [[100 * r["accuracy"] for r in sel if r["T"] == T] for T in mine]  # percent: rendered text
+            cost = [statistics.fmean(r["epoch_time_s"] for r in sel if r["T"] == T) for T in mine]
+            x = dodged(mine, index, len(series), steps)
+            style = series_style(index)
+            label = f"{enc}, adaptive {ada}"
+            axes[0, col].errorbar(x, [statistics.fmean(a) for a in acc],
                                   yerr=[statistics.stdev(a) if len(a) > 1 else 0.0 for a in acc],
-                                  fmt=style, marker="o", capsize=3, label=label)
-            axes[1, col].plot(steps, cost, style, marker="o", label=label)
-        axes[0, col].set_title(model)
-        axes[0, col].set_ylabel("test accuracy (mean ± sd over seeds)")
+                                  capsize=3, label=label, **style)
+            axes[1, col].plot(x, cost, label=label, **style)
+        seeds = len({r["seed"] for r in rows if r["model"] == model})
+        axes[0, col].set_title(f"{model} ({seeds} seed{'s' if seeds > 1 else ''})")
+        axes[0, col].set_ylabel("test accuracy (%)" + (", mean ± sd over seeds" if seeds > 1 else ""))
         axes[1, col].set_ylabel("training time per epoch (s)")
-        axes[1, col].set_xlabel("time steps T")
+        for ax in axes[:, col]:
+            ax.set_xticks(range(len(steps)), [str(T) for T in steps])
+            ax.set_xlim(-0.6, len(steps) - 0.4)
+            ax.set_xlabel("time steps T")
+            ax.grid(alpha=0.3, axis="y")
         axes[0, col].legend(fontsize=7)
     save_figure(fig, path)
 

@@ -196,32 +196,48 @@ def write_results(out_dir: Path, name: str, rows: list[dict], ann_ref: dict, met
             "SOPs count a burst of k as k.\n\n")
     write_json(out_dir / f"{name}.json", {"meta": meta, "ann": ann_ref, "rows": rows})
     write_text(out_dir / f"{name}.md", head + table + "\n")
-    _plots(out_dir, name, rows, ann_ref)
+    _plots(out_dir, name, rows, ann_ref, _title(meta))
     return head + table
 
 
-def _plots(out_dir: Path, name: str, rows: list[dict], ann_ref: dict) -> None:
+def _title(meta: dict) -> str:
+    """What a convert figure shows, from the study's metadata (not its file name)."""
+    model = meta.get("arch") or "ANN"
+    data = Path(str(meta.get("dataset", ""))).name or "its data"
+    tested = f", {meta['test_samples']} test samples" if meta.get("test_samples") else ""
+    return f"{model} on {data}: converted SNN against its ANN{tested}"
+
+
+def _plots(out_dir: Path, name: str, rows: list[dict], ann_ref: dict, title: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from ..report import save_figure
+    from ..report.plots import series_style
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for method in dict.fromkeys(r["method"] for r in rows):
+    for index, method in enumerate(dict.fromkeys(r["method"] for r in rows)):
         sel = [r for r in rows if r["method"] == method]
-        ax1.plot([r["T"] for r in sel], [r["accuracy"] for r in sel], "o-", label=method)
-        ax2.plot([r["energy_uJ"] for r in sel], [r["accuracy"] for r in sel], "o-", label=method)
+        ax1.plot([r["T"] for r in sel], [r["accuracy"] for r in sel], label=method, **series_style(index))
+        ax2.plot([r["energy_uJ"] for r in sel], [r["accuracy"] for r in sel], label=method, **series_style(index))
     for ax in (ax1, ax2):
-        ax.axhline(100 * ann_ref["accuracy"], color="k", ls="--", lw=1, label="ANN")
+        ax.axhline(100 * ann_ref["accuracy"], color="k", ls="--", lw=1,
+                   label=f"ANN accuracy ({100 * ann_ref['accuracy']:.2f} %)")
         ax.set_ylabel("test accuracy (%)")
-        ax.legend()
     ax1.set_xscale("log", base=2)
+    steps = sorted({r["T"] for r in rows})
+    ax1.set_xticks(steps, [str(T) for T in steps])
     ax1.set_xlabel("time steps T")
-    ax2.axvline(ann_ref["energy_pj"] / 1e6, color="gray", ls=":", lw=1)
+    ax2.axvline(ann_ref["energy_pj"] / 1e6, color="gray", ls=":", lw=1,
+                label=f"ANN energy ({ann_ref['energy_pj'] / 1e6:.3g} µJ per sample)")
     ax2.set_xscale("log")
-    ax2.set_xlabel("energy per sample (uJ)")
-    fig.suptitle(name)
+    ax2.set_xlabel("energy per sample (µJ)")
+    ax1.set_title("accuracy against time steps", fontsize=10)
+    ax2.set_title("accuracy against energy", fontsize=10)
+    for ax in (ax1, ax2):
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, out_dir / f"{name}.png")
     plt.close(fig)
