@@ -528,6 +528,22 @@ def _training_size(cfg: EventsStudyConfig) -> int:
     return len(load_dataset(cfg.dataset, "train", root=cfg.root, **options))
 
 
+def _converted(pair: dict, cfg: EventsStudyConfig, seed: int, out_dir: Path) -> list[dict]:
+    """The conversion rows of one seed, one T at a time; a finished T with the same models is reused."""
+    rows = []
+    for T in cfg.convert_T:
+        done = out_dir / "runs" / f"convert_T{T}_seed{seed}.json"
+        if done.is_file() and json.loads(done.read_text()).get("pair") == pair:
+            rows += json.loads(done.read_text())["rows"]
+            continue
+        found = [{**r, "seed": seed} for r in conversion_rows_at_budgets(pair["conv-ann"], pair["conv-snn"],
+                                                                          cfg.dataset, cfg.root, [T])]
+        write_json(done, {"pair": pair, "rows": found})
+        rows += found
+    reference = [r for r in rows if r["T"] == "-"][:1]  # the ANN reference: one row, whatever T found it
+    return reference + [r for r in rows if r["T"] != "-"]
+
+
 def run_events_study(cfg: EventsStudyConfig, out_dir: str | Path) -> dict:
     """Every row, the learning curve and the figures; outputs are rewritten after every run (resumable)."""
     out_dir = Path(out_dir)
@@ -550,8 +566,7 @@ def run_events_study(cfg: EventsStudyConfig, out_dir: str | Path) -> dict:
     for seed in cfg.seeds if cfg.convert_T else []:
         pair = {r["model"]: r["checkpoint"] for r in rows if r["seed"] == seed and r.get("checkpoint")}
         if {"conv-ann", "conv-snn"} <= set(pair):
-            conversion += [{**r, "seed": seed} for r in conversion_rows_at_budgets(
-                pair["conv-ann"], pair["conv-snn"], cfg.dataset, cfg.root, cfg.convert_T)]
+            conversion += _converted(pair, cfg, seed, out_dir)
             write_outputs(cfg, rows, curve_rows, out_dir, conversion)
     result = write_outputs(cfg, rows, curve_rows, out_dir, conversion)
     source = next((r for r in rows if r["model"] == "conv-snn" and r.get("checkpoint")), None)
