@@ -108,28 +108,39 @@ def from_spikingjelly() -> float:
         return agreement(ours(x), net(x))
 
 
-def from_norse(cuba: bool, in_memory: bool) -> float:
+def norse_net(cuba: bool, dt: float = 1e-3):
+    """Linear → cell → Linear → cell, the cells running at ``dt`` (the same drive per second at any dt)."""
     import norse.torch as norse
-    from norse.torch.utils.export_nir import to_nir
-    torch.manual_seed(0)
-    cell = (lambda: norse.LIFCell()) if cuba else (lambda: norse.LIFBoxCell())
+    cell = (lambda: norse.LIFCell(dt=dt)) if cuba else (lambda: norse.LIFBoxCell(dt=dt))
     net = norse.SequentialState(nn.Linear(N_IN, 16), cell(), nn.Linear(16, 6), cell())
     with torch.no_grad():
         for m in net:
             if isinstance(m, nn.Linear):
-                m.weight.mul_(12.0 if not cuba else 2.0)
+                m.weight.mul_((12.0 if not cuba else 2.0) * 1e-3 / dt)
                 m.bias.add_(0.5 if not cuba else 0.1)
-    x = inputs()
-    graph = to_nir(net, torch.zeros(N_IN))  # unbatched sample: the Input type a reader can check
-    if not in_memory:  # nir.write cannot store Norse's 0-d tensors: write them as 1-d arrays
-        for node in graph.nodes.values():
-            for k, v in list(vars(node).items()):
-                if isinstance(v, (torch.Tensor, float)) or (isinstance(v, np.ndarray) and v.ndim == 0):
-                    v = v.detach().numpy() if isinstance(v, torch.Tensor) else v
-                    setattr(node, k, np.atleast_1d(np.asarray(v, np.float32)))
-        graph = through_file(graph, "norse")
+    return net
+
+
+def norse_file(graph, name: str):
+    """A graph Norse wrote in memory, as a file holds it (nir.write cannot store its 0-d tensors: 1-d arrays)."""
+    for node in graph.nodes.values():
+        for k, v in list(vars(node).items()):
+            if isinstance(v, (torch.Tensor, float)) or (isinstance(v, np.ndarray) and v.ndim == 0):
+                v = v.detach().numpy() if isinstance(v, torch.Tensor) else v
+                setattr(node, k, np.atleast_1d(np.asarray(v, np.float32)))
+    return through_file(graph, name)
+
+
+def from_norse(cuba: bool, in_memory: bool, dt: float = 1e-3) -> float:
+    """Norse 1.1's to_nir(dt=dt) of cells running at dt → import_nir at dt (the writer's step: τ·dt_w read so)."""
+    from norse.torch.utils.export_nir import to_nir
+    torch.manual_seed(0)
+    net, x = norse_net(cuba, dt), inputs()
+    graph = to_nir(net, torch.zeros(N_IN), dt=dt)  # unbatched sample: the Input type a reader can check
+    if not in_memory:
+        graph = norse_file(graph, "norse")
     # in memory the torch tensors tell Norse; a written LIF-only file matches several writers: name it
-    ours = import_nir(graph, dt="1ms", convention="auto" if in_memory or cuba else "norse-1.1")
+    ours = import_nir(graph, dt=dt, convention="auto" if in_memory or cuba else "norse-1.1")
     with torch.no_grad():
         return agreement(ours(x), stepwise(net, x))
 
@@ -231,6 +242,55 @@ def sinabs_self(norm_input: bool) -> float:
     return agreement(theirs, again.reshape(theirs.shape))
 
 
+CNN_BATCH = 100  # samples: identical trains on ≥ 99 % of them is then a count, not a rounding of 8
+
+
+def sinabs_cnn():
+    """An N-MNIST-shaped CNN of IAF layers built as the NIR paper's network was (``min_v_mem=-1``, squeezed layers
+    over [batch·time, 2, 34, 34]): conv → IAF → sum-pool → conv → IAF → sum-pool → flatten → linear → IAF."""
+    import sinabs.layers as sl
+    iaf = lambda: sl.IAFSqueeze(batch_size=CNN_BATCH, min_v_mem=-1.0, spike_threshold=1.0)
+    net = nn.Sequential(nn.Conv2d(2, 8, 3, stride=2, padding=1), iaf(), sl.SumPool2d(2),
+                        nn.Conv2d(8, 16, 3, padding=1), iaf(), sl.SumPool2d(2), nn.Flatten(),
+                        nn.Linear(16 * 4 * 4, 10), iaf())
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.mul_(2.0)
+    return net
+
+
+def sinabs_cnn_vs_sinabs(floor: bool = True) -> float:
+    """The CNN written by sinabs.nir.to_nir, read by adaspike (--convention sinabs) and by Sinabs' own from_nir on
+    the same spikes: the worst layer's spike agreement; identical spike trains on ≥ 99 % of samples are required
+    too. ``floor=False`` reads it without Sinabs' IF floor (what adaspike did before), for the record."""
+    from dataclasses import replace
+
+    from sinabs.nir import to_nir
+    from adaspike.interop import CONVENTIONS
+    from adaspike.interop.check import check_nir
+    torch.manual_seed(0)
+    graph = to_nir(sinabs_cnn(), torch.zeros(CNN_BATCH, 2, 34, 34))
+    # nir.write cannot store the None that Sinabs leaves in Conv2d.input_shape and Flatten.input_type: give them
+    # the shapes they read
+    for name, size in (("0", 34), ("3", 8)):
+        graph.nodes[name].input_shape = np.array([size, size])
+    graph.nodes["6"].input_type = {"input": np.array([16, 4, 4])}
+    path = write_nir(TMP / "sinabs_cnn.nir", graph)
+    convention = "sinabs" if floor else replace(CONVENTIONS["sinabs"], if_floor=False)
+    report = check_nir(path, ["sinabs"], convention=convention, input_shape=[2, 34, 34], steps=T, batch=CNN_BATCH,
+                       rate=0.1, seed=1)
+    (row,) = report.readers
+    if row.status == "cannot read":
+        raise ValueError(row.error)
+    if all(layer.rate == 0 for layer in row.layers):
+        raise ValueError("silent network: agreement would prove nothing")
+    identical = min(layer.identical_samples for layer in row.layers)
+    if floor and identical < 0.99:
+        raise ValueError(f"identical spike trains on only {identical:.1%} of samples")
+    return row.agreement
+
+
 # ---- adaspike → peers --------------------------------------------------------------------------------------
 
 def adaspike_net(neuron: str, dt: float, method: str = "zoh", readout: bool = False, reset: str = "zero",
@@ -300,6 +360,9 @@ CASES = [
     ("Norse 1.1 LIFBoxCell (.nir file)", "→ adaspike", lambda: from_norse(False, False), None),
     ("Norse 1.1 LIFBoxCell (graph in memory, torch tensors)", "→ adaspike", lambda: from_norse(False, True), None),
     ("Norse 1.1 LIFCell (CubaLIF)", "→ adaspike", lambda: from_norse(True, False), None),
+    ("Norse 1.1 LIFBoxCell written and run at 0.5 ms", "→ adaspike", lambda: from_norse(False, False, 5e-4), None),
+    ("Norse 1.1 LIFCell (CubaLIF) written and run at 0.5 ms", "→ adaspike", lambda: from_norse(True, False, 5e-4),
+     None),
     ("adaspike LIF, 1 ms, ZOH, --for snntorch", "adaspike →", lambda: to_peer("snntorch"), None),
     ("adaspike LIF, 1 ms, ZOH, --for norse", "adaspike →", lambda: to_peer("norse"), None),
     ("adaspike LIF, 1 ms, ZOH, --for spikingjelly", "adaspike →", lambda: to_peer("spikingjelly"), None),
@@ -331,6 +394,7 @@ CASES = [
      lambda: from_sinabs(in_memory=True), None),
     ("Sinabs LIF (norm_input=False) + IAF + LIF, --convention sinabs-raw", "→ adaspike",
      lambda: from_sinabs(False), None),
+    ("Sinabs IAF CNN (min_v_mem=-1), adaspike against Sinabs' from_nir", "→ adaspike", sinabs_cnn_vs_sinabs, None),
     ("Rockpool LIFTorch + LIFNeuronTorch + LIFTorch (.nir file)", "→ adaspike", from_rockpool, None),
     ("Rockpool LIFTorch + LIFNeuronTorch + LIFTorch (graph in memory)", "→ adaspike",
      lambda: from_rockpool(in_memory=True), None),
@@ -357,7 +421,9 @@ REFERENCE = [("Rockpool LIFTorch ×3 → Rockpool (its own to_nir → from_nir)"
              ("Sinabs LIF (norm_input=True) + IAF + LIF → Sinabs (its own from_nir)", "reference",
               lambda: sinabs_self(True)),
              ("Sinabs LIF (norm_input=False) + IAF + LIF → Sinabs (its own from_nir)", "reference",
-              lambda: sinabs_self(False))]
+              lambda: sinabs_self(False)),
+             ("Sinabs IAF CNN, adaspike without the IF floor against Sinabs' from_nir (before)", "reference",
+              lambda: sinabs_cnn_vs_sinabs(floor=False))]
 
 
 # ---- trained models, run by the peers on their own test split ---------------------------------------------

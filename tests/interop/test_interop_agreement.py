@@ -63,8 +63,20 @@ def _lif_graph(tau, r, v_threshold=1.0):
 def test_detection_by_signature():
     assert detect_convention(export_nir(nn.Sequential(SpikingLayer(nn.Linear(2, 2), LIF(2))), (2,))) == "adaspike"
     tau = np.array([1e-3, 2e-3])
-    with pytest.raises(ValueError, match="snnTorch and SpikingJelly"):
-        detect_convention(_lif_graph(tau, tau / 1e-4))  # snnTorch Leaky signature R = τ/1e-4
+    # R = τ/1e-4: snnTorch's Leaky or SpikingJelly's LIF(decay_input=False); per-neuron τ only snnTorch writes
+    assert detect_convention(_lif_graph(tau, tau / 1e-4)) == "snntorch"
+    # one τ per layer (two layers: R then encodes two steps, so not Rockpool's): told apart by dtype
+    graph = _lif_graph(np.full(2, 2e-4), np.full(2, 2.0))
+    graph.nodes["lif2"] = _lif_graph(np.full(2, 5e-4), np.full(2, 5.0)).nodes["lif"]
+    graph.edges = [("input", "lif"), ("lif", "lif2"), ("lif2", "output")]
+    assert detect_convention(graph) == "snntorch"  # float32: snnTorch writes torch tensors
+    for node in (graph.nodes["lif"], graph.nodes["lif2"]):  # SpikingJelly's exporter writes Python floats
+        for field in ("tau", "r", "v_threshold"):
+            setattr(node, field, np.asarray(getattr(node, field), np.float64))
+    assert detect_convention(graph) == "spikingjelly"
+    graph.nodes["lif"].v_threshold = graph.nodes["lif"].v_threshold.astype(np.float16)  # neither writes that
+    with pytest.raises(ValueError, match="--convention snntorch or --convention spikingjelly"):
+        detect_convention(graph)
     with pytest.raises(ValueError, match="cannot tell"):
         detect_convention(_lif_graph(tau, [3.0, 0.5]))  # nobody writes that
 

@@ -46,7 +46,7 @@ def test_sinabs_pairs_agree(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     rows = {r["pair"]: r for r in json.loads(out.read_text())}
     names = _cases()
-    assert len(names) == 3
+    assert len(names) == 4  # three Sinabs-written networks, and the IAF CNN against Sinabs' own from_nir
     for name in names:
         assert rows[name]["error"] is None, rows[name]["error"]
         assert rows[name]["value"] >= 0.995, (name, rows[name]["value"])
@@ -65,7 +65,7 @@ def _sinabs_graph(tau1, tau2, w1, b1, w2, b2, w3, b3, threshold=1.0):
     return nir.NIRGraph(nodes=nodes, edges=list(zip(order, order[1:])))
 
 
-def _sinabs_reference(graph, x: torch.Tensor, norm_input: bool) -> torch.Tensor:
+def _sinabs_reference(graph, x: torch.Tensor, norm_input: bool, floor: bool = True) -> torch.Tensor:
     """Sinabs' per-step equations: LIF v = αv + (1−α)I (norm_input) or αv + I, α = e^{−1/τ}; IAF v = v + I; then
     s = trunc(v/θ) where v > 0 (MultiSpike) and v −= s·θ (MembraneSubtract); an IAF's membrane then held at or
     above −θ (``from_nir`` builds IAFSqueeze(min_v_mem=−θ))."""
@@ -87,7 +87,7 @@ def _sinabs_reference(graph, x: torch.Tensor, norm_input: bool) -> torch.Tensor:
             theta = node.v_threshold.double()
             h = (state[i] > 0) * torch.div(state[i], theta, rounding_mode="trunc")
             state[i] = state[i] - h * theta
-            if isinstance(node, nir.IF):
+            if isinstance(node, nir.IF) and floor:
                 state[i] = torch.maximum(state[i], -theta)
         out.append(h)
     return torch.stack(out).float()
@@ -112,6 +112,8 @@ def test_sinabs_written_graph_imports_step_for_step(norm_input, tmp_path):
     other = import_nir(graph, dt="1ms", convention="sinabs-raw" if norm_input else "sinabs")
     with torch.no_grad():  # the two readings differ: the reading named must matter
         assert (other(x) == theirs).float().mean() < 0.99
+    # the IF floor at −θ is exercised: without it the same equations give other spikes
+    assert (_sinabs_reference(graph, x, norm_input, floor=False) != theirs).any()
 
 
 def test_sinabs_graph_is_named_not_guessed():

@@ -43,7 +43,8 @@ MEMBRANE_RTOL = 1e-4
 @dataclass
 class LayerAgreement:
     """One node: ``agreement`` (fraction of equal spikes, or of membrane entries within tolerance), the spike rate
-    of each side (spikes per neuron and step; membranes: mean |v|) and the first step where they differ."""
+    of each side (spikes per neuron and step; membranes: mean |v|), the first step where they differ and
+    ``identical_samples``, the fraction of samples whose whole output (every step and neuron) agrees."""
 
     node: str
     kind: str
@@ -51,6 +52,7 @@ class LayerAgreement:
     rate: float
     reader_rate: float
     first_divergence: int | None
+    identical_samples: float
 
 
 @dataclass
@@ -106,16 +108,17 @@ class NIRCheck:
         lines = [f"NIR check of {self.source}: adaspike reads it as {self.convention} at dt = {self.dt:g} s; "
                  f"input {self.steps} steps × {self.batch} samples × {self.input_shape}, spike probability "
                  f"{self.rate:g} (seed {self.seed})", "",
-                 "| reader | version | status | node | agreement | rate adaspike | rate reader | first differing step |",
-                 "|---|---|---|---|---|---|---|---|"]
+                 "| reader | version | status | node | agreement | identical samples | rate adaspike | rate reader | "
+                 "first differing step |", "|---|---|---|---|---|---|---|---|---|"]
         for r in ([self.model] if self.model else []) + self.readers:
             if not r.layers:
-                lines.append(f"| {r.reader} | {r.version or ''} | {r.status} | | | | | {r.error or ''} |")
+                lines.append(f"| {r.reader} | {r.version or ''} | {r.status} | | | | | | {r.error or ''} |")
             for layer in r.layers:
                 first = "" if layer.first_divergence is None else str(layer.first_divergence)
                 kind = " (membrane)" if layer.kind == "membrane" else ""
                 lines.append(f"| {r.reader} | {r.version or ''} | {r.status} | {layer.node}{kind} | "
-                             f"{layer.agreement:.2%} | {layer.rate:.4g} | {layer.reader_rate:.4g} | {first} |")
+                             f"{layer.agreement:.2%} | {layer.identical_samples:.1%} | {layer.rate:.4g} | "
+                             f"{layer.reader_rate:.4g} | {first} |")
         return "\n".join(lines)
 
 
@@ -166,7 +169,9 @@ def _compare(node: str, ours: torch.Tensor, theirs: torch.Tensor, membrane: bool
         rates = float(ours.mean()), float(theirs.mean())
     per_step = same.reshape(same.shape[0], -1).all(dim=1)
     first = None if bool(per_step.all()) else int((~per_step).nonzero()[0])
-    return LayerAgreement(node, "membrane" if membrane else "spikes", float(same.float().mean()), *rates, first)
+    samples = same.reshape(same.shape[0], same.shape[1], -1).all(dim=2).all(dim=0) if same.dim() > 1 else same
+    return LayerAgreement(node, "membrane" if membrane else "spikes", float(same.float().mean()), *rates, first,
+                          float(samples.float().mean()))
 
 
 def _short(err: BaseException) -> str:

@@ -2,7 +2,7 @@
 ``sinabs.nir.from_nir`` (3.1.3) builds it for every NIR ``IF`` node, with ``min_v_mem = −θ``.
 
 Per step: v ← v + g·I_t; s = ⌊v/θ⌋ where v ≥ θ (Sinabs' ``MultiSpike``, no cap); v ← v − s·θ (``MembraneSubtract``);
-v ← max(v, floor). The floor is not linear, so no per-step state-space form (and no fused scan) holds it: this
+v ← max(v, floor), computed as Sinabs computes it. The floor is not linear, so no per-step state-space form (and no fused scan) holds it: this
 module runs its own loop over time. It is what the ``sinabs`` conventions read an IF node as; adaspike's own IF
 layers have no floor.
 """
@@ -38,7 +38,8 @@ class FlooredIF(nn.Module):
                 step = step + spikes @ recurrent_weight.T
             v = v + self.gain * step
             spikes = torch.where(v >= self.threshold, torch.floor(v / self.threshold), torch.zeros_like(v))
-            v = torch.maximum(v - spikes * self.threshold, self.floor)
+            # Sinabs' own arithmetic, relu(v − floor) + floor: it rounds v by an ulp where max(v, floor) would not
+            v = torch.relu(v - spikes * self.threshold - self.floor) + self.floor
             out.append(spikes)
         return SimpleNamespace(spikes=torch.stack(out))
 

@@ -81,14 +81,14 @@ def _gain_and_threshold(gain, threshold) -> tuple[float, float, np.ndarray | Non
 
 class _Options:
     def __init__(self, dt: float, convention: Convention, method: str | None, reset: str | None,
-                 strict: bool | None, recorded_reset: bool = False):
+                 strict: bool | None, profiled: bool = False):
         self.dt, self.convention, self.method, self.reset, self.strict = dt, convention, method, reset, strict
-        # an adaspike file written for a reader (a profile) records the reset its neurons run with
-        self.recorded_reset = recorded_reset
+        # an adaspike file written for a reader (a profile) records each neuron's reset and the reader's step
+        self.profiled = profiled
 
     def neuron_kwargs(self, meta: dict) -> dict:
         c = self.convention
-        recorded = (c.trust_metadata or self.recorded_reset) and "reset" in meta
+        recorded = (c.trust_metadata or self.profiled) and "reset" in meta
         reset = self.reset or (_text(meta["reset"]) if recorded else c.reset)
         if reset is None:
             raise ValueError(f"{c.writer or c.name} files do not record the reset mechanism; name it: "
@@ -249,7 +249,9 @@ def _unit_input_neuron(node, name: str, shape, meta: dict, opt: _Options) -> tup
     if isinstance(node, nir.IF):
         raise ValueError(f"NIR node {name!r}: Rockpool writes no IF nodes, so the rockpool convention has no "
                          "reading for one; name the convention of the library that wrote this file")
-    step = rockpool_step(node)
+    # Rockpool's writer hides its step in R exactly; a file written for Rockpool's reader (which takes
+    # min τ/(1+R)) records the step that reader runs at
+    step = float(meta["reader_dt"]) if opt.profiled and "reader_dt" in meta else rockpool_step(node)
     if step is None:
         raise ValueError(f"NIR node {name!r}: its R does not encode one Rockpool step (R = τ·e^(−δ/τ)/δ with one δ "
                          "per layer, w_in = 1), so Rockpool's to_nir did not write it; name another convention")
@@ -530,7 +532,7 @@ def import_nir(graph: nir.NIRGraph | str | os.PathLike, dt: float | str | None =
                  "%s, input scaling, spike rule in seconds, readout), as `adaspike retime` would move the "
                  "original", written, dt, method or "zoh")
         source = _build(graph, written, conv, method, reset, strict, time_reduce, exact=not profiled,
-                        recorded_reset=profiled)
+                        profiled=profiled)
         moved = retime(source, dt=dt, method=method or "zoh")
         moved.nir_import = {"dt": dt, "convention": conv.name, "written_dt": written}
         return moved
@@ -539,7 +541,7 @@ def import_nir(graph: nir.NIRGraph | str | os.PathLike, dt: float | str | None =
                  "one step of %gs (the same per-step dynamics on a stretched time axis)", conv.name, conv.file_dt,
                  dt, dt)
     model = _build(graph, dt, conv, method, reset, strict, time_reduce, exact=frozen and conv.name == "adaspike",
-                   recorded_reset=profiled)
+                   profiled=profiled)
     if written is not None:
         model.nir_import["written_dt"] = written
     return model
@@ -555,10 +557,11 @@ def _membrane_readout(node):
 
 
 def _build(graph, dt: float, conv: Convention, method, reset, strict, time_reduce,
-           exact: bool = False, recorded_reset: bool = False) -> NIRGraphModule:
+           exact: bool = False, profiled: bool = False) -> NIRGraphModule:
     """The graph as a NIRGraphModule at ``dt``; ``exact``: adaspike neurons as their writer's fixed per-step form;
-    ``recorded_reset``: take each neuron's reset from its metadata (an adaspike file written for a reader)."""
-    opt = _Options(dt, conv, method, reset, strict, recorded_reset)
+    ``profiled``: an adaspike file written for a reader, whose neurons' metadata record their reset and the
+    reader's step."""
+    opt = _Options(dt, conv, method, reset, strict, profiled)
     nodes, edges = flatten_graph(graph)
     # Norse leaves torch tensors in its graphs
     nodes = {k: _membrane_readout(numpy_node(v)) for k, v in nodes.items()}
