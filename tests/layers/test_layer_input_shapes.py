@@ -27,6 +27,7 @@ def _builders():
         "RecurrentSpikingLayer": (RecurrentSpikingLayer(F_IN, F_OUT, LIF(F_OUT)), lambda T, B: (T, B, F_IN)),
         "TimeFolded": (TimeFolded(torch.nn.Linear(F_IN, F_OUT)), lambda T, B: (T, B, F_IN)),
         "spiking_conv2d": (spiking_conv2d(2, 3, 3, LIF((3, 4, 4))), lambda T, B: (T, B, 2, 4, 4)),
+        "TemporalBatchNorm": (layers.TemporalBatchNorm(3), lambda T, B: (T, B, 3, 4)),
     }
 
 
@@ -34,7 +35,8 @@ def test_the_checked_layers_cover_the_public_layer_classes():
     public = {name for name in layers.__all__ if isinstance(getattr(layers, name), type)
               and issubclass(getattr(layers, name), torch.nn.Module)}
     # base classes, mixins and readouts over any [T, B, ...] shape have no fixed input to check
-    unchecked = {"NeuronLayer", "FrozenSSM", "Bounded", "SoftmaxSum", "TimeReduce"}
+    # time-step-adaptive layers are built for one T (they check it and their features: tests/encoding)
+    unchecked = {"NeuronLayer", "FrozenSSM", "Bounded", "SoftmaxSum", "TimeReduce", "PerStepLIF", "StepWeightedReadout"}
     assert public - unchecked <= set(_builders()), public - unchecked - set(_builders())
 
 
@@ -43,7 +45,9 @@ def test_the_checked_layers_cover_the_public_layer_classes():
 def test_wrong_shapes_raise_one_clear_error(name, T, B, data):
     layer, good = _builders()[name]
     shape = list(good(T, B))
-    wrong = data.draw(st.sampled_from(["feature", "drop_time", "extra_axis"]), label="mutation")
+    # a trailing axis is legal where the layer takes any spatial shape (BatchNorm over channels)
+    mutations = ["feature", "drop_time"] + ([] if name == "TemporalBatchNorm" else ["extra_axis"])
+    wrong = data.draw(st.sampled_from(mutations), label="mutation")
     if wrong == "feature":
         axis = 2
         shape[axis] = shape[axis] + data.draw(st.integers(1, 4), label="extra features")

@@ -135,7 +135,8 @@ class StepWeightedReadout(nn.Module):
             self.register_buffer("step_weight", ones)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if features.dim() != 3 or features.shape[0] != self.T:
-            raise ValueError(f"StepWeightedReadout expects [T={self.T}, B, F], got shape {tuple(features.shape)}")
+        if features.dim() != 3 or features.shape[0] != self.T or features.shape[2] != self.linear.in_features:
+            raise ValueError(f"StepWeightedReadout expects [T={self.T}, B, F={self.linear.in_features}], got shape "
+                             f"{tuple(features.shape)}")
         z = self.linear(features)
         return (self.step_weight[:, None, None] * z).mean(0)
