@@ -16,8 +16,12 @@ ru_maxrss after training minus its RSS just before, so the data, the model and a
 earlier run can hide a peak. The learning curve repeats the rows with the training split limited to fewer
 recordings (class-balanced; the validation share is carved from them; the test split stays whole).
 
-Outputs under ``out``: ``events_study.json``, ``events_study.md``, ``events_learning_curve.png`` and
-``events_raster.png`` (one test recording through the seed-0 conv SNN).
+With ``convert_T`` the conv ANN is also converted (``adaspike.convert``, one event frame per step) for each T and
+set beside the conv SNN retimed to the same step (:func:`conversion_rows_at_budgets`).
+
+Outputs under ``out``: ``events_study.json``, ``events_study.md``, ``events_learning_curve.png`` (with dotted
+power-law extrapolations of the test error, an extrapolation and no more) and ``events_raster.png`` (one test
+recording through the seed-0 conv SNN).
 """
 from __future__ import annotations
 
@@ -42,7 +46,8 @@ from .train_run import train_run, train_settings
 
 log = logging.getLogger("adaspike")
 
-__all__ = ["BASELINES", "EventsStudyConfig", "FrameANN", "frame_ann", "logistic_regression_run", "run_events_study"]
+__all__ = ["BASELINES", "EventsStudyConfig", "FrameANN", "conv_ann_run", "conversion_rows_at_budgets", "frame_ann",
+           "logistic_regression_run", "run_events_study"]
 
 BASELINES = ("conv-snn", "snn", "logistic", "conv-ann")
 LOGISTIC_C = (1e-3, 1e-2, 1e-1, 1.0)
