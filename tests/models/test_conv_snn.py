@@ -128,3 +128,22 @@ def test_calibration_scales_batchnorm_gain_and_restores_statistics():
     gains = model.features[0].synapse.module[1].weight
     assert torch.allclose(gains, torch.full_like(gains, report["scales"]["features.0"]))
     assert model.training  # the mode is given back
+
+
+def test_nir_export_after_folding_batchnorm():
+    """NIR has no BatchNorm or max pooling: an average-pooled model exports once BatchNorm is folded."""
+    import copy
+
+    from adaspike.interop import export_nir
+    from adaspike.retime import fold_batchnorm
+
+    model = small(hidden=[5], pooling="avg").eval()
+    with pytest.raises(ValueError, match="fold BatchNorm first"):
+        export_nir(model, (2, 8, 8))
+    folded = copy.deepcopy(model)
+    assert fold_batchnorm(folded) == 3
+    x = events()
+    assert torch.allclose(folded(x), model(x), atol=1e-5)  # folding is exact in eval mode
+    graph = export_nir(folded, (2, 8, 8))
+    kinds = [type(node).__name__ for node in graph.nodes.values()]
+    assert kinds.count("LIF") == 3 and "LI" in kinds and "AvgPool2d" in kinds and "Flatten" in kinds

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..core.multistep import check_time_major
 from ..core.units import DEFAULT_BIN_DT
-from ..layers import LeakyIntegrator, SpikingLayer, TimeFolded, make_neuron, reduce_time
+from ..layers import LeakyIntegrator, SpikingLayer, TimeFolded, TimeReduce, make_neuron, reduce_time
 from .registry import register_model
 
 __all__ = ["POOLINGS", "ConvSNN", "conv_snn"]
@@ -104,6 +104,14 @@ class ConvSNN(nn.Module):
             nn.init.normal_(self.head.module.weight, 0.0, 1.0 / math.sqrt(size))
             self.head.module.bias.zero_()
         self.readout = LeakyIntegrator(int(classes), tau=readout_tau, dt=dt)
+
+    def nir_modules(self) -> list[tuple[str, nn.Module]]:
+        """The modules in data-flow order, for NIR export (``adaspike.interop``). NIR has no BatchNorm and no max
+        pooling: fold BatchNorm into the weights first (``adaspike.retime.fold_batchnorm`` on an eval-mode copy)
+        and train with ``pooling="avg"``."""
+        return [("features", self.features), ("flatten", TimeFolded(nn.Flatten())),
+                *((f"hidden.{i}", layer) for i, layer in enumerate(self.hidden)), ("head", self.head),
+                ("readout", self.readout), ("reduce", TimeReduce("mean"))]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_time_major(x, name="ConvSNN input", check_finite=False)
