@@ -138,7 +138,21 @@ def select_backend(request: ScanRequest, backend: str) -> Backend:
         fn, supports = _BACKENDS[name]
         if supports(request):
             return fn
+    _announce_reference(request)
     return reference_scan
+
+
+_ANNOUNCED: set[str] = set()
+
+
+def _announce_reference(request: ScanRequest) -> None:
+    """One log line per spike-rule type that no fused kernel runs (the reference loop is much slower)."""
+    from .layout import spike_rule
+
+    kind = type(request.spike_fn).__name__
+    if spike_rule(request.spike_fn) is None and kind not in _ANNOUNCED:
+        _ANNOUNCED.add(kind)
+        log.info("adaspike: spike rule %s has no fused kernel; the scan runs the reference loop", kind)
 
 
 __all__ = ["LazyBackend", "NUMBA", "TRITON", "available_backends", "register_backend", "register_default_backends",
