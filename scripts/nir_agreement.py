@@ -310,11 +310,12 @@ def adaspike_net(neuron: str, dt: float, method: str = "zoh", readout: bool = Fa
     return net
 
 
-def snn_model(recurrent: bool, **neuron_options) -> nn.Module:
-    """The registered ``snn`` model (what ``adaspike train`` builds) with a spiking output layer, reset to zero."""
+def snn_model(recurrent: bool, readout: str = "sum", **neuron_options) -> nn.Module:
+    """The registered ``snn`` model (what ``adaspike train`` builds): a spiking output layer (``readout="sum"``) or
+    its LI readout, reset to zero unless ``neuron_options`` say otherwise."""
     from adaspike.models import build_model
     model = build_model("snn", input_shape=[3, N_IN // 3], classes=4, hidden=[16], neuron="lif", dt=1e-3,
-                        recurrent=recurrent, readout="sum", input_gain=8.0,
+                        recurrent=recurrent, readout=readout, input_gain=8.0,
                         neuron_options={"reset": "zero", "strict": True, **neuron_options})
     with torch.no_grad():
         for m in model.modules():  # drive both layers hard enough to fire
@@ -384,8 +385,11 @@ CASES = [
     ("adaspike CubaLIF, --for norse", "adaspike →", lambda: to_peer("norse", "cubalif"), "same step's"),
     ("adaspike LIF, reset subtract, --for snntorch", "adaspike →", lambda: to_peer("snntorch", reset="subtract"),
      "resets to zero"),
-    ("adaspike LIF, reset subtract, --for norse", "adaspike →", lambda: to_peer("norse", reset="subtract"),
-     "resets to zero"),
+    ("adaspike LIF, reset subtract, --for norse", "adaspike →", lambda: to_peer("norse", reset="subtract"), None),
+    ("adaspike recurrent snn model, reset subtract, LI readout (train's LIF default), --for norse", "adaspike →",
+     lambda: to_peer("norse", model=snn_model(True, readout="li-mean", reset="subtract")), None),
+    ("adaspike recurrent snn model, reset subtract, LI readout (train's LIF default), --for snntorch", "adaspike →",
+     lambda: to_peer("snntorch", model=snn_model(True, readout="li-mean", reset="subtract")), "--no-recurrent"),
     ("adaspike LIF, reset subtract, --for spikingjelly", "adaspike →",
      lambda: to_peer("spikingjelly", reset="subtract"), "resets to zero"),
     ("adaspike AdLIF, any profile", "adaspike →", lambda: to_peer("generic", "adlif"), "no NIR primitive"),

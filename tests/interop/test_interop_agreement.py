@@ -120,11 +120,16 @@ def test_missing_file_is_a_clear_error(tmp_path):
 
 
 def test_profile_keeps_spikes_and_warns(tmp_path):
-    """--for norse folds the gain into the weights; the subtract reset it cannot run is an error."""
-    pytest.importorskip("norse.torch")
+    """A reset snnTorch cannot run is an error naming the training option; Norse runs a reset by subtraction as
+    a CubaLIF with a pass-through synapse and the reset_method the file names; a different tie at θ warns."""
     net = nn.Sequential(SpikingLayer(nn.Linear(3, 2), LIF(2, dt=1e-3, reset="subtract")))
-    with pytest.raises(ValueError, match="resets to zero"):
-        export_nir(net, (3,), profile="norse")
+    with pytest.raises(ValueError, match="resets to zero.*--model-options '{\"neuron_options\": {\"reset\": \"zero\"}}'"):
+        export_nir(net, (3,), profile="snntorch")
+    with pytest.warns(UserWarning, match="reset_method=norse.torch.functional.reset.reset_subtract"):
+        graph = export_nir(net, (3,), profile="norse")
+    assert graph.metadata["reset_method"] == "subtract"
+    cuba = graph.nodes["0_neuron"]
+    assert isinstance(cuba, nir.CubaLIF) and np.float32(1e-3) * (np.float32(1) / cuba.tau_syn[0]) == 1
     net = nn.Sequential(SpikingLayer(nn.Linear(3, 2), LIF(2, dt=1e-3, reset="zero")))
     with pytest.warns(UserWarning, match="spikes when"):
         export_nir(net, (3,), profile="norse")

@@ -547,12 +547,16 @@ def import_nir(graph: nir.NIRGraph | str | os.PathLike, dt: float | str | None =
     return model
 
 
-def _membrane_readout(node):
-    """A LIF that an adaspike profile wrote for a leaky-integrator readout (a threshold never reached, its
-    membrane read out) is that readout: an LI node."""
+def _stands_for(node):
+    """A node an adaspike profile wrote in a reader's own form, as the node it stands for: a never-firing LIF whose
+    membrane is read (``readout: membrane``) is a leaky-integrator readout, an LI node; a CubaLIF whose synapse
+    passes each step's input through (``synapse: pass-through``, Norse's reset by subtraction) is a LIF."""
     meta = {k: _text(v) for k, v in dict(node.metadata or {}).items() if isinstance(v, (str, bytes))}
     if isinstance(node, nir.LIF) and meta.get("readout") == "membrane":
         return nir.LI(tau=node.tau, r=node.r, v_leak=node.v_leak, metadata=dict(node.metadata))
+    if isinstance(node, nir.CubaLIF) and meta.get("synapse") == "pass-through":
+        return nir.LIF(tau=node.tau_mem, r=_f64(node.r) * _f64(node.w_in), v_leak=node.v_leak,
+                       v_threshold=node.v_threshold, v_reset=node.v_reset, metadata=dict(node.metadata))
     return node
 
 
@@ -564,7 +568,7 @@ def _build(graph, dt: float, conv: Convention, method, reset, strict, time_reduc
     opt = _Options(dt, conv, method, reset, strict, profiled)
     nodes, edges = flatten_graph(graph)
     # Norse leaves torch tensors in its graphs
-    nodes = {k: _membrane_readout(numpy_node(v)) for k, v in nodes.items()}
+    nodes = {k: _stands_for(numpy_node(v)) for k, v in nodes.items()}
     nodes, edges = _simplify_identities(nodes, edges)
     recurrent, edges = _find_recurrence(nodes, edges)
     modules: dict[str, nn.Module | None] = {}

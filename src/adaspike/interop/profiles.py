@@ -18,6 +18,7 @@ that avoids it; what it runs nearly alike (a tie at the threshold) is a warning.
 from __future__ import annotations
 
 import copy
+import json
 import warnings
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ import numpy as np
 from ..core.backends.codes import MAX_BURST
 from .conventions import CONVENTIONS, leaky_step
 
-__all__ = ["NEVER_FIRES", "PROFILES", "Profile", "apply_profile", "train_option"]
+__all__ = ["NEVER_FIRES", "PROFILES", "Profile", "Refusal", "apply_profile", "refusal_error", "train_command"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Profile:
     decay: str = "euler"
     membrane_readout: bool = False
     affine_only: bool = False
+    subtract_via_synapse: bool = False
     note: str = ""
 
 
@@ -63,7 +65,7 @@ PROFILES: dict[str, Profile | None] = {
     "snntorch": Profile("snntorch", "snntorch.import_nir.import_from_nir(graph)", 1e-4, (nir.LIF, nir.LI), "zero",
                         True, "tau", "snntorch", recurrent=False, membrane_readout=True),
     "norse": Profile("norse", "norse.torch.from_nir(graph, dt=...)", None, (nir.LIF, nir.LI), "zero", True, "one",
-                     "norse", membrane_readout=True),
+                     "norse", membrane_readout=True, subtract_via_synapse=True),
     "spikingjelly": Profile("spikingjelly", "spikingjelly.activation_based.nir_exchange.import_from_nir(graph, "
                             "dt=1e-4)", 1e-4, (nir.LIF, nir.LI), "zero", False, "tau", "spikingjelly",
                             membrane_readout=True),
@@ -82,33 +84,53 @@ _ONE_STEP_SYN = 1 / 20
 NEVER_FIRES = 1e30
 
 
-def train_option(**neuron_options) -> str:
-    """The ``adaspike train`` option that builds a model's neurons so (``--model-options``, which the ``snn`` and
-    ``conv-snn`` models pass to every neuron layer), and its Python spelling."""
-    import json
+@dataclass(frozen=True)
+class Refusal:
+    """Why a reader cannot run a part (``node``) of the model, and what ``adaspike train`` would build instead: a
+    ``flag`` (``--no-recurrent``, ``--neuron lif``, ``--readout sum``) and/or ``neuron_options``
+    (``--model-options``, which the ``snn`` and ``conv-snn`` models pass to every neuron layer)."""
 
-    given = json.dumps({"neuron_options": neuron_options})
-    return f"train it with `adaspike train ... --model-options '{given}'` (Python: neuron_options={neuron_options})"
+    node: str
+    reason: str
+    flag: str | None = None
+    neuron_options: tuple = ()
 
 
-_WHY = {  # what a reader lacks, for the errors
-    nir.CubaLIF: "runs CubaLIF with the same step's synaptic current (v_t driven by i_t), adaspike's CubaLIF is "
-                 "the ODE; train with --neuron lif, or export with --for generic",
-    nir.IF: "has no IF reader matching dv/dt = R·I; train with --neuron lif",
-    nir.LI: "has no LI (non-spiking readout) node; train with --readout sum or --readout mean (a spiking output "
-            "layer)",
+def train_command(flags, neuron_options: dict) -> str:
+    """The ``adaspike train`` options that build a model so, and the Python spelling of the neuron options."""
+    words = [*dict.fromkeys(flags)]
+    if neuron_options:
+        words.append(f"--model-options '{json.dumps({'neuron_options': neuron_options})}'")
+    python = f" (Python: neuron_options={neuron_options})" if neuron_options else ""
+    return f"train it with `adaspike train ... {' '.join(words)}`{python}"
+
+
+def refusal_error(p: Profile, refusals: list[Refusal]) -> ValueError:
+    """One error for all the reasons reader ``p`` cannot run the model (the nodes grouped by reason), with the one
+    training command that avoids every one that training can avoid."""
+    nodes: dict[str, list[str]] = {}
+    for r in refusals:
+        nodes.setdefault(r.reason, []).append(r.node)
+    reasons = [f"{', '.join(dict.fromkeys(names))}: {reason}" for reason, names in nodes.items()]
+    flags = [r.flag for r in refusals if r.flag]
+    options = {k: v for r in refusals for k, v in r.neuron_options}
+    fix = train_command(flags, options) if flags or options else "no training option avoids this"
+    return ValueError(f"cannot export for {p.name} ({p.reader}): {'; '.join(reasons)}; {fix}")
+
+
+_WHY = {  # what a reader lacks, and the train flag that avoids it, for the errors
+    nir.CubaLIF: ("runs CubaLIF with the same step's synaptic current (v_t driven by i_t), adaspike's CubaLIF is the "
+                  "ODE", "--neuron lif"),
+    nir.IF: ("has no IF reader matching dv/dt = R·I", "--neuron lif"),
+    nir.LI: ("has no LI (non-spiking readout) node", "--readout sum"),
 }
-_WHY_PROFILE = {("rockpool", nir.LI): "has no usable LI reader (its from_nir truncates τ to whole seconds, "
-                                      "tau.int()); train with --readout sum or --readout mean (a spiking output "
-                                      "layer)",
-                ("rockpool", nir.CubaLIF): "runs CubaLIF with the same step's synaptic current (v_t driven by i_t), "
-                                           "adaspike's CubaLIF is the ODE; train with --neuron lif",
-                ("sinabs", nir.IF): "floors every IF membrane at −θ (IAFSqueeze(min_v_mem=−θ)), adaspike's IF has no "
-                                    "floor; train with --neuron lif"}
-_RECURRENT_WHY = {"snntorch": "snnTorch 1.0's import_from_nir wraps the loop into an RLeaky subgraph that nirtorch "
-                              "2.6 cannot build",
+_WHY_PROFILE = {("rockpool", nir.LI): ("has no usable LI reader (its from_nir truncates τ to whole seconds, "
+                                       "tau.int())", "--readout sum"),
+                ("sinabs", nir.IF): ("floors every IF membrane at −θ (IAFSqueeze(min_v_mem=−θ)), adaspike's IF has "
+                                     "no floor", "--neuron lif")}
+_RECURRENT_WHY = {"snntorch": "snnTorch 1.0 wraps the loop into an RLeaky subgraph that nirtorch 2.6 cannot build",
                   "rockpool": "Rockpool reads recurrent layers only from its own LIFTorch(has_rec) subgraphs",
-                  "sinabs": "Sinabs' from_nir runs each layer over the whole sequence at once"}
+                  "sinabs": "Sinabs runs each layer over the whole sequence at once"}
 
 
 def _meta(node) -> dict:
@@ -151,31 +173,45 @@ _MEMBRANE = {"snntorch": "the Leaky module's .mem after each step", "norse": "th
              "spikingjelly": "its LIFNode's .v_seq (set store_v_seq = True)"}
 
 
-def _check_recurrence(graph: nir.NIRGraph, p: Profile) -> None:
+def _recurrence_refusal(graph: nir.NIRGraph, p: Profile) -> list[Refusal]:
     loops = {s for s, d in graph.edges if (d, s) in set(graph.edges)}
     if loops and not p.recurrent:
-        raise ValueError(f"cannot export the recurrent loop through {sorted(loops)} for {p.name}: "
-                         f"{_RECURRENT_WHY.get(p.name, p.reader + ' reads no recurrent loops')}; train with "
-                         "--no-recurrent (a feed-forward model)")
+        return [Refusal(f"the recurrent loop through {', '.join(sorted(loops))}",
+                        _RECURRENT_WHY.get(p.name, "it reads no recurrent loops"), "--no-recurrent")]
+    return []
 
 
-def _check_spike_rule(name: str, meta: dict, p: Profile, notes: list[str]) -> None:
-    """Errors for a reset or spike count the reader cannot run; a note for a different tie at θ."""
-    if meta.get("reset") != p.reset:
+def _spike_rule_refusals(name: str, meta: dict, p: Profile, notes: list[str]) -> list[Refusal]:
+    """What in a LIF's reset or spike count the reader cannot run; a note for a different tie at θ."""
+    out = []
+    if meta.get("reset") != p.reset and not (meta.get("reset") == "subtract" and p.subtract_via_synapse):
         how = "to zero" if p.reset == "zero" else "by subtraction"
-        raise ValueError(f"cannot export {name!r} for {p.name}: {p.reader} resets {how}, the model resets by "
-                         f"{meta.get('reset')!r}; {train_option(reset=p.reset)}")
+        out.append(Refusal(name, f"it resets {how}, the model by {meta.get('reset')!r}",
+                           neuron_options=(("reset", p.reset),)))
     if ("v > threshold" == meta.get("spike_condition")) != p.strict:
+        options = json.dumps({"neuron_options": {"strict": p.strict}})
         notes.append(f"{name}: {p.name} spikes when v {'>' if p.strict else '>='} θ, the model when "
-                     f"{meta.get('spike_condition')}: a step landing exactly on θ differs "
-                     f"({train_option(strict=p.strict)} to match)")
+                     f"{meta.get('spike_condition')}: a step landing exactly on θ differs (--model-options "
+                     f"'{options}' trains the model to match)")
     spikes = int(meta.get("max_spikes", 1))
     if meta.get("refractory") is not None or (spikes != 1 and p.max_spikes == 1):
-        raise ValueError(f"cannot export {name!r} for {p.name}: {p.reader} has no refractory period or "
-                         f"multi-spike rule; {train_option(max_spikes=1)}")
-    if spikes < min(p.max_spikes, MAX_BURST):  # the reader bursts where the model cannot
-        raise ValueError(f"cannot export {name!r} for {p.name}: {p.reader} emits ⌊v/θ⌋ spikes per step (up to "
-                         f"{p.max_spikes}), the model at most {spikes}; {train_option(max_spikes=MAX_BURST)}")
+        out.append(Refusal(name, "it has no refractory period or multi-spike rule",
+                           neuron_options=(("max_spikes", 1),)))
+    elif spikes < min(p.max_spikes, MAX_BURST):  # the reader bursts where the model cannot
+        out.append(Refusal(name, f"it emits ⌊v/θ⌋ spikes per step (up to {p.max_spikes}), the model at most "
+                           f"{spikes}", neuron_options=(("max_spikes", MAX_BURST),)))
+    return out
+
+
+def _layer_refusals(name: str, node, tau: np.ndarray, p: Profile) -> list[Refusal]:
+    """What a reader holding one value per layer cannot hold: per-neuron τ (SpikingJelly) or θ."""
+    out = []
+    if p.name == "spikingjelly" and np.unique(tau).size != 1:
+        out.append(Refusal(name, "it holds one τ per layer, the model's differ per neuron (learnt τ)",
+                           neuron_options=(("learn_tau", False),)))
+    if isinstance(node, nir.LIF) and p.name not in ("norse", "sinabs") and np.unique(node.v_threshold).size != 1:
+        out.append(Refusal(name, "it needs one threshold per layer", neuron_options=(("learn_threshold", False),)))
+    return out
 
 
 def _rewrite_leaky(graph: nir.NIRGraph, name: str, node, alpha, gain, dt: float, meta: dict, p: Profile):
@@ -187,19 +223,29 @@ def _rewrite_leaky(graph: nir.NIRGraph, name: str, node, alpha, gain, dt: float,
     f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)
     tau, r = f32(tau), f32(tau.astype(np.float64) / step if p.r_form == "tau" else np.ones_like(alpha))
     meta = {**meta, "profile": p.name, "reader_dt": step}
-    if p.step is not None and p.name == "spikingjelly" and np.unique(tau).size != 1:
-        raise ValueError(f"cannot export {name!r} for {p.name}: {p.reader} holds one τ per layer, this layer's "
-                         f"differ per neuron (learnt τ); {train_option(learn_tau=False)}")
+    zeros = np.zeros_like(tau)
     if isinstance(node, nir.LI):
         if not p.membrane_readout:
-            return nir.LI(tau=tau, r=r, v_leak=np.zeros_like(tau), metadata=meta)
-        return nir.LIF(tau=tau, r=r, v_leak=np.zeros_like(tau), v_threshold=np.full_like(tau, NEVER_FIRES),
-                       v_reset=np.zeros_like(tau), metadata={**meta, "readout": "membrane"})
-    if p.name not in ("norse", "sinabs") and np.unique(node.v_threshold).size != 1:
-        raise ValueError(f"cannot export {name!r} for {p.name}: {p.reader} needs one threshold per layer; "
-                         f"{train_option(learn_threshold=False)}")
+            return nir.LI(tau=tau, r=r, v_leak=zeros, metadata=meta)
+        return nir.LIF(tau=tau, r=r, v_leak=zeros, v_threshold=np.full_like(tau, NEVER_FIRES), v_reset=zeros,
+                       metadata={**meta, "readout": "membrane"})
+    if p.subtract_via_synapse and meta.get("reset") == "subtract":
+        return nir.CubaLIF(tau_syn=_pass_through_tau(step, tau.shape), tau_mem=tau, r=r, v_leak=zeros,
+                           v_threshold=f32(node.v_threshold), v_reset=zeros, w_in=np.ones_like(tau),
+                           metadata={**meta, "synapse": "pass-through"})
     node.tau, node.r, node.metadata = tau, r, meta
     return node
+
+
+def _pass_through_tau(step: float, shape) -> np.ndarray:
+    """The float32 τ_syn whose Euler synapse at ``step`` passes each step's input through: Norse's LIBoxCell
+    computes step·(1/τ_syn) in float32, which must round to exactly 1."""
+    tau = np.float32(step)
+    for candidate in (tau, np.nextafter(tau, np.float32(0)), np.nextafter(tau, np.float32(1))):
+        inverse = np.float32(1) / candidate
+        if np.float32(np.float32(step) * inverse) == np.float32(1):
+            return np.full(shape, candidate, np.float32)
+    return np.full(shape, tau, np.float32)
 
 
 def _as_affine(graph: nir.NIRGraph) -> None:
@@ -212,15 +258,16 @@ def _as_affine(graph: nir.NIRGraph) -> None:
 
 
 def apply_profile(graph: nir.NIRGraph, profile: str) -> nir.NIRGraph:
-    """``graph`` (a generic adaspike export) rewritten for ``profile`` (see ``PROFILES``)."""
+    """``graph`` (a generic adaspike export) rewritten for ``profile`` (see ``PROFILES``). What the reader cannot
+    run is one ``ValueError`` naming every part and the ``adaspike train`` options that avoid them."""
     if profile not in PROFILES:
         raise ValueError(f"unknown export profile {profile!r}; choose one of {sorted(PROFILES)}")
     p = PROFILES[profile]
     if p is None:
         return graph
     graph = copy.deepcopy(graph)
-    notes = []
-    _check_recurrence(graph, p)
+    notes: list[str] = []
+    refusals = _recurrence_refusal(graph, p)
     neurons = (nir.LIF, nir.IF, nir.CubaLIF, nir.LI)
     for name, node in list(graph.nodes.items()):
         if isinstance(node, nir.NIRGraph):
@@ -228,8 +275,9 @@ def apply_profile(graph: nir.NIRGraph, profile: str) -> nir.NIRGraph:
         if isinstance(node, (nir.Input, nir.Output, nir.Affine, nir.Linear)):
             continue
         if not isinstance(node, neurons) and p.stateless is not None and not isinstance(node, p.stateless):
-            raise ValueError(f"cannot export {name!r} for {profile}: {p.reader} has no {type(node).__name__} node "
-                             f"(it reads {', '.join(t.__name__ for t in p.stateless)} and neurons only)")
+            refusals.append(Refusal(name, f"it has no {type(node).__name__} node (it reads "
+                                    f"{', '.join(t.__name__ for t in p.stateless)} and neurons only)"))
+            continue
         if isinstance(node, nir.Flatten):
             if CONVENTIONS[p.convention].flatten_counts_batch:  # the reader's torch Flatten sees [B, ...]
                 start, end = int(node.start_dim), int(node.end_dim)
@@ -238,13 +286,17 @@ def apply_profile(graph: nir.NIRGraph, profile: str) -> nir.NIRGraph:
         if not isinstance(node, neurons):
             continue  # stateless nodes pass as they are; the reader's own errors name what it lacks
         if not isinstance(node, p.nodes):
-            why = _WHY_PROFILE.get((profile, type(node)), _WHY[type(node)])
-            raise ValueError(f"cannot export {name!r} for {profile}: {p.reader} {why}")
+            reason, flag = _WHY_PROFILE.get((profile, type(node)), _WHY[type(node)])
+            refusals.append(Refusal(name, f"it {reason}", flag))
+            continue
         meta = _meta(node)
         dt, method = float(meta["dt"]), str(meta["discretisation"])
-        if isinstance(node, nir.LIF):
-            _check_spike_rule(name, meta, p, notes)
+        found = _spike_rule_refusals(name, meta, p, notes) if isinstance(node, nir.LIF) else []
         alpha, gain = leaky_step(node.tau, node.r, dt, method)
+        found += _layer_refusals(name, node, np.asarray(node.tau), p)
+        refusals += found
+        if found:
+            continue
         if p.r_form == "rockpool":
             graph.nodes[name] = _rockpool_cuba(graph, name, node, alpha, gain, dt, {**meta, "profile": profile})
             continue
@@ -252,6 +304,8 @@ def apply_profile(graph: nir.NIRGraph, profile: str) -> nir.NIRGraph:
         if isinstance(node, nir.LI) and p.membrane_readout:
             notes.append(f"{name}: the leaky-integrator readout is a LIF that never fires (threshold "
                          f"{NEVER_FIRES:g}): read its membrane, {_MEMBRANE[profile]}")
+    if refusals:
+        raise refusal_error(p, refusals)
     if p.affine_only:
         _as_affine(graph)
     if graph.metadata.get("time_reduce"):
@@ -259,9 +313,15 @@ def apply_profile(graph: nir.NIRGraph, profile: str) -> nir.NIRGraph:
                      f"{profile} returns the per-step output; take its {graph.metadata['time_reduce']} over time")
     if p.note:
         notes.append(p.note)
+    call = p.reader
+    if any(isinstance(n, nir.CubaLIF) and _meta(n).get("synapse") == "pass-through" for n in graph.nodes.values()):
+        graph.metadata = {**graph.metadata, "reset_method": "subtract"}
+        notes.append("its reset-by-subtraction LIF layers are written as CubaLIF with a pass-through synapse "
+                     "(τ_syn = dt), the node Norse's from_nir gives a reset_method")
+        call = call.replace("dt=...)", "dt=..., reset_method=norse.torch.functional.reset.reset_subtract)")
     if p.step is None and p.r_form != "rockpool":  # Rockpool reads its step from the file
         dts = {float(_meta(n)["dt"]) for n in graph.nodes.values() if "dt" in _meta(n)}
-        notes.append(f"run it with {p.reader.replace('...', ', '.join(f'{d:g}' for d in sorted(dts)))}")
+        notes.append(f"run it with {call.replace('...', ', '.join(f'{d:g}' for d in sorted(dts)), 1)}")
     graph.metadata = {**graph.metadata, "profile": profile}
     for note in notes:
         warnings.warn(f"NIR export for {profile}: {note}", stacklevel=3)

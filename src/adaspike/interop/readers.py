@@ -5,7 +5,8 @@ node's output recorded: what ``check_nir`` compares with adaspike's reading of t
 reader         call                                                                 how it is fed
 =============  ===================================================================  ==========================
 snntorch       ``snntorch.import_nir.import_from_nir(graph)``                       one step at a time [B, ...]
-norse          ``norse.torch.from_nir(graph, dt=dt)``                               one step at a time, state
+norse          ``norse.torch.from_nir(graph, dt=dt)`` (``reset_method=reset_subtract``  one step at a time, state
+               where an adaspike file's metadata says ``reset_method: subtract``)
 spikingjelly   ``spikingjelly.activation_based.nir_exchange.import_from_nir(graph,  one step at a time, state
                dt=1e-4)`` (its exporter's default step)
 sinabs         ``sinabs.nir.from_nir(graph, batch_size=B)``                         [B·T, ...] (squeezed)
@@ -92,6 +93,11 @@ def _snntorch(graph: nir.NIRGraph, options: ReaderOptions) -> nn.Module:
 def _norse(graph: nir.NIRGraph, options: ReaderOptions) -> nn.Module:
     import norse.torch as norse
 
+    said = dict(graph.metadata or {}).get("reset_method", b"")
+    if (said.decode() if isinstance(said, bytes) else str(said)) == "subtract":  # as an adaspike export says to call it
+        from norse.torch.functional.reset import reset_subtract
+
+        return norse.from_nir(graph, dt=options.dt, reset_method=reset_subtract)
     return norse.from_nir(graph, dt=options.dt)
 
 
