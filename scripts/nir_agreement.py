@@ -347,7 +347,8 @@ def to_peer(peer: str, neuron: str = "lif", dt: float = 1e-3, method: str = "zoh
     return min(row.agreement for row in rows)
 
 
-# Rockpool's spike rule: subtract, fire at v ≥ θ, ⌊v/θ⌋ spikes per step (255 is the most the core's counts hold)
+# Rockpool's and Sinabs' spike rule: subtract, fire at v ≥ θ, ⌊v/θ⌋ spikes per step (255 is the most the core's
+# counts hold)
 ROCKPOOL_RULE = dict(reset="subtract", strict=False, max_spikes=255)
 
 # (pair, direction, run, expected): expected None = supported (agreement ≥ 99.5 %), else a phrase that the
@@ -399,6 +400,13 @@ CASES = [
     ("Sinabs LIF (norm_input=False) + IAF + LIF, --convention sinabs-raw", "→ adaspike",
      lambda: from_sinabs(False), None),
     ("Sinabs IAF CNN (min_v_mem=-1), adaspike against Sinabs' from_nir", "→ adaspike", sinabs_cnn_vs_sinabs, None),
+    ("Sinabs ← adaspike LIF, 1 ms, ZOH, subtract, ≤255 spikes, --for sinabs", "adaspike →",
+     lambda: to_peer("sinabs", **ROCKPOOL_RULE), None),
+    ("Sinabs ← adaspike LIF + LI readout, subtract, ≤255 spikes, --for sinabs", "adaspike →",
+     lambda: to_peer("sinabs", readout=True, **ROCKPOOL_RULE), None),
+    ("Sinabs ← adaspike snn model (flatten, LIF, spiking head), --for sinabs", "adaspike →",
+     lambda: to_peer("sinabs", model=snn_model(False, **ROCKPOOL_RULE)), None),
+    ("Sinabs ← adaspike LIF, reset zero, --for sinabs", "adaspike →", lambda: to_peer("sinabs"), "by subtraction"),
     ("Rockpool LIFTorch + LIFNeuronTorch + LIFTorch (.nir file)", "→ adaspike", from_rockpool, None),
     ("Rockpool LIFTorch + LIFNeuronTorch + LIFTorch (graph in memory)", "→ adaspike",
      lambda: from_rockpool(in_memory=True), None),
@@ -430,6 +438,108 @@ REFERENCE = [("Rockpool LIFTorch ×3 → Rockpool (its own to_nir → from_nir)"
               lambda: sinabs_cnn_vs_sinabs(floor=False))]
 
 
+# ---- adaspike check-nir on files: peers' own exporters, adaspike's exports with and without --for -------------
+
+def _peer_written() -> list[tuple[str, object]]:
+    """(label, () → (path, check_nir options)) for files written by each peer's own exporter."""
+    def snntorch_file(reset):
+        from snntorch.export_nir import export_to_nir
+        torch.manual_seed(0)
+        graph = export_to_nir(snntorch_net(reset, False), torch.zeros(1, N_IN), ignore_dims=[0])
+        return through_file(graph, f"check_snntorch_{reset}"), {"convention": "snntorch", "reset": reset}
+
+    def spikingjelly_file():
+        from spikingjelly.activation_based import layer, neuron
+        from spikingjelly.activation_based.nir_exchange import export_to_nir
+        torch.manual_seed(0)
+        net = nn.Sequential(layer.Linear(N_IN, 16, step_mode="m"), neuron.LIFNode(tau=2.0, step_mode="m"),
+                            layer.Linear(16, 8, step_mode="m"), neuron.IFNode(step_mode="m"),
+                            layer.Linear(8, 6, step_mode="m"), neuron.LIFNode(tau=4.0, decay_input=False,
+                                                                              step_mode="m"))
+        with torch.no_grad():
+            for m in net:
+                if isinstance(m, nn.Linear):
+                    m.weight.mul_(2.0)
+        return through_file(export_to_nir(net, inputs()[:2, :1], dt=1e-4), "check_sj"), {}
+
+    def norse_written(cuba, dt):
+        from norse.torch.utils.export_nir import to_nir
+        torch.manual_seed(0)
+        graph = norse_file(to_nir(norse_net(cuba, dt), torch.zeros(N_IN), dt=dt), f"check_norse_{cuba}_{dt}")
+        return graph, {"convention": "norse-1.1", "dt": dt}
+
+    def sinabs_written():
+        from sinabs.nir import to_nir
+        torch.manual_seed(0)
+        graph = to_nir(sinabs_net(False), torch.zeros(1, 1, N_IN))
+        return through_file(graph, "check_sinabs"), {"convention": "sinabs-raw"}
+
+    def rockpool_written():
+        from rockpool.nn.modules import to_nir
+        torch.manual_seed(0)
+        return through_file(to_nir(rockpool_net(lif_neuron=False)), "check_rockpool"), {}
+
+    def braille():
+        import norse
+        path = Path(norse.__file__).parent / "torch" / "utils" / "test" / "braille.nir"
+        return path, {"convention": "snntorch", "reset": "subtract"}
+
+    return [("snnTorch Leaky ×3, reset zero (export_to_nir)", lambda: snntorch_file("zero")),
+            ("snnTorch Leaky ×3, reset subtract (export_to_nir)", lambda: snntorch_file("subtract")),
+            ("SpikingJelly LIF + IF + LIF (export_to_nir, dt=1e-4)", spikingjelly_file),
+            ("Norse 1.1 LIFBoxCell ×2 (to_nir, dt=1 ms)", lambda: norse_written(False, 1e-3)),
+            ("Norse 1.1 LIFBoxCell ×2 (to_nir, dt=0.5 ms)", lambda: norse_written(False, 5e-4)),
+            ("Sinabs LIF(norm_input=False) + IAF + LIF (to_nir)", sinabs_written),
+            ("Rockpool LIFTorch ×3 (to_nir)", rockpool_written),
+            ("braille.nir (NIR paper task, snnTorch RSynaptic; shipped with Norse)", braille)]
+
+
+def _adaspike_written() -> list[tuple[str, object]]:
+    """(label, () → (path, options)) for adaspike's exports of one model, generic and for each reader."""
+    zero = dict(reset="zero", strict=True)
+    rule = ROCKPOOL_RULE
+
+    def export(profile, net_kw, name):
+        torch.manual_seed(0)
+        net = adaspike_net("lif", 1e-3, **net_kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return write_nir(TMP / f"check_{name}.nir", export_nir(net, (N_IN,), profile=profile)), {}
+
+    return [("adaspike LIF ×2 + LI readout, ZOH 1 ms, reset zero: generic (no --for)",
+             lambda: export("generic", {**zero, "readout": True}, "generic_zero")),
+            ("adaspike LIF ×2, ZOH 1 ms, subtract, ≤255 spikes: generic (no --for)",
+             lambda: export("generic", rule, "generic_subtract")),
+            *((f"adaspike LIF ×2 + LI readout, reset zero: --for {p}",
+               (lambda p=p: export(p, {**zero, "readout": True}, f"for_{p}"))) for p in ("snntorch", "norse",
+                                                                                         "spikingjelly")),
+            ("adaspike LIF ×2, reset subtract: --for norse", lambda: export("norse", {"reset": "subtract"},
+                                                                            "for_norse_subtract")),
+            ("adaspike LIF ×2 + LI readout, subtract, ≤255 spikes: --for sinabs",
+             lambda: export("sinabs", {**rule, "readout": True}, "for_sinabs")),
+            ("adaspike LIF ×2, subtract, ≤255 spikes: --for rockpool", lambda: export("rockpool", rule, "for_rockpool"))]
+
+
+def check_files() -> list[dict]:
+    """``check_nir`` (every installed reader) on each file of ``_peer_written`` and ``_adaspike_written``."""
+    from adaspike.interop.check import check_nir
+    rows = []
+    for label, make in _peer_written() + _adaspike_written():
+        try:
+            path, options = make()
+            report = check_nir(path, steps=T, batch=B, rate=0.3, seed=1, **options)
+        except Exception as err:  # a writer missing here, or a file adaspike cannot read
+            rows.append({"file": label, "reader": "-", "status": "error", "agreement": None, "error": str(err)})
+            continue
+        for row in report.readers:
+            rows.append({"file": label, "reader": row.reader, "status": row.status, "agreement": row.agreement,
+                         "identical_samples": min((x.identical_samples for x in row.layers), default=None),
+                         "first_divergence": min((x.first_divergence for x in row.layers
+                                                  if x.first_divergence is not None), default=None),
+                         "error": row.error, "convention": report.convention})
+    return rows
+
+
 # ---- trained models, run by the peers on their own test split ---------------------------------------------
 
 def trained_accuracy(checkpoint: Path, readers: list[str], limit: int | None = None) -> list[dict]:
@@ -437,7 +547,7 @@ def trained_accuracy(checkpoint: Path, readers: list[str], limit: int | None = N
     reader runs that file (``--for READER``), on the checkpoint's own test split; logits are the readout (its
     membrane where the file writes a leaky integrator as a never-firing LIF, else the output spikes) reduced over
     time as the model reduces it. A reader the model cannot be exported for records the export's error."""
-    from adaspike.interop.check import _membranes
+    from adaspike.interop.check import _readouts
     from adaspike.interop.importer import _NEURONS, flatten_graph
     from adaspike.interop.readers import run_reader
     from adaspike.layers.readout import reduce_time
@@ -470,7 +580,7 @@ def trained_accuracy(checkpoint: Path, readers: list[str], limit: int | None = N
         out_node = next(s for s, d in edges if isinstance(nodes[d], nir.Output))
         if not isinstance(nodes[out_node], _NEURONS):
             raise ValueError(f"the file's output {out_node!r} is not a neuron node")
-        membrane = frozenset(_membranes({out_node: nodes[out_node]}))
+        membrane = frozenset(_readouts({out_node: nodes[out_node]})[0])
         reduce = graph.metadata.get("time_reduce")
         ours = import_nir(graph)
         ours.time_reduce = None
@@ -503,10 +613,21 @@ def main(argv=None) -> int:
                         "measured as each --readers peer runs them")
     parser.add_argument("--readers", default="snntorch,norse", help="peers for --trained, comma-separated")
     parser.add_argument("--limit", type=int, default=None, help="--trained: at most this many test samples")
+    parser.add_argument("--check-files", action="store_true", help="instead of the pairs: adaspike check-nir on "
+                        "files written by each peer's exporter and by adaspike (generic and --for each reader)")
     args = parser.parse_args(argv)
     if args.sinabs_path is not None:
         sys.path.append(str(args.sinabs_path))  # appended: the venv's own packages (nir 1.0.8) win
     logging.getLogger().setLevel(logging.ERROR)
+    if args.check_files:
+        rows = check_files()
+        for row in rows:
+            shown = f"{row['agreement']:.2%}" if row["agreement"] is not None else (row["error"] or "")[:160]
+            print(f"| {row['file']} | {row['reader']} | {row['status']} | {shown} |", flush=True)
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(rows, indent=2))
+        return 0
     if args.trained:
         results = {}
         for checkpoint in args.trained:

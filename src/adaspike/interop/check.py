@@ -145,12 +145,13 @@ def _sample_shape(graph: nir.NIRGraph) -> list[int]:
     return declared
 
 
-def _membranes(nodes: dict) -> set[str]:
-    def readout(node) -> bool:
-        meta = dict(node.metadata or {})
-        value = meta.get("readout", b"")
+def _readouts(nodes: dict) -> tuple[set[str], set[str]]:
+    """(never-firing LIFs whose membrane an export profile made the readout, LI nodes): both carry membranes."""
+    def membrane(node) -> bool:
+        value = dict(node.metadata or {}).get("readout", b"")
         return (value.decode() if isinstance(value, bytes) else str(value)) == "membrane"
-    return {k for k, v in nodes.items() if isinstance(v, nir.LI) or (isinstance(v, nir.LIF) and readout(v))}
+    return ({k for k, v in nodes.items() if isinstance(v, nir.LIF) and membrane(v)},
+            {k for k, v in nodes.items() if isinstance(v, nir.LI)})
 
 
 def _compare(node: str, ours: torch.Tensor, theirs: torch.Tensor, membrane: bool) -> LayerAgreement:
@@ -180,14 +181,14 @@ def _short(err: BaseException) -> str:
 
 
 def _check_reader(name: str, graph: nir.NIRGraph, x: torch.Tensor, ours: dict[str, torch.Tensor],
-                  membranes: set[str], dt: float, spikingjelly_dt: float) -> ReaderCheck:
+                  readouts: tuple[set[str], set[str]], dt: float, spikingjelly_dt: float) -> ReaderCheck:
     reader = READERS[name]
     row = ReaderCheck(name, reader.call, None, "not installed")
     if not reader_available(name):
         return row
     row.version = reader_version(name)
     try:
-        run = run_reader(name, graph, x, list(ours), frozenset(membranes), dt=dt, spikingjelly_dt=spikingjelly_dt)
+        run = run_reader(name, graph, x, list(ours), frozenset(readouts[0]), dt=dt, spikingjelly_dt=spikingjelly_dt)
     except Exception as err:  # the reader's own refusal (or crash): it cannot read this file
         row.status, row.error = "cannot read", _short(err)
         return row
@@ -197,7 +198,7 @@ def _check_reader(name: str, graph: nir.NIRGraph, x: torch.Tensor, ours: dict[st
         row.status, row.error = "cannot read", f"it built no module for the nodes {missing}"
         return row
     try:
-        row.layers = [_compare(n, ours[n], run.nodes[n], n in membranes) for n in ours]
+        row.layers = [_compare(n, ours[n], run.nodes[n], n in readouts[0] | readouts[1]) for n in ours]
     except ValueError as err:
         row.status, row.error = "cannot read", str(err)
         return row
@@ -238,12 +239,12 @@ def check_nir(source: nir.NIRGraph | str | os.PathLike, readers: list[str] | Non
     x = spike_input(shape, steps, batch, rate, seed)
     nodes, _ = flatten_graph(graph)
     neuron_nodes = [k for k, v in nodes.items() if isinstance(v, _NEURONS)]
-    membranes = _membranes({k: nodes[k] for k in neuron_nodes})
+    readouts = _readouts({k: nodes[k] for k in neuron_nodes})
     with torch.no_grad():
         values = ours_model.node_outputs(x)
     ours = {k: values[k.replace(".", "_")] for k in neuron_nodes}
     sj_dt = float(writer_dt) if isinstance(writer_dt, (int, float)) else 1e-4
-    rows = [_check_reader(r, graph, x, ours, membranes, dt, sj_dt) for r in (readers or list(READERS))]
+    rows = [_check_reader(r, graph, x, ours, readouts, dt, sj_dt) for r in (readers or list(READERS))]
     report = NIRCheck(name, ours_model.nir_import["convention"], dt, shape, steps, batch, rate, seed, rows)
     if model is not None:
         report.model = _check_model(model, ours_model, x)
