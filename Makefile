@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.adaspike-installed
 
-.PHONY: setup demo test bench docs clean
+.PHONY: setup demo test bench docs screenshots clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ bench: setup
 
 docs: setup
 	$(BIN)/python docs/build.py --site site
+
+# PNGs of the site's main pages in headless Chromium (no network) -> docs/screenshots/
+screenshots: docs
+	$(BIN)/python docs/site_screenshots.py site
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,11 +1,15 @@
 """Run every tutorial, then build the site: ``python docs/build.py --site site``.
 
 The docs are copied to a scratch folder first, so the figures the tutorials write never land in the repository.
+Into that copy go the Results and Benchmarks pages (docs/results.md and docs/benchmarks.md, their generated
+tables made again from benchmarks/results/*.json by docs/site_tables.py) and MathJax's files (from the
+django-static-mathjax wheel of the docs extra), so the site renders math with no network.
 Exit status is non-zero if a tutorial fails or mkdocs reports a warning (``--strict``).
 """
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -14,7 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import site_tables  # docs/site_tables.py: this folder is on sys.path (the script's own, or the test's)
+
 DOCS = Path(__file__).resolve().parent
+# site pages kept beside the docs folder (the README links them as repository files); the build renders them
+SITE_PAGES = ("results.md", "benchmarks.md")
+# what the site needs of MathJax's es5 build: the TeX -> CommonHTML bundle, the components it loads on demand
+# (TeX extensions, the menu, accessibility) and the fonts; not the other bundles
+MATHJAX_PARTS = ("tex-mml-chtml.js", "input", "output/chtml", "ui", "a11y", "sre", "adaptors")
 
 
 def run_tutorials(docs: Path, timeout: float = 600) -> dict[str, float]:
@@ -46,6 +57,34 @@ def tutorial_name(script: Path) -> str:
     return script.stem.removeprefix("tutorial_")
 
 
+def add_site_pages(docs: Path) -> None:
+    """docs/results.md and docs/benchmarks.md as site pages, their generated tables made from the JSON."""
+    for name in SITE_PAGES:
+        text = site_tables.render((docs / name).read_text(), site_tables.ROOT)
+        # links written from docs/ (pages/concepts.md) point from inside docs_dir on the site
+        (docs / "pages" / name).write_text(text.replace("](pages/", "]("))
+
+
+def mathjax_files() -> Path:
+    """MathJax 3's es5 folder, shipped as plain files by the django-static-mathjax wheel (the docs extra)."""
+    try:
+        dist = importlib.metadata.distribution("django-static-mathjax")
+    except importlib.metadata.PackageNotFoundError:
+        raise RuntimeError("MathJax is missing: pip install -e '.[docs]' (django-static-mathjax ships it), "
+                           "so the site renders math with no network") from None
+    return Path(dist.locate_file("mathjax/static/mathjax/es5"))
+
+
+def add_mathjax(docs: Path) -> None:
+    source, target = mathjax_files(), docs / "pages" / "javascripts" / "mathjax"
+    for part in MATHJAX_PARTS:
+        if (source / part).is_dir():
+            shutil.copytree(source / part, target / part)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / part, target / part)
+
+
 def build_site(docs: Path, site: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(docs / "mkdocs.yml"),
                            "-d", str(site.resolve())], cwd=docs, capture_output=True, text=True)
@@ -60,10 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="adaspike-docs-") as tmp:
         docs = Path(tmp) / "docs"
-        shutil.copytree(DOCS, docs, ignore=shutil.ignore_patterns("__pycache__", "figures", "outputs"))
+        shutil.copytree(DOCS, docs, ignore=shutil.ignore_patterns("__pycache__", "figures", "outputs", "screenshots"))
         for name, seconds in run_tutorials(docs).items():
             print(f"{name}: ok in {seconds:.1f}s")
         if not args.tutorials_only:
+            add_site_pages(docs)
+            add_mathjax(docs)
             build_site(docs, args.site)
             print(f"site written to {args.site}")
     return 0

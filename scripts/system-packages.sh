@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Optional system data used by tests and studies: Debian's real Fashion-MNIST and espeak-ng (spoken digits).
+# Optional system data used by tests and studies: Debian's real Fashion-MNIST and espeak-ng (spoken digits);
+# chromium (headless) renders the docs site for its offline-math test and docs/screenshots (make screenshots).
 # Installed when we can (root with apt-get); otherwise the tests that need them skip.
 set -u
-packages="dataset-fashion-mnist espeak-ng"
+packages="dataset-fashion-mnist espeak-ng chromium"
 missing=""
 [ -d /usr/share/datasets/fashion-mnist ] || missing="$missing dataset-fashion-mnist"
 command -v espeak-ng >/dev/null 2>&1 || missing="$missing espeak-ng"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 [ -z "$missing" ] && exit 0
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "installing system packages:$missing"

@@ -93,8 +93,8 @@ def calibrate_firing(model: nn.Module, x: torch.Tensor, band: tuple[float, float
     ``model``: a spiking layer (``SpikingLayer``, ``RecurrentSpikingLayer``) or any module containing them;
     ``x``: a typical input batch [T, B, ...]. Returns ``{"before": {layer: Hz}, "after": {layer: Hz},
     "scales": {layer: factor}}``, the layer named ``""`` when ``model`` is itself the layer. Deterministic for a
-    given model and batch; works in place. A model without such layers is left as it is. A layer still outside ``band`` after ``max_iterations`` doublings or
-    halvings is left at its last scale (check ``"after"``).
+    given model and batch; works in place. A model without such layers is left as it is. A layer still outside
+    ``band`` after ``max_iterations`` doublings or halvings is left at its last scale (check ``"after"``).
 
     Examples:
         >>> import torch
