@@ -1,7 +1,6 @@
 """NIR commands: ``adaspike export-nir``, ``adaspike import-nir`` and ``adaspike check-nir``."""
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -34,9 +33,10 @@ def register(commands, studies) -> None:
                         "Norse, SpikingJelly, Sinabs, Rockpool) runs step for step like the model (warnings say "
                         "what differs); a line after every export names the readers that read the file "
                         "differently and the --for that fixes it")
-    export.add_argument("--check", action=argparse.BooleanOptionalAction, default=True,
-                        help="run `adaspike check-nir` on the written file against the --for reader when it is "
-                        "installed (and against the model itself); the readers checked go into the file's metadata")
+    export.add_argument("--no-check", dest="check", action="store_false",
+                        help="skip what export does with --for: run `adaspike check-nir` on the written file against "
+                        "the model and the --for reader (when installed), recording the readers checked in the "
+                        "file's metadata")
     export.set_defaults(func=_export)
 
     imp = command_parser(commands, "import-nir", description="Import a NIR graph into OUT/model.safetensors. NIR stores no time step, so --dt is required for "
@@ -56,7 +56,8 @@ def register(commands, studies) -> None:
                      "do not record it and need this flag)")
     imp.add_argument("--writer-dt", type=time_arg, default=None,
                      help="the step the writer ran at, where its files depend on it without recording it: Norse "
-                     "1.1's to_nir(dt=...) (default: --dt) and SpikingJelly's export_to_nir(dt=...) (default 0.1ms)")
+                     "1.1's to_nir(dt=...) and SpikingJelly's export_to_nir(dt=...) (default: --dt for Norse 1.1, "
+                     "0.1ms for SpikingJelly)")
     imp.add_argument("--time-reduce", choices=REDUCTIONS, default=None,
                      help="reduce the output over time into logits")
     imp.add_argument("--dataset", default=None,
