@@ -53,8 +53,13 @@ def rendered_dom(page: Path) -> str:
 
 
 def screenshot(page: Path, out: Path, width: int = WIDTH, height: int = 1500) -> Path:
+    if not page.is_file():
+        raise FileNotFoundError(f"{page} is not a page of a built site (python docs/build.py --site SITE)")
     out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
     _run([f"--window-size={width},{height}", f"--screenshot={out.resolve()}", page.resolve().as_uri()])
+    if not out.is_file():
+        raise RuntimeError(f"chromium wrote no screenshot of {page}")
     return out
 
 

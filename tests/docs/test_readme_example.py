@@ -1,9 +1,12 @@
 """The README's 30-second example runs as written, and the layer it builds fires."""
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
+@pytest.mark.slow  # calibrate_firing runs the 578-128 layer a dozen times: seconds on a loaded 2-core machine
 def test_readme_example_runs():
     text = README.read_text()
     code = text.split("## 30-second example", 1)[1].split("```python", 1)[1].split("```", 1)[0]
