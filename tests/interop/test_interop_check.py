@@ -200,3 +200,28 @@ def test_export_prints_the_forecast_and_records_the_check(tmp_path, capsys):
     assert recorded["checked"]["model"]["status"] == "agrees"
     if reader_available("norse"):
         assert recorded["checked"]["norse"]["status"] == "agrees"
+
+
+def test_the_check_recording_states_dt_in_nir_data_and_import_reads_it(tmp_path):
+    """check-nir -o writes the input and adaspike's spikes as NIR data (TimeGriddedData with dt); a file without a
+    step of its own is then imported at that dt without --dt."""
+    from adaspike.cli import main
+    from adaspike.interop.recording import recorded_dt
+    path = _written(tmp_path, _net(readout=False), "generic")
+    assert main(["check-nir", str(path), "--readers", "", "--steps", "15", "--batch", "3", "-o", str(tmp_path)]) == 0
+    data = nir.read_data(str(tmp_path / "activity.nir"))
+    assert set(data.nodes) == {"input", "0_neuron", "1_neuron"}
+    spikes = data.nodes["1_neuron"].observables["output"]
+    assert spikes.dt == pytest.approx(1e-3) and spikes.data.shape == (3, 15, 6) and spikes.data.dtype == bool
+    assert spikes.data.any()
+    bare = read_nir(path)
+    bare.metadata.clear()  # no recorded step: only the NIR data beside it states one
+    for node in bare.nodes.values():
+        node.metadata = {}
+    write_nir(tmp_path / "bare.nir", bare)
+    assert recorded_dt(tmp_path / "activity.nir") == pytest.approx(1e-3)
+    model = import_nir(tmp_path / "bare.nir", convention="adaspike")
+    assert model.nir_import["dt"] == pytest.approx(1e-3)
+    (tmp_path / "activity.nir").unlink()
+    with pytest.raises(ValueError, match="needs dt"):
+        import_nir(tmp_path / "bare.nir", convention="adaspike")

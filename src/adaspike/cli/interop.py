@@ -45,7 +45,8 @@ def register(commands, studies) -> None:
                               "writer's convention is detected from the graph, or named with --convention.")
     imp.add_argument("nir_file", type=Path, help="the .nir file to read")
     imp.add_argument("--dt", type=time_arg, default=None,
-                     help="the step to run at, e.g. 1ms (default: the step an adaspike file records)")
+                     help="the step to run at, e.g. 1ms (default: the step an adaspike file records, or that NIR "
+                     "data beside the file, activity.nir, states)")
     imp.add_argument("--convention", default="auto", choices=conventions,
                      help="which library wrote the file (default: detect it from the graph; an error names the "
                      "candidates when it cannot tell)")
@@ -117,6 +118,7 @@ def _export(args) -> int:
     from ..interop import apply_profile, export_nir, write_nir
     from ..interop.check import check_nir, checked_metadata, forecast_line, reading_forecast
     from ..interop.readers import READERS, reader_available
+    from ..interop.recording import RECORDING_NAME, write_recording
     from ..train import load_model, read_checkpoint
 
     model = load_model(args.checkpoint)
@@ -146,6 +148,8 @@ def _export(args) -> int:
     if report is not None:
         report.source = str(path)
         print(report.table(), file=sys.stderr)
+        if path.name == "model.nir":  # beside it: the check's input and spikes as NIR data, which state dt
+            write_recording(path.with_name(RECORDING_NAME), report.activity, report.dt)
     kinds = sorted({type(n).__name__ for n in graph.nodes.values()})
     print(json.dumps({"nir": str(path), "for": args.profile, "nodes": len(graph.nodes), "types": kinds,
                       **({"checked": {r.reader: r.status for r in report.readers + [report.model]}}
@@ -160,12 +164,17 @@ def _export(args) -> int:
 def _import(args) -> int:
     from ..interop import read_nir
     from ..interop.rebuild import imported_model
+    from ..interop.importer import written_dt
+    from ..interop.recording import dt_beside
     from ..train import save_checkpoint
 
     options = {k: v for k, v in (("method", args.method), ("reset", args.reset),
                                  ("time_reduce", args.time_reduce), ("writer_dt", args.writer_dt)) if v is not None}
     graph = read_nir(args.nir_file)
-    model = imported_model(graph, dt=args.dt, convention=args.convention, **options)
+    dt = args.dt
+    if dt is None and written_dt(graph) is None:  # NIR data beside the file may state the step
+        dt = dt_beside(args.nir_file)
+    model = imported_model(graph, dt=dt, convention=args.convention, **options)
     convention, dt = model.nir_import["convention"], model.nir_import["dt"]
     # "data" is what `adaspike eval` reads: the dataset and options the file records (an adaspike export), the
     # step the network now runs at, and --dataset when given
@@ -183,6 +192,7 @@ def _import(args) -> int:
 
 def _check(args) -> int:
     from ..interop.check import check_nir
+    from ..interop.recording import RECORDING_NAME, write_recording
     from ..report import write_json, write_text
 
     target = None
@@ -201,7 +211,9 @@ def _check(args) -> int:
     if target is not None:
         write_json(target, report.to_dict())
         write_text(target.with_suffix(".md"), table + "\n")
-        print(f"wrote {target} and {target.with_suffix('.md')}")
+        activity = write_recording(target.with_name(RECORDING_NAME), report.activity, report.dt)
+        print(f"wrote {target}, {target.with_suffix('.md')} and {activity} (the input and adaspike's spikes as NIR "
+              "data, with dt)")
     if report.differing:
         print(f"differs: {', '.join(r.reader for r in report.differing)} read the file differently from adaspike",
               file=sys.stderr)

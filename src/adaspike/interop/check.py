@@ -78,7 +78,9 @@ class ReaderCheck:
 class NIRCheck:
     """The whole check: what was read (``source``, the ``convention`` of adaspike's reading, ``dt``), the input
     (``input_shape``, ``steps``, ``batch``, ``rate``, ``seed``) and one ``ReaderCheck`` per reader; ``model``: the
-    model a file was exported from against adaspike's reading of the file (export only)."""
+    model a file was exported from against adaspike's reading of the file (export only). ``activity`` (not
+    serialised): the input and adaspike's output of every neuron node, [T, B, ...] by node name, what
+    ``adaspike.interop.recording.write_recording`` writes as NIR data."""
 
     source: str
     convention: str
@@ -128,13 +130,19 @@ def spike_input(shape, steps: int, batch: int, rate: float, seed: int) -> torch.
     return (torch.rand(steps, batch, *shape, generator=generator) < rate).float()
 
 
+def _input_name(graph: nir.NIRGraph) -> str:
+    nodes, _ = flatten_graph(graph)
+    inputs = [k for k, v in nodes.items() if isinstance(v, nir.Input)]
+    if len(inputs) != 1:
+        raise ValueError(f"a NIR graph to check needs one Input node, this one has {len(inputs)}")
+    return inputs[0]
+
+
 def _sample_shape(graph: nir.NIRGraph) -> list[int]:
     """The per-sample input shape a graph reads: from its first weight node where that decides it (writers
     record batch or time axes in their Input types), else the Input node's type."""
     nodes, edges = flatten_graph(graph)
-    inputs = [k for k, v in nodes.items() if isinstance(v, nir.Input)]
-    if len(inputs) != 1:
-        raise ValueError(f"a NIR graph to check needs one Input node, this one has {len(inputs)}")
+    inputs = [_input_name(graph)]
     declared = [int(s) for s in np.ravel(list(nodes[inputs[0]].input_type.values())[0])]
     first = [nodes[d] for s, d in edges if s == inputs[0]]
     if len(first) == 1 and isinstance(first[0], (nir.Affine, nir.Linear)):
@@ -244,8 +252,10 @@ def check_nir(source: nir.NIRGraph | str | os.PathLike, readers: list[str] | Non
         values = ours_model.node_outputs(x)
     ours = {k: values[k.replace(".", "_")] for k in neuron_nodes}
     sj_dt = float(writer_dt) if isinstance(writer_dt, (int, float)) else 1e-4
-    rows = [_check_reader(r, graph, x, ours, readouts, dt, sj_dt) for r in (readers or list(READERS))]
+    asked = list(READERS) if readers is None else readers
+    rows = [_check_reader(r, graph, x, ours, readouts, dt, sj_dt) for r in asked]
     report = NIRCheck(name, ours_model.nir_import["convention"], dt, shape, steps, batch, rate, seed, rows)
+    report.activity = {_input_name(graph): x, **ours}
     if model is not None:
         report.model = _check_model(model, ours_model, x)
     return report

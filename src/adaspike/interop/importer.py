@@ -39,6 +39,7 @@ from .conventions import (AUTO, CONVENTIONS, Convention, get_convention, leaky_s
 from .floor import FlooredIF
 from .graph_module import NIRGraphModule, SumPool2d
 from .profiles import PROFILES
+from .recording import RECORDING_NAME, dt_beside
 
 log = logging.getLogger("adaspike")
 
@@ -504,22 +505,27 @@ def import_nir(graph: nir.NIRGraph | str | os.PathLike, dt: float | str | None =
     ``convention``: which library wrote the file, ``auto`` (detect it from the graph; an error names the
     candidates when the graph does not tell) or one of ``adaspike.interop.CONVENTIONS``. An adaspike file
     written for a reader (``export_nir(profile=...)``) is read as that reader reads it.
+    A ``.nir`` path with NIR data beside it (``activity.nir``, whose ``TimeGriddedData`` state their ``dt``) needs
+    no ``dt`` either.
     ``writer_dt``: the step the writer ran at, for writers whose files depend on it and do not record it (Norse
     1.1's ``to_nir(dt=...)``, SpikingJelly's ``export_to_nir(dt=...)``); by default ``dt`` for Norse 1.1 (the file
     is read at its writer's step) and 0.1 ms for SpikingJelly (its exporter's default).
     ``method``/``reset``/``strict`` override the convention and metadata. ``time_reduce``
     (``mean``/``sum``/``last``/``max``) defaults to the one recorded by an adaspike export.
     """
+    beside = None
     if isinstance(graph, (str, bytes)) or hasattr(graph, "__fspath__"):
+        beside = dt_beside(graph) if dt is None else None
         graph = read_graph(graph)
     conv = get_convention(detect_convention(graph) if convention == AUTO else convention)
     own = _own_reading(graph, conv)
     written = written_dt(graph) if own else None
     if dt is None:
-        if written is None:
+        if written is None and beside is None:
             raise ValueError("import_nir needs dt: NIR files carry no time step, and each exporter assumes its "
-                             "own (adaspike's own files record theirs)")
-        dt = written
+                             f"own (adaspike's own files record theirs, as does NIR data in {RECORDING_NAME} "
+                             "beside a file)")
+        dt = written if written is not None else beside
     dt = parse_time(dt)
     if conv.tau_times_dt is not None and writer_dt is None:
         writer_dt = dt  # Norse 1.1 wrote τ·dt_w: read at the step it ran at unless told otherwise
