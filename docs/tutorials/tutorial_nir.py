@@ -1,6 +1,8 @@
-"""NIR tutorial: export with true time constants, re-import at any dt, round trip with Norse, read snnTorch files."""
+"""NIR tutorial: export with true time constants, re-import at any dt, move a model to Norse and check it there,
+read Norse and snnTorch files."""
 from pathlib import Path
 import tempfile
+import warnings
 
 import nir
 import torch
@@ -47,23 +49,35 @@ save_figure(firing_rate_histogram(layer_spikes, dt=dt), FIGURES / "nir_rates.png
 
 # 3. A real round trip with a peer: adaspike → Norse → adaspike. Norse's reader runs Euler at the dt you give it
 # and ignores R, so `profile="norse"` writes the τ whose Euler step equals our ZOH step and moves R into the
-# weights; the reset must be to zero (Norse's) and the readout stays behind (Norse's reader has no LI node).
+# weights. Two things Norse's reader has no node for are written with its own nodes: the reset by subtraction as
+# a CubaLIF whose synapse passes each step's input through (the node its from_nir gives a reset_method), and the
+# leaky-integrator readout as a LIF that never fires, whose membrane is the readout. So the whole model moves.
 import norse.torch as norse  # noqa: E402  (peers extra: pip install adaspike[peers])
+from norse.torch.functional.reset import reset_subtract  # noqa: E402
 from norse.torch.utils.export_nir import to_nir  # noqa: E402
 
-spiking = nn.Sequential(SpikingLayer(nn.Linear(20, 32), LIF(32, tau=10e-3, dt=dt, reset="zero", strict=True)))
+from adaspike.interop import check_nir, forecast_line, reading_forecast  # noqa: E402
+
+print(forecast_line(reading_forecast(graph)))  # who reads the generic file as the model, and the --for for the rest
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # the notes: how to call Norse, where the readout's membrane is
+    norse_file = write_nir(path.parent / "for_norse.nir", export_nir(model, (20,), profile="norse"))
+in_norse = norse.from_nir(read_nir(norse_file), dt=dt, reset_method=reset_subtract)
+readout_node = next(name for name, node in graph.nodes.items() if isinstance(node, nir.LI))
 with torch.no_grad():
-    spiking[0].synapse.module.weight.mul_(6)
-norse_file = write_nir(path.parent / "for_norse.nir", export_nir(spiking, (20,), profile="norse"))
-in_norse = norse.from_nir(read_nir(norse_file), dt=dt)
-with torch.no_grad():
-    state, steps = None, []
+    state, readout = None, []
     for t in range(x.shape[0]):
-        z, state = in_norse(x[t], state)
-        steps.append(z)
-    ours, theirs = spiking(x), torch.stack(steps)
-print(f"adaspike → Norse: {float((ours == theirs).float().mean()):.2%} of spikes agree")
-assert torch.equal(ours, theirs)
+        _, state = in_norse(x[t], state)
+        readout.append(state.state[readout_node][0].v)  # the never-firing LIF's membrane: the LI readout
+    theirs = torch.stack(readout)
+    ours = model(x)
+print(f"adaspike → Norse: readout membranes agree to {float((ours - theirs).abs().max()):.1e}")
+assert torch.allclose(ours, theirs, atol=1e-4)
+
+# The same comparison, node by node, as `adaspike check-nir FILE` runs it with every installed peer reader:
+report = check_nir(norse_file, ["norse"], model=model, rate=0.2)
+print(report.table())
+assert not report.differing
 
 # ... and back: Norse 1.1 writes τ·dt instead of τ (τ_file = 1e-5 for a 10 ms neuron); the importer detects the
 # writer from the graph (torch tensors, R = 1, τ ≪ dt) and reads it as Norse simulated it.

@@ -198,7 +198,8 @@ def _spike_rule_refusals(name: str, meta: dict, p: Profile, notes: list[str]) ->
         out.append(Refusal(name, "it has no refractory period or multi-spike rule",
                            neuron_options=(("max_spikes", 1),)))
     elif spikes < min(p.max_spikes, MAX_BURST):  # the reader bursts where the model cannot
-        out.append(Refusal(name, f"it emits ⌊v/θ⌋ spikes per step (up to {p.max_spikes}), the model at most "
+        cap = "no cap" if p.max_spikes >= 2 ** 31 else f"up to {p.max_spikes}"
+        out.append(Refusal(name, f"it emits ⌊v/θ⌋ spikes per step ({cap}), the model at most "
                            f"{spikes}", neuron_options=(("max_spikes", MAX_BURST),)))
     return out
 
