@@ -517,7 +517,8 @@ def _adaspike_written() -> list[tuple[str, object]]:
                                                                             "for_norse_subtract")),
             ("adaspike LIF ×2 + LI readout, subtract, ≤255 spikes: --for sinabs",
              lambda: export("sinabs", {**rule, "readout": True}, "for_sinabs")),
-            ("adaspike LIF ×2, subtract, ≤255 spikes: --for rockpool", lambda: export("rockpool", rule, "for_rockpool"))]
+            ("adaspike LIF ×2, subtract, ≤255 spikes: --for rockpool",
+             lambda: export("rockpool", rule, "for_rockpool"))]
 
 
 def check_files() -> list[dict]:
@@ -595,8 +596,8 @@ def trained_accuracy(checkpoint: Path, readers: list[str], limit: int | None = N
                 counts["file in adaspike"] += int((mine.argmax(-1) == y).sum())
                 counts[reader] += int((theirs.argmax(-1) == y).sum())
                 agree += int((mine.argmax(-1) == theirs.argmax(-1)).sum())
-        rows.append({"reader": f"adaspike reading the --for {reader} file", "accuracy": counts["file in adaspike"] / total,
-                     "samples": total, "error": None})
+        rows.append({"reader": f"adaspike reading the --for {reader} file",
+                     "accuracy": counts["file in adaspike"] / total, "samples": total, "error": None})
         rows.append({"reader": reader, "accuracy": counts[reader] / total, "samples": total, "error": None,
                      "same_prediction": agree / total})
     return rows

@@ -225,3 +225,21 @@ def test_the_check_recording_states_dt_in_nir_data_and_import_reads_it(tmp_path)
     (tmp_path / "activity.nir").unlink()
     with pytest.raises(ValueError, match="needs dt"):
         import_nir(tmp_path / "bare.nir", convention="adaspike")
+
+
+def test_a_norse_1_1_import_with_its_writer_step_round_trips_through_a_checkpoint(tmp_path):
+    """import-nir --writer-dt: the checkpoint rebuilds the same model (the option is part of its config)."""
+    from adaspike.cli import main
+    from adaspike.train import load_model
+    zeros = np.zeros(3, np.float32)
+    graph = nir.NIRGraph(nodes={"input": nir.Input(np.array([3])),
+                                "fc": nir.Affine(weight=np.eye(3, dtype=np.float32) * 30, bias=zeros + 0.5),
+                                "lif": nir.LIF(tau=np.full(3, 5e-6, np.float32), r=np.ones(3, np.float32),
+                                               v_leak=zeros, v_threshold=zeros + 1, v_reset=zeros),
+                                "output": nir.Output(np.array([3]))},
+                         edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")])
+    path = write_nir(tmp_path / "norse11.nir", graph)
+    assert main(["import-nir", str(path), "--dt", "0.5ms", "--convention", "norse-1.1", "--writer-dt", "1ms",
+                 "-o", str(tmp_path / "imported")]) == 0
+    model = load_model(tmp_path / "imported" / "model.safetensors")
+    assert float(model.layers["lif"].tau().max()) == pytest.approx(5e-3, rel=1e-4)  # 5e-6 s² / 1 ms

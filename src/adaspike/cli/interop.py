@@ -6,7 +6,8 @@ import math
 import sys
 from pathlib import Path
 
-from .options import add_output, checkpoint_path, int_list, output_file, positive_float, positive_int, str_list, time_arg
+from .options import (add_output, checkpoint_path, int_list, output_file, positive_float, positive_int, str_list,
+                      time_arg)
 
 
 def register(commands, studies) -> None:
@@ -39,10 +40,12 @@ def register(commands, studies) -> None:
                         "file's metadata")
     export.set_defaults(func=_export)
 
-    imp = command_parser(commands, "import-nir", description="Import a NIR graph into OUT/model.safetensors. NIR stores no time step, so --dt is required for "
-                              "other writers' files; adaspike's own record theirs (the default), and at another "
-                              "--dt are moved there as `adaspike retime` would move the original model. The "
-                              "writer's convention is detected from the graph, or named with --convention.")
+    imp = command_parser(commands, "import-nir",
+                         description="Import a NIR graph into OUT/model.safetensors. NIR stores no time step, so --dt "
+                         "is required for other writers' files (unless NIR data beside the file, activity.nir, "
+                         "states it); adaspike's own record theirs (the default), and at another --dt are moved there "
+                         "as `adaspike retime` would move the original model. The writer's convention is detected "
+                         "from the graph, or named with --convention.")
     imp.add_argument("nir_file", type=Path, help="the .nir file to read")
     imp.add_argument("--dt", type=time_arg, default=None,
                      help="the step to run at, e.g. 1ms (default: the step an adaspike file records, or that NIR "
@@ -178,11 +181,11 @@ def _import(args) -> int:
     convention, dt = model.nir_import["convention"], model.nir_import["dt"]
     # "data" is what `adaspike eval` reads: the dataset and options the file records (an adaspike export), the
     # step the network now runs at, and --dataset when given
-    recorded = json.loads(graph.metadata.get("adaspike_data", "{}")) if convention == "adaspike" else {}
+    recorded = json.loads(graph.metadata.get("adaspike_data", "{}")) if written_dt(graph) is not None else {}
     data = {**recorded, "dt": dt, **({"dataset": args.dataset} if args.dataset else {})}
-    path = save_checkpoint(output_file(args.out, "model.safetensors"), model, {"nir": {"source": str(args.nir_file), "dt": dt, "convention": convention,
-                                              "written_dt": model.nir_import.get("written_dt"), **options},
-                                      "data": data})
+    provenance = {"source": str(args.nir_file), "dt": dt, "convention": convention,
+                  "written_dt": model.nir_import.get("written_dt"), **options}
+    path = save_checkpoint(output_file(args.out, "model.safetensors"), model, {"nir": provenance, "data": data})
     neurons = sum(1 for m in model.modules() if hasattr(m, "dt"))
     print(json.dumps({"checkpoint": str(path), "dt": dt, "convention": convention,
                       "neuron_layers": neurons, **({"retimed_from": model.nir_import["written_dt"]}

@@ -31,8 +31,8 @@ from .importer import _NEURONS, flatten_graph, import_nir, read_graph, written_d
 from .profiles import PROFILES, apply_profile
 from .readers import READERS, reader_available, reader_version, run_reader
 
-__all__ = ["AGREEMENT_TARGET", "LayerAgreement", "NIRCheck", "ReaderCheck", "check_nir", "forecast_line",
-           "reading_forecast", "spike_input"]
+__all__ = ["AGREEMENT_TARGET", "LayerAgreement", "NIRCheck", "ReaderCheck", "check_nir", "checked_metadata",
+           "forecast_line", "reading_forecast", "spike_input"]
 
 #: the agreement every node must reach for a reader to agree (the issue's target, 99.5 %)
 AGREEMENT_TARGET = 0.995

@@ -1,9 +1,9 @@
 """An integrate-and-fire neuron whose membrane is held at or above a floor: Sinabs' ``IAFSqueeze`` as
 ``sinabs.nir.from_nir`` (3.1.3) builds it for every NIR ``IF`` node, with ``min_v_mem = −θ``.
 
-Per step: v ← v + g·I_t; s = ⌊v/θ⌋ where v ≥ θ (Sinabs' ``MultiSpike``, no cap); v ← v − s·θ (``MembraneSubtract``);
-v ← max(v, floor), computed as Sinabs computes it. The floor is not linear, so no per-step state-space form (and no fused scan) holds it: this
-module runs its own loop over time. It is what the ``sinabs`` conventions read an IF node as; adaspike's own IF
+Per step: v ← v + g·I_t; s = ⌊v/θ⌋ where v ≥ θ (Sinabs' ``MultiSpike``, no cap); v ← v − s·θ
+(``MembraneSubtract``); v ← max(v, floor), computed as Sinabs computes it. The floor is not linear, so no per-step
+state-space form (and no fused scan) holds it: this module runs its own loop over time. It is what the ``sinabs`` conventions read an IF node as; adaspike's own IF
 layers have no floor.
 """
 from __future__ import annotations

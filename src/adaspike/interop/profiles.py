@@ -37,7 +37,8 @@ class Profile:
     and spike condition, how it holds R (``r_form``: ``"one"`` — R = 1 and the Euler gain 1 − α, ``"tau"`` —
     R = τ/δ and gain 1, ``"unit"`` — R = 1 and gain 1, ``"rockpool"`` — a CubaLIF with R = τ/δ − 1 and a one-step
     current) and how it turns τ into a decay (``decay``: ``"euler"`` 1 − δ/τ or ``"exp"`` e^{−δ/τ}); whether its
-    ``Flatten`` counts the batch axis is its convention's. ``stateless``: the weight/shape nodes it reads (``None``: all);
+    ``Flatten`` counts the batch axis is its convention's. ``stateless``: the weight/shape nodes it reads
+    (``None``: all);
     ``max_spikes``: its spikes per step; ``membrane_readout``: an LI node is written as a never-firing LIF whose
     membrane is read; ``affine_only``: it reads weights only as Affine (a Linear is written with a zero bias);
     ``convention``: the ``adaspike.interop.CONVENTIONS`` entry that reads its files as it does."""

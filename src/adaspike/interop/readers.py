@@ -43,7 +43,8 @@ import nir
 import torch
 from torch import nn
 
-__all__ = ["READERS", "PeerReader", "ReaderRun", "find_sinabs", "reader_available", "reader_version", "run_reader"]
+__all__ = ["READERS", "PeerReader", "ReaderOptions", "ReaderRun", "find_sinabs", "reader_available", "reader_version",
+           "run_reader"]
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,8 @@ def _feed(net: nn.Module, layout: str, x: torch.Tensor) -> torch.Tensor:
 
 
 def run_reader(name: str, graph: nir.NIRGraph, x: torch.Tensor, nodes: list[str] = (),
-               membranes: frozenset[str] = frozenset(), *, dt: float = 1e-3, spikingjelly_dt: float = 1e-4) -> ReaderRun:
+               membranes: frozenset[str] = frozenset(), *, dt: float = 1e-3,
+               spikingjelly_dt: float = 1e-4) -> ReaderRun:
     """Read ``graph`` with peer ``name`` and run it on ``x`` [T, B, ...]: its output and the outputs of ``nodes``
     (NIR node names; the membrane for the never-firing LIFs in ``membranes``, which an export profile made the
     readout), all [T, B, ...]. A node the reader built no module for is left out of ``ReaderRun.nodes``. Errors of

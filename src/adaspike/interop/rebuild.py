@@ -61,10 +61,10 @@ def graph_from_spec(spec: dict) -> nir.NIRGraph:
 @register_model("nir_graph")
 def build_nir_graph(graph: dict, dt: float, convention: str = "adaspike", method: str | None = None,
                     reset: str | None = None, strict: bool | None = None,
-                    time_reduce: str | None = None, frozen: bool = False) -> nn.Module:
+                    time_reduce: str | None = None, frozen: bool = False, writer_dt: float | None = None) -> nn.Module:
     """Rebuild an imported NIR model (values come from the checkpoint's tensors)."""
     return import_nir(graph_from_spec(graph), dt=dt, convention=convention, method=method, reset=reset,
-                      strict=strict, time_reduce=time_reduce, frozen=frozen)
+                      strict=strict, time_reduce=time_reduce, frozen=frozen, writer_dt=writer_dt)
 
 
 def imported_model(graph: nir.NIRGraph, dt: float | None = None, convention: str = "adaspike",
