@@ -513,14 +513,14 @@ def import_nir(graph: nir.NIRGraph | str | os.PathLike, dt: float | str | None =
     ``method``/``reset``/``strict`` override the convention and metadata. ``time_reduce``
     (``mean``/``sum``/``last``/``max``) defaults to the one recorded by an adaspike export.
     """
-    beside = None
+    source = None
     if isinstance(graph, (str, bytes)) or hasattr(graph, "__fspath__"):
-        beside = dt_beside(graph) if dt is None else None
-        graph = read_graph(graph)
+        source, graph = graph, read_graph(graph)
     conv = get_convention(detect_convention(graph) if convention == AUTO else convention)
     own = _own_reading(graph, conv)
     written = written_dt(graph) if own else None
     if dt is None:
+        beside = dt_beside(source) if written is None and source is not None else None
         if written is None and beside is None:
             raise ValueError("import_nir needs dt: NIR files carry no time step, and each exporter assumes its "
                              f"own (adaspike's own files record theirs, as does NIR data in {RECORDING_NAME} "
