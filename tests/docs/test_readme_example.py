@@ -30,7 +30,7 @@ def test_calibrate_firing_is_one_public_call_on_a_layer_or_a_model():
     torch.manual_seed(0)
     x = torch.rand(40, 4, 30)
     layer = RecurrentSpikingLayer(30, 16, LIF(16, dt=1e-3))
-    assert float(layer(x).sum()) == 0.0  # silent as built
+    assert layer(x).sum().item() == 0.0  # silent as built
     report = calibrate_firing(layer, x)
     assert report["before"] == {"": 0.0} and 10.0 <= report["after"][""] <= 40.0
     model = nn.Sequential(SpikingLayer(nn.Linear(30, 16), LIF(16, dt=1e-3)),

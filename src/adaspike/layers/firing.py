@@ -102,7 +102,7 @@ def calibrate_firing(model: nn.Module, x: torch.Tensor, band: tuple[float, float
         >>> _ = torch.manual_seed(0)
         >>> layer = RecurrentSpikingLayer(100, 32, AdLIF(32, dt=4e-3))
         >>> x = torch.rand(50, 8, 100)
-        >>> float(layer(x).sum())  # PyTorch's default weights: no spike
+        >>> layer(x).sum().item()  # PyTorch's default weights: no spike
         0.0
         >>> report = calibrate_firing(layer, x)
         >>> 10 <= report["after"][""] <= 40  # Hz
