@@ -8,6 +8,7 @@ clock, and the number of samples.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import sys
@@ -44,9 +45,10 @@ def register(commands, studies) -> None:
     clock.add_argument("--resolution", type=time_arg, default=1e-6,
                        help="with --events: the time resolution of the event timestamps")
     clock.add_argument("--clock-seed", type=int, default=0, help="with --jitter: seed of the drawn step lengths")
-    clock.add_argument("--substeps", action="store_true",
+    clock.add_argument("--substeps", action=argparse.BooleanOptionalAction, default=None,
                        help="on a clock: neurons advance steps longer than their own dt in sub-steps of at most it "
-                       "(the step's drive held), keeping the resolution they were trained at")
+                       "(the step's drive held), keeping the resolution they were trained at; on by default with "
+                       "--events (a gap between events is then checked for spikes at least every dt)")
     clock.add_argument("--spike-rule", choices=("seconds", "steps"), default="seconds",
                        help="on a clock: keep each neuron's spike capacity per second (default) or one spike per "
                        "step whatever its length")
@@ -106,6 +108,7 @@ def _eval(args) -> int:
         if model_dt is None:
             raise ValueError("this model has no neuron layers with a common dt to run on another clock")
         test_set.set_clock(kind, jitter=args.jitter or 0.0, seed=args.clock_seed, resolution=args.resolution)
+        args.substeps = kind == "events" if args.substeps is None else args.substeps
         forward = ClockedForward(assume_nominal=args.nominal_clock, spike_rule=args.spike_rule,
                                  substeps=args.substeps)
     if args.metrics:  # the same pass: the collector's hooks watch the evaluation

