@@ -640,5 +640,5 @@ def demo(out_dir: Path, quick: bool = True, checkpoint: str | Path | None = None
     result = run_study(cfg, Path(out_dir))
     half = {r["variant"]: r["accuracy"] for r in result["rows"] if math.isclose(r["rho"], 0.5)}
     shown = ("zoh", "zoh (plain)", "tau", "none")
-    headline = ", ".join(f"{m} {100 * half[m]:.1f}%" for m in shown if half.get(m) is not None)
+    headline = ", ".join(f"{m} {100 * half[m]:.1f} %" for m in shown if half.get(m) is not None)
     return {"table": result["table"], "rows": result["rows"], "headline": f"retimed 4 ms -> 2 ms: {headline}"}
