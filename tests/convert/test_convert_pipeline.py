@@ -62,8 +62,29 @@ def test_unsupported_operation_names_op_and_node():
         ConvertedSNN(_Sigmoidal())
     with pytest.raises(UnsupportedOperationError, match=r"GELU.*node 'act'"):
         ConvertedSNN(_BadModule())
-    with pytest.raises(UnsupportedOperationError, match="BatchNorm"):
-        ConvertedSNN(nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.BatchNorm1d(4)))
+    with pytest.raises(UnsupportedOperationError, match=r"multiplies.*two activations"):
+        ConvertedSNN(_Gated())
+
+
+class _Gated(nn.Module):
+    """A squeeze-excitation-like gate: the product of two activations."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.gate = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = torch.relu(self.fc(x))
+        return h * torch.relu(self.gate(x))
+
+
+def test_batchnorm_after_an_activation_stays_an_affine_map():
+    """BN that follows no Conv/Linear (DenseNet's pre-activation BN) is kept per step: exact in rate."""
+    ann = _randomise_bn(nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3)))
+    snn = ConvertedSNN(ann)
+    assert len(snn.neurons) == 2 and any(isinstance(m, nn.BatchNorm1d) for m in snn.graph_module.modules())
+    x = torch.rand(5, 4)
+    assert torch.allclose(snn.ann_forward(x)[0], ann(x), atol=1e-6)
 
 
 def test_maxpool_warns():

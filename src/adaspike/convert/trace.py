@@ -1,15 +1,35 @@
-"""Trace a ReLU ANN with ``torch.fx``, check every operation, fold BatchNorm and swap ReLUs for conversion neurons.
+"""Trace an ANN with ``torch.fx``, check every operation, fold BatchNorm and swap activations for conversion neurons.
 
 When fx cannot trace the model, a module-based ReLU network is converted by swapping its nn.ReLU modules
 (its own ``forward`` then runs every step); otherwise the error names the user's source line and the fixes.
 
 The converted network is the same fx graph run once per time step: conv/linear layers see each step's
-(graded) spike map, pooling acts on each step's map, residual additions happen before the next ReLU, i.e.
-inside the membrane current, exactly as in the ANN. Dropout and Identity are removed.
+(graded) spike map; every other operation acts on each step's map. What converts, and why:
 
-BN folding (BN directly after a Conv/Linear, including the shortcut conv)::
+* **ReLU** (module, ``F.relu``, ``torch.relu``, ``.relu()``, ``inplace=True`` or not) becomes a spiking neuron.
+* **Piecewise-linear activations** are written as sums of ReLUs, each a spiking neuron, so their rate is exact
+  in the limit: ``ReLU6(z) = relu(z) − relu(z − 6)`` (also ``Hardtanh(lo, hi) = lo + relu(z − lo) −
+  relu(z − hi)``), ``LeakyReLU(z) = relu(z) − s·relu(−z)``.
+* **Linear per-step operations** are exact in rate (the mean over steps of a linear map of x is the map of the
+  mean): residual additions (they enter the next neuron's membrane current), subtraction, scaling by a
+  constant, concatenation, chunk/split, views and reshapes, ``torch.flatten``, transposes, average pooling,
+  adaptive average pooling, spatial means, and BatchNorm that does not directly follow a Conv/Linear
+  (kept as a per-channel affine map in eval mode; DenseNet's pre-activation BN, for example).
+* **BatchNorm right after a Conv/Linear** is folded into it (one fold, ``adaspike.layers.norm``, float64;
+  ``affine=False`` and bias-free layers included)::
 
-    W' = W·γ/√(σ²+ε)        b' = β + γ(b − μ)/√(σ²+ε)
+      W' = W·γ/√(σ²+ε)        b' = β + γ(b − μ)/√(σ²+ε)
+
+* **Max pooling** (``MaxPool2d``, ``AdaptiveMaxPool2d``, functional) is a documented approximation: it takes
+  the max of each step's spike map, which over-estimates the max of rates when inputs fire at different steps;
+  conversion warns, naming the layer and its source line.
+* **Dropout and Identity** are removed.
+
+Everything else is refused with ``UnsupportedOperationError`` naming the operation and the model's source line:
+smooth or non-monotonic activations (GELU, SiLU/Swish, Hardswish, sigmoid, tanh, softmax), products of two
+activations (squeeze-excitation gates, attention), LayerNorm/GroupNorm (they divide by a statistic of the
+activations), and parameters used directly in the forward (class tokens, layer scales). No IF neuron that
+counts spikes computes these from rates.
 """
 from __future__ import annotations
 
@@ -37,15 +57,42 @@ class UnsupportedOperationError(ValueError):
 
 _SYNAPSES = (nn.Conv2d, nn.Linear)
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
-_REMOVABLE_MODULES = (nn.Dropout, nn.Dropout2d, nn.Identity)
-_SHAPE_MODULES = (nn.Flatten, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.MaxPool2d)
-_SUPPORTED_MODULES = _SYNAPSES + _BATCHNORMS + _REMOVABLE_MODULES + _SHAPE_MODULES + (nn.ReLU,)
-_RELU_FUNCTIONS = {F.relu, torch.relu}
-_ADD_FUNCTIONS = {operator.add, torch.add}
-_SHAPE_FUNCTIONS = {torch.flatten, F.avg_pool2d, F.adaptive_avg_pool2d, F.max_pool2d, operator.getitem}
-_REMOVABLE_FUNCTIONS = {F.dropout}
-_SHAPE_METHODS = {"flatten", "view", "reshape", "size", "contiguous"}
-_MAXPOOLS = (nn.MaxPool2d,)
+_REMOVABLE_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
+_MAXPOOLS = (nn.MaxPool2d, nn.AdaptiveMaxPool2d)
+_LINEAR_MODULES = (nn.Flatten, nn.Unflatten, nn.AvgPool2d, nn.AdaptiveAvgPool2d) + _MAXPOOLS
+_PIECEWISE_MODULES = (nn.ReLU6, nn.Hardtanh, nn.LeakyReLU)
+_SUPPORTED_MODULES = _SYNAPSES + _BATCHNORMS + _REMOVABLE_MODULES + _LINEAR_MODULES + _PIECEWISE_MODULES + (nn.ReLU,)
+_RELU_FUNCTIONS = {F.relu, torch.relu, torch.relu_, F.relu_}
+_RELU_METHODS = {"relu", "relu_"}
+_PIECEWISE_FUNCTIONS = {F.relu6, F.hardtanh, F.leaky_relu}
+# linear in their tensor arguments per step (scalar factors only for mul/div: checked in _check_linear_product)
+_LINEAR_FUNCTIONS = {operator.add, torch.add, operator.sub, torch.sub, operator.neg, torch.neg, operator.mul, torch.mul,
+                     operator.truediv, torch.div, torch.cat, torch.concat, torch.chunk, torch.split, torch.flatten,
+                     torch.reshape, torch.transpose, torch.permute, torch.squeeze, torch.unsqueeze, torch.mean,
+                     F.avg_pool2d, F.adaptive_avg_pool2d, operator.getitem, getattr}
+_MAXPOOL_FUNCTIONS = {F.max_pool2d, F.adaptive_max_pool2d}
+_REMOVABLE_FUNCTIONS = {F.dropout, F.dropout1d, F.dropout2d, F.alpha_dropout}
+_LINEAR_METHODS = {"flatten", "view", "reshape", "size", "contiguous", "add", "add_", "sub", "neg", "mul", "div",
+                   "chunk", "split", "transpose", "permute", "mean", "squeeze", "unsqueeze", "unflatten"}
+_PRODUCTS = {operator.mul, torch.mul, "mul", operator.truediv, torch.div, "div"}
+
+# why an activation has no rate-coded IF equivalent, for the refusal (by class or function name, lower case)
+_NO_SPIKING_EQUIVALENT = {
+    "gelu": "GELU is smooth and dips below zero", "silu": "SiLU (Swish) is smooth and dips below zero",
+    "hardswish": "Hardswish is quadratic near zero", "hardsigmoid": "Hardsigmoid gates another activation",
+    "sigmoid": "sigmoid saturates smoothly", "tanh": "tanh is odd and saturates smoothly",
+    "softmax": "softmax normalises across features", "log_softmax": "log-softmax normalises across features",
+    "logsoftmax": "log-softmax normalises across features", "mish": "Mish is smooth and dips below zero",
+    "elu": "ELU is exponential below zero", "selu": "SELU is exponential below zero",
+    "layernorm": "LayerNorm divides by a statistic of the activations",
+    "groupnorm": "GroupNorm divides by a statistic of the activations",
+    "multiheadattention": "attention multiplies activations with each other",
+    "scaled_dot_product_attention": "attention multiplies activations with each other",
+    "matmul": "it multiplies activations with each other", "bmm": "it multiplies activations with each other",
+    "einsum": "it multiplies activations with each other", "prelu": "PReLU's learned slope is not supported yet",
+}
+_HOW_TO_FIX = ("replace it by ReLU (or ReLU6/LeakyReLU/Hardtanh, which convert exactly in rate) and fine-tune, "
+               "or convert only the ReLU part of the network")
 
 
 @dataclass
@@ -65,12 +112,24 @@ def describe(node: fx.Node) -> str:
     return f"node {node.name!r} ({node.op} {_target_name(node)})" + (f" at {where}" if where else "")
 
 
+def _outside_library(filename: str) -> bool:
+    """True for a model author's file: not torch's own code (fx, nn containers) nor this package."""
+    return not filename.startswith((str(Path(torch.__file__).parent), str(Path(__file__).parent)))
+
+
 def _user_line(node: fx.Node) -> str:
-    """'file:line: code' of the user's source that created ``node`` (fx records it when asked to)."""
+    """'File "...", line N, in f: code' of the model's source that created ``node``.
+
+    fx records the whole Python stack, torch's own frames included (``nn.Sequential.forward``, fx's proxy); the
+    innermost frame outside torch is the line the model's author wrote.
+    """
     trace = getattr(node, "stack_trace", None) or ""
     lines = [ln.strip() for ln in trace.strip().splitlines() if ln.strip()]
-    for i in range(len(lines) - 1, -1, -1):     # innermost user frame: 'File "...", line N, in f' + code
+    for i in range(len(lines) - 1, -1, -1):     # 'File "...", line N, in f' followed by its code
         if lines[i].startswith("File "):
+            filename = lines[i].split('"')[1] if lines[i].count('"') >= 2 else ""
+            if not _outside_library(filename):
+                continue
             code = lines[i + 1] if i + 1 < len(lines) and not lines[i + 1].startswith("File ") else ""
             return f"{lines[i]}: {code}" if code else lines[i]
     return ""
@@ -81,43 +140,98 @@ def _target_name(node: fx.Node) -> str:
     return getattr(t, "__name__", None) or str(t)
 
 
-def _pool_name(node: fx.Node) -> str:
-    """The user's name for a max-pool: its module path, or the source line of a functional call."""
+def _pool_name(gm: fx.GraphModule, node: fx.Node) -> str:
+    """How a warning names a max-pool: its module path and type, and the model's source line."""
+    where = _user_line(node)
+    what = (f"{node.target} ({type(gm.get_submodule(node.target)).__name__})" if node.op == "call_module"
+            else _target_name(node))
+    return what + (f" at {where}" if where else "")
+
+
+def _refusal(gm: fx.GraphModule, node: fx.Node) -> UnsupportedOperationError:
+    """The error for an operation with no spiking equivalent: what it is, where the model calls it, why, the fix."""
     if node.op == "call_module":
-        return str(node.target)
-    return _user_line(node) or node.name
+        mod = gm.get_submodule(node.target)
+        what = f"module {type(mod).__name__}"
+        names = [cls.__name__.lower() for cls in type(mod).__mro__]
+    elif node.op == "call_method":
+        what, names = f"tensor method .{node.target}()", [str(node.target).lower()]
+    else:
+        what, names = f"function {_target_name(node)}", [_target_name(node).lower()]
+    reason = next((_NO_SPIKING_EQUIVALENT[n] for n in names if n in _NO_SPIKING_EQUIVALENT), None)
+    why = (f": {reason}, so no integrate-and-fire neuron computes it from spike rates" if reason else
+           ": conversion supports ReLU-like activations (ReLU, ReLU6, LeakyReLU, Hardtanh), Conv2d, Linear, "
+           "BatchNorm, pooling, residual additions, concatenation and shape operations")
+    return UnsupportedOperationError(f"cannot convert {what} at {describe(node)}{why}. How to fix: {_HOW_TO_FIX}")
+
+
+def _first_input(node) -> fx.Node | None:
+    """The node's first tensor input (the first element of a list argument, as torch.cat's)."""
+    inputs = node.all_input_nodes if isinstance(node, fx.Node) else []
+    return inputs[0] if inputs else None
+
+
+def _shape_values(gm: fx.GraphModule) -> set:
+    """Nodes that hold sizes, not activations: ``x.size()``, ``x.shape`` and integer arithmetic on them."""
+    shapes: set = set()
+    for node in gm.graph.nodes:
+        if node.op == "call_method" and node.target == "size":
+            shapes.add(node)
+        elif node.op == "call_function" and node.target is getattr:
+            shapes.add(node)
+        elif node.op == "call_function" and node.all_input_nodes and all(a in shapes for a in node.all_input_nodes):
+            shapes.add(node)        # getitem of a size, num_channels // groups, h == image_size, ...
+    return shapes
+
+
+def _is_product_of_activations(node: fx.Node, shapes: set) -> bool:
+    """mul/div with two activation tensors (a gate or attention), or division by an activation."""
+    activations = [a for a in node.args if isinstance(a, fx.Node) and a not in shapes]
+    divides = node.target in (operator.truediv, torch.div, "div")
+    return len(activations) > 1 or (divides and len(node.args) > 1 and isinstance(node.args[1], fx.Node)
+                                    and node.args[1] not in shapes)
 
 
 def check_supported(gm: fx.GraphModule, leaf_modules: tuple = ()) -> list[str]:
     """Raise ``UnsupportedOperationError`` naming the first unsupported op; return the user's names of max-pools."""
     maxpools = []
+    shapes = _shape_values(gm)
     for node in gm.graph.nodes:
-        if node.op in ("placeholder", "output"):
+        if node.op in ("placeholder", "output") or node in shapes:
             continue
         if node.op == "call_module":
             mod = gm.get_submodule(node.target)
             if leaf_modules and isinstance(mod, tuple(leaf_modules)):
                 continue        # the user declared it an opaque per-step operation
             if not isinstance(mod, _SUPPORTED_MODULES):
-                raise UnsupportedOperationError(
-                    f"cannot convert module {type(mod).__name__} at {describe(node)}: supported are Conv2d, Linear, "
-                    "BatchNorm (after Conv/Linear), ReLU, AvgPool2d, AdaptiveAvgPool2d, MaxPool2d, Flatten, Dropout")
+                raise _refusal(gm, node)
             if isinstance(mod, nn.Conv2d) and mod.groups != 1:
                 log.info("grouped conv at %s: energy counts ignore groups (conversion spec §10)", describe(node))
             if isinstance(mod, _MAXPOOLS):
-                maxpools.append(_pool_name(node))
+                maxpools.append(_pool_name(gm, node))
         elif node.op == "call_function":
-            known = _RELU_FUNCTIONS | _ADD_FUNCTIONS | _SHAPE_FUNCTIONS | _REMOVABLE_FUNCTIONS
+            known = (_RELU_FUNCTIONS | _PIECEWISE_FUNCTIONS | _LINEAR_FUNCTIONS | _MAXPOOL_FUNCTIONS
+                     | _REMOVABLE_FUNCTIONS | {torch._assert})
             if node.target not in known:
-                raise UnsupportedOperationError(f"cannot convert function {_target_name(node)} at {describe(node)}")
-            if node.target is F.max_pool2d:
-                maxpools.append(_pool_name(node))
+                raise _refusal(gm, node)
+            if node.target in _PRODUCTS and _is_product_of_activations(node, shapes):
+                raise UnsupportedOperationError(
+                    f"cannot convert {describe(node)}: it multiplies (or divides) two activations, as a "
+                    "squeeze-excitation gate or attention does; spike rates only combine linearly. How to fix: "
+                    "remove the gate (or attention block) and fine-tune")
+            if node.target in _MAXPOOL_FUNCTIONS:
+                maxpools.append(_pool_name(gm, node))
         elif node.op == "call_method":
-            if node.target not in _SHAPE_METHODS | {"relu", "add"}:
-                raise UnsupportedOperationError(f"cannot convert tensor method .{node.target}() at {describe(node)}")
+            if node.target not in _LINEAR_METHODS | _RELU_METHODS:
+                raise _refusal(gm, node)
+            if node.target in _PRODUCTS and _is_product_of_activations(node, shapes):
+                raise UnsupportedOperationError(f"cannot convert {describe(node)}: it multiplies (or divides) two "
+                                                "activations; spike rates only combine linearly")
         else:
-            raise UnsupportedOperationError(f"cannot convert {describe(node)}: only modules, relu/add and shape "
-                                            "operations are supported")
+            raise UnsupportedOperationError(
+                f"cannot convert {describe(node)}: the forward uses the parameter or buffer {node.target!r} directly "
+                "(a class token, a layer scale, a position embedding); conversion supports parameters inside "
+                "Conv2d, Linear and BatchNorm only")
     return maxpools
 
 
@@ -128,16 +242,17 @@ def _fold_bn(synapse: nn.Module, bn: nn.Module) -> nn.Module:
 
 
 def _fold_graph_batchnorm(gm: fx.GraphModule) -> None:
-    """Fold every BN into the Conv/Linear right before it (in place); a BN anywhere else is an error."""
+    """Fold every BN into the Conv/Linear right before it (in place); any other BN stays, in eval mode, as the
+    per-channel affine map it is (exact in rate: the mean over steps of a·x + b is a·x̄ + b)."""
     for node in list(gm.graph.nodes):
         if node.op != "call_module" or not isinstance(gm.get_submodule(node.target), _BATCHNORMS):
             continue
         prev = node.args[0]
-        ok = (isinstance(prev, fx.Node) and prev.op == "call_module" and len(prev.users) == 1
-              and isinstance(gm.get_submodule(prev.target), _SYNAPSES))
-        if not ok:
-            raise UnsupportedOperationError(f"cannot fold BatchNorm at {describe(node)}: it must directly follow "
-                                            "a Conv2d/Linear whose output it alone uses")
+        foldable = (isinstance(prev, fx.Node) and prev.op == "call_module" and len(prev.users) == 1
+                    and isinstance(gm.get_submodule(prev.target), _SYNAPSES))
+        if not foldable:
+            gm.get_submodule(node.target).eval()
+            continue
         fused = _fold_bn(gm.get_submodule(prev.target), gm.get_submodule(node.target))
         gm.set_submodule(prev.target, fused)
         node.replace_all_uses_with(prev)
@@ -152,20 +267,105 @@ def _is_removable(gm: fx.GraphModule, node: fx.Node) -> bool:
 
 def _is_relu(gm: fx.GraphModule, node: fx.Node) -> bool:
     if node.op == "call_module":
-        return isinstance(gm.get_submodule(node.target), nn.ReLU)
+        return type(gm.get_submodule(node.target)) is nn.ReLU
     return (node.op == "call_function" and node.target in _RELU_FUNCTIONS) or \
-        (node.op == "call_method" and node.target == "relu")
+        (node.op == "call_method" and node.target in _RELU_METHODS)
+
+
+def _argument(node: fx.Node, position: int, name: str, default):
+    return node.args[position] if len(node.args) > position else node.kwargs.get(name, default)
+
+
+def _piecewise_terms(gm: fx.GraphModule, node: fx.Node) -> tuple[float, list[tuple[float, float, float]]] | None:
+    """A piecewise-linear activation as ``constant + Σ w·relu(a·z − c)``: (constant, [(w, a, c)]), else None."""
+    if node.op == "call_module":
+        mod = gm.get_submodule(node.target)
+        if isinstance(mod, nn.LeakyReLU):
+            slope = float(mod.negative_slope)
+        elif isinstance(mod, nn.Hardtanh):          # ReLU6 is Hardtanh(0, 6)
+            low, high = float(mod.min_val), float(mod.max_val)
+        else:
+            return None
+    elif node.op == "call_function" and node.target is F.leaky_relu:
+        slope = float(_argument(node, 1, "negative_slope", 0.01))
+    elif node.op == "call_function" and node.target is F.relu6:
+        low, high = 0.0, 6.0
+    elif node.op == "call_function" and node.target is F.hardtanh:
+        low, high = float(_argument(node, 1, "min_val", -1.0)), float(_argument(node, 2, "max_val", 1.0))
+    else:
+        return None
+    if "slope" in locals():                          # relu(z) − s·relu(−z)
+        return 0.0, [(1.0, 1.0, 0.0)] + ([(-slope, -1.0, 0.0)] if slope else [])
+    if not low < high:
+        raise UnsupportedOperationError(f"cannot convert {describe(node)}: its clipping range [{low}, {high}] is empty")
+    return low, [(1.0, 1.0, low), (-1.0, 1.0, high)]     # lo + relu(z − lo) − relu(z − hi)
+
+
+def _expand_piecewise(gm: fx.GraphModule) -> None:
+    """Rewrite every piecewise-linear activation as a weighted sum of ReLUs (each becomes a neuron later)."""
+    graph = gm.graph
+    for node in list(graph.nodes):
+        terms = _piecewise_terms(gm, node)
+        if terms is None:
+            continue
+        constant, pieces = terms
+        z = node.args[0]
+        label = str(node.target) if node.op == "call_module" else node.name
+
+        def new(target, args, name=None):
+            made = graph.call_function(target, args)
+            made.stack_trace = node.stack_trace
+            if name:
+                made.meta["conversion_name"] = name
+            return made
+
+        with graph.inserting_before(node):
+            out = None
+            for weight, sign, shift in pieces:
+                pre = z if sign > 0 else new(operator.neg, (z,))
+                if shift:
+                    pre = new(operator.sub, (pre, shift))
+                what = "z" if sign > 0 else "-z"
+                term = new(F.relu, (pre,), f"{label}[relu({what}{f' - {shift:g}' if shift else ''})]")
+                if out is None:
+                    out = term if weight == 1.0 else new(operator.mul, (term, weight))
+                elif weight == -1.0:
+                    out = new(operator.sub, (out, term))
+                else:
+                    out = new(operator.add, (out, new(operator.mul, (term, weight))))
+            if constant:
+                out = new(operator.add, (out, constant))
+        node.replace_all_uses_with(out)
+        graph.erase_node(node)
 
 
 def _upstream_synapse(gm: fx.GraphModule, node: fx.Node) -> nn.Module | None:
-    """The conv/linear producing ``node``'s current (through adds, first argument first)."""
+    """The conv/linear producing ``node``'s current (through adds, first input first)."""
     while isinstance(node, fx.Node):
         if node.op == "call_module" and isinstance(gm.get_submodule(node.target), _SYNAPSES):
             return gm.get_submodule(node.target)
-        if not node.args:
-            return None
-        node = node.args[0]
+        node = _first_input(node)
     return None
+
+
+def _neuron_shape(gm: fx.GraphModule, node: fx.Node) -> tuple[int, bool]:
+    """(channels, per channel) of the neuron replacing ReLU ``node``: from the traced shapes when an example
+    ran through the graph (feature maps [B, C, H, W]: per channel), else from the Conv/Linear feeding it."""
+    meta = node.args[0].meta.get("tensor_meta") if isinstance(node.args[0], fx.Node) else None
+    if meta is not None and hasattr(meta, "shape"):
+        shape = tuple(meta.shape)
+        if len(shape) == 4:
+            return int(shape[1]), True
+        if len(shape) == 2:
+            return int(shape[1]), False
+        raise UnsupportedOperationError(f"cannot convert the activation at {describe(node)}: its input has shape "
+                                        f"{shape}; conversion handles feature maps [B, C, H, W] and vectors [B, F]")
+    synapse = _upstream_synapse(gm, node.args[0])
+    if synapse is None:
+        raise UnsupportedOperationError(f"ReLU at {describe(node)} is not fed by a Conv2d/Linear (give convert() "
+                                        "an example batch so the shapes can be traced)")
+    per_channel = isinstance(synapse, nn.Conv2d)
+    return (synapse.out_channels if per_channel else synapse.out_features), per_channel
 
 
 class _Tracer(fx.Tracer):
@@ -186,9 +386,8 @@ def _trace(ann: nn.Module, concrete_args: dict | None, leaf_modules: tuple) -> f
 
 def _user_frame(err: BaseException) -> str:
     """'file:line: code' of the innermost frame of ``err`` outside torch (the user's line fx choked on)."""
-    torch_dir = str(Path(torch.__file__).parent)
     for frame in reversed(traceback.extract_tb(err.__traceback__)):
-        if not frame.filename.startswith(torch_dir) and not frame.filename.startswith(str(Path(__file__).parent)):
+        if _outside_library(frame.filename):
             return f"{frame.filename}:{frame.lineno}: {(frame.line or '').strip()}"
     return ""
 
@@ -197,7 +396,8 @@ def spiking_graph(ann: nn.Module, spiking_linear: bool = True, *, neuron="adafir
                   example: torch.Tensor | None = None, concrete_args: dict | None = None, leaf_modules: tuple = ()):
     """Trace, check, fold BN, drop dropout and turn each ReLU into a conversion neuron (in layer order).
 
-    With ``spiking_linear=False`` ReLUs after Linear layers stay analog (the reference's 'faithful' mode).
+    Piecewise-linear activations (ReLU6, Hardtanh, LeakyReLU) are first written as sums of ReLUs. With
+    ``spiking_linear=False`` ReLUs after Linear layers stay analog (the reference's 'faithful' mode).
     When torch.fx cannot trace the model (shape checks, data-dependent control flow) a network built from
     modules (nn.ReLU, Conv2d, ...) is converted by swapping its nn.ReLU modules in place instead; that
     needs ``example`` (one input batch). Returns (module, neurons, max-pool names, synapse table, traced).
@@ -227,22 +427,27 @@ def spiking_graph(ann: nn.Module, spiking_linear: bool = True, *, neuron="adafir
         if _is_removable(gm, node):
             node.replace_all_uses_with(node.args[0])
             gm.graph.erase_node(node)
+    _expand_piecewise(gm)
+    gm.recompile()
+    if example is not None:
+        from torch.fx.passes.shape_prop import ShapeProp
+
+        with torch.no_grad():
+            ShapeProp(gm).propagate(example)
     neurons: list[ConversionNeuron] = []
     for node in list(gm.graph.nodes):
         if not _is_relu(gm, node):
             continue
-        synapse = _upstream_synapse(gm, node.args[0])
-        if synapse is None:
-            raise UnsupportedOperationError(f"ReLU at {describe(node)} is not fed by a Conv2d/Linear")
-        if isinstance(synapse, nn.Linear) and not spiking_linear:
+        channels, per_channel = _neuron_shape(gm, node)
+        if not per_channel and not spiking_linear:
             continue
-        channels = synapse.out_channels if isinstance(synapse, nn.Conv2d) else synapse.out_features
-        cell = make_neuron(neuron, channels, per_channel=isinstance(synapse, nn.Conv2d),
-                           name=str(node.target) if node.op == "call_module" else node.name)
+        label = node.meta.get("conversion_name") or (str(node.target) if node.op == "call_module" else node.name)
+        cell = make_neuron(neuron, channels, per_channel=per_channel, name=label)
         name = f"neuron_{len(neurons)}"
         gm.add_submodule(name, cell)
         with gm.graph.inserting_after(node):
             new = gm.graph.call_module(name, (node.args[0],))
+        new.stack_trace = node.stack_trace
         node.replace_all_uses_with(new)
         gm.graph.erase_node(node)
         neurons.append(cell)
@@ -257,10 +462,12 @@ def spiking_graph(ann: nn.Module, spiking_linear: bool = True, *, neuron="adafir
 
 def _module_fallback_problem(model: nn.Module) -> str | None:
     """Why swapping nn.ReLU modules cannot convert ``model`` (None when it can)."""
-    relus = [n for n, m in model.named_modules() if isinstance(m, nn.ReLU)]
+    relus = [n for n, m in model.named_modules() if type(m) is nn.ReLU]
     if not relus:
         return "the model has no nn.ReLU modules (functional relu cannot be swapped)"
     for name, m in model.named_modules():
+        if isinstance(m, _PIECEWISE_MODULES):
+            return f"module {name!r} ({type(m).__name__}) needs the traced path (it becomes two neurons)"
         if not list(m.children()) and not isinstance(m, _SUPPORTED_MODULES):
             return f"module {name!r} ({type(m).__name__}) is not supported"
     return None
@@ -276,7 +483,7 @@ def _module_graph(model: nn.Module, spiking_linear: bool, neuron, example: torch
         reference = model(example)
     order: list[tuple[str, nn.Module]] = []
     handles = [m.register_forward_pre_hook(lambda mod, inp, name=name: order.append((name, mod)))
-               for name, m in model.named_modules() if isinstance(m, _SYNAPSES + (nn.ReLU,))]
+               for name, m in model.named_modules() if isinstance(m, _SYNAPSES) or type(m) is nn.ReLU]
     try:
         with torch.no_grad():
             model(example)
@@ -347,7 +554,7 @@ def synapse_table(gm: fx.GraphModule, neurons: list[ConversionNeuron]) -> list[S
             i = neuron_of(node)
             if i is not None:
                 return False, i
-            node = node.args[0] if node.args else None
+            node = _first_input(node)
         return False, None
 
     def feeds_neuron(node: fx.Node, seen=None) -> bool:
@@ -367,3 +574,6 @@ def synapse_table(gm: fx.GraphModule, neurons: list[ConversionNeuron]) -> list[S
             kind = "first" if analog else ("hidden" if feeds_neuron(node) else "readout")
             table.append(SynapseInfo(node.target, gm.get_submodule(node.target), kind, src))
     return table
+
+
+__all__ = ["SynapseInfo", "UnsupportedOperationError", "check_supported", "describe", "spiking_graph", "synapse_table"]
