@@ -198,6 +198,24 @@ def test_events_study_config_is_checked():
         EventsStudyConfig(models=["conv-snn", "svm"])
     with pytest.raises(ValueError, match="at least one seed"):
         EventsStudyConfig(seeds=[])
+    with pytest.raises(ValueError, match="learning-curve seeds"):
+        EventsStudyConfig(seeds=[0, 1], curve_seeds=[2])
+
+
+def test_learning_curve_runs_only_its_seeds(tmp_path, monkeypatch):
+    """--curve-seeds limits the curve's extra runs; the main rows keep every seed."""
+    from adaspike.studies import events
+
+    calls = []
+    monkeypatch.setattr(events, "_run_row", lambda cfg, kind, seed, limit, out: calls.append((kind, seed, limit))
+                        or {"model": kind, "seed": seed, "limit": limit, "test_accuracy": 0.5})
+    monkeypatch.setattr(events, "_training_size", lambda cfg: 100)
+    monkeypatch.setattr(events, "write_outputs", lambda *a, **k: {})
+    cfg = events.EventsStudyConfig(dataset="event-digits", models=["logistic"], seeds=[0, 1, 2], curve=[30, 100],
+                                   curve_models=["logistic"], curve_seeds=[0])
+    result = events.run_events_study(cfg, tmp_path)
+    assert calls == [("logistic", 0, None), ("logistic", 1, None), ("logistic", 2, None), ("logistic", 0, 30)]
+    assert [(r["seed"], r["train_recordings"]) for r in result["curve_rows"]] == [(0, 30), (0, 100)]
 
 
 @pytest.mark.slow

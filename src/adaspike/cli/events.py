@@ -23,6 +23,8 @@ def register(commands, studies) -> None:
                         help="learning curve: training recordings (class-balanced subsets)")
     parser.add_argument("--curve-models", type=str_list, default=["conv-snn", "snn", "logistic"],
                         help="models of the learning curve (empty: none)")
+    parser.add_argument("--curve-seeds", type=int_list_zero, default=None,
+                        help="seeds of the learning curve (default: every --seeds)")
     parser.add_argument("--epochs", type=positive_int, default=None, help="override every recipe's epochs")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="read at most N recordings of every split (a quick look, not the study)")
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from ..studies.events import EventsStudyConfig, run_events_study
 
     cfg = EventsStudyConfig(dataset=args.dataset, root=args.root, models=args.models, seeds=args.seeds,
-                            curve=args.curve, curve_models=args.curve_models, epochs=args.epochs, limit=args.limit,
+                            curve=args.curve, curve_models=args.curve_models,
+                            curve_seeds=args.curve_seeds, epochs=args.epochs, limit=args.limit,
                             threads=args.threads, isolate=not args.no_isolate, convert_T=args.convert_T)
     result = run_events_study(cfg, args.out)
     print(result["markdown"])

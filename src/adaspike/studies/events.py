@@ -66,6 +66,7 @@ class EventsStudyConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     curve: list[int] = field(default_factory=lambda: [150, 300, 600])
     curve_models: list[str] = field(default_factory=lambda: ["conv-snn", "snn", "logistic"])
+    curve_seeds: list[int] | None = None    # None: every seed of the main rows
     epochs: int | None = None
     limit: int | None = None
     threads: int = 2
@@ -78,6 +79,8 @@ class EventsStudyConfig:
             raise ValueError(f"unknown study model(s) {unknown}; choose from {list(BASELINES)}")
         if not self.seeds:
             raise ValueError("the study needs at least one seed")
+        if self.curve_seeds is not None and not set(self.curve_seeds) <= set(self.seeds):
+            raise ValueError(f"learning-curve seeds {self.curve_seeds} must be among the study's seeds {self.seeds}")
         if any(n < 20 for n in self.curve):
             raise ValueError(f"learning-curve sizes must be >= 20 recordings, got {self.curve}")
 
@@ -521,7 +524,7 @@ def write_outputs(cfg: EventsStudyConfig, rows: list[dict], curve_rows: list[dic
                                                "conversion": conversion or []})
     if curve_rows:
         plot_learning_curve(curve_rows, out_dir / "events_learning_curve.png",
-                            f"{cfg.dataset}: test accuracy vs training recordings ({len(cfg.seeds)} seeds); dotted: "
+                            f"{cfg.dataset}: test accuracy vs training recordings ({len(cfg.curve_seeds or cfg.seeds)} seeds); dotted: "
                             "power-law extrapolation")
     return {"table": main, "gaps": gaps, "curve": curve, "conversion": converted, "markdown": text}
 
@@ -561,7 +564,7 @@ def run_events_study(cfg: EventsStudyConfig, out_dir: str | Path) -> dict:
     full = _training_size(cfg)
     for n in sorted(set(cfg.curve)):
         for kind in cfg.curve_models:
-            for seed in cfg.seeds:
+            for seed in cfg.seeds if cfg.curve_seeds is None else cfg.curve_seeds:
                 # the whole training split is the main rows' run: reuse it rather than retrain a reordered copy
                 same = [r for r in rows if r["model"] == kind and r["seed"] == seed] if n >= full else []
                 row = same[0] if same else _run_row(cfg, kind, seed, n, out_dir)
