@@ -1,10 +1,11 @@
 # Two commands: `make demo` (set up everything, run the main job) and `make test` (run the test suite).
+# `make test-fast` skips the tests marked slow (each over ~5 s alone): the developer's quick loop.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.adaspike-installed
 
-.PHONY: setup demo test bench docs screenshots clean
+.PHONY: setup demo test test-fast bench docs screenshots clean
 
 setup: $(STAMP)
 
@@ -24,7 +25,10 @@ demo: setup
 	$(BIN)/adaspike demo
 
 test: setup
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q --durations=25
+
+test-fast: setup
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
 
 bench: setup
 	$(BIN)/python -m benchmarks.run
