@@ -85,3 +85,76 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         if v not in index:
             visit(v)
     return out
+
+
+# --- the architecture page's diagram, drawn from the same graph ---------------------------------------------------
+
+PAGE = SRC.parent / "docs" / "pages" / "architecture.md"
+BEGIN = "<!-- diagram: the import graph (regenerate: python tests/architecture/imports.py) -->\n"
+END = "<!-- end diagram -->"
+
+
+def floor_of(module: str) -> str:
+    """The subpackage a module belongs to (``adaspike`` for the package root)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else PACKAGE
+
+
+def floor_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """subpackage -> the other subpackages its modules import."""
+    out: dict[str, set[str]] = {}
+    for module, deps in graph.items():
+        here = floor_of(module)
+        out.setdefault(here, set()).update(floor_of(d) for d in deps if floor_of(d) != here)
+    return out
+
+
+def levels(floors: dict[str, set[str]]) -> dict[str, int]:
+    """Each subpackage's floor: 0 for one that imports no other, else one above the highest it imports."""
+    out: dict[str, int] = {}
+
+    def level(name: str) -> int:
+        if name not in out:
+            out[name] = 1 + max((level(d) for d in floors.get(name, ())), default=-1)
+        return out[name]
+
+    for name in floors:
+        level(name)
+    return out
+
+
+def diagram(graph: dict[str, set[str]] | None = None) -> str:
+    """The page's diagram: every subpackage on its floor, top floor first, with every subpackage it imports."""
+    floors = floor_graph(import_graph() if graph is None else graph)
+    floor = levels(floors)
+    order = sorted(floors, key=lambda n: (-floor[n], n == PACKAGE, n))
+    width = max(map(len, order))
+    lines = [f"floor  {'package':<{width}}  imports (every arrow points to a lower floor)"]
+    previous = None
+    for name in order:
+        deps = sorted(floors[name], key=lambda d: (-floor[d], d == PACKAGE, d))
+        number = f"{floor[name]:>3}" if floor[name] != previous else "   "
+        previous = floor[name]
+        lines.append(f"{number}    {name:<{width}}  " + (f"─► {', '.join(deps)}" if deps else "(none)"))
+    return "```text\n" + "\n".join(lines) + "\n```\n"
+
+
+def page_diagram(text: str) -> str:
+    """The diagram between the page's markers."""
+    start = text.index(BEGIN) + len(BEGIN)
+    return text[start:text.index(END, start)]
+
+
+def write_page() -> bool:
+    """Rewrite the page's diagram from the import graph; True when it changed."""
+    text = PAGE.read_text()
+    old = page_diagram(text)
+    new = diagram()
+    if old != new:
+        start = text.index(BEGIN) + len(BEGIN)
+        PAGE.write_text(text[:start] + new + text[start + len(old):])
+    return old != new
+
+
+if __name__ == "__main__":
+    print(f"updated {PAGE}" if write_page() else f"{PAGE} is up to date")

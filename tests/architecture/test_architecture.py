@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from imports import SRC, cycles, import_graph  # noqa: E402
+from imports import PAGE, SRC, cycles, diagram, import_graph, page_diagram  # noqa: E402
 
 # Which subpackages each may import (besides itself). Data flows one way: data -> encoder -> model -> readout ->
 # metrics/report; capabilities build on the core and never on each other unless listed here.
@@ -78,3 +78,15 @@ def test_all_is_explicit_and_complete(package):
     for name in names:
         obj = getattr(module, name)  # AttributeError names the missing export
         assert not isinstance(obj, type(ast)), f"adaspike.{package}.__all__ lists the module {name!r}"
+
+
+def test_architecture_page_draws_the_import_graph():
+    """docs/pages/architecture.md's diagram is the one drawn from the code (python tests/architecture/imports.py)."""
+    assert page_diagram(PAGE.read_text()) == diagram()
+
+
+def test_diagram_puts_each_package_above_what_it_imports():
+    text = diagram({"adaspike.core.a": set(), "adaspike.layers.b": {"adaspike.core.a"},
+                    "adaspike.models.c": {"adaspike.layers.b", "adaspike.core.a"}, "adaspike": set()})
+    assert text.splitlines()[2:6] == ["  2    models    ─► layers, core", "  1    layers    ─► core",
+                                      "  0    core      (none)", "       adaspike  (none)"]
