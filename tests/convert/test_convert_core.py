@@ -242,7 +242,7 @@ def test_nir_export_has_if_nodes_with_burst_caps_and_residual_edges(tmp_path):
 def test_nir_export_refuses_max_pool():
     from adaspike.convert import converted_to_nir
 
-    ann = build_ann("vgg", widths=(4, "M"), hidden=8, pool="max").eval()
+    ann = build_ann("vgg", widths=(4, 4, "M"), hidden=8, pool="max").eval()
     x = torch.rand(8, 1, 28, 28)
     with pytest.warns(UserWarning):
         snn, _ = convert(ann, x, T=2, adafire=False, threshold_batches=1)

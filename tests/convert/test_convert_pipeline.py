@@ -88,7 +88,8 @@ def test_batchnorm_after_an_activation_stays_an_affine_map():
 
 
 def test_maxpool_warns():
-    ann = build_ann("vgg", widths=(4, "M"), hidden=8, pool="max").eval()
+    # a hidden max-pool: one right after the first layer (analog input) is exact and does not warn
+    ann = build_ann("vgg", widths=(4, 4, "M"), hidden=8, pool="max").eval()
     with pytest.warns(UserWarning, match="max-pool"):
         convert(ann, torch.rand(16, 1, 28, 28), T=2, adafire=False, bias_correct=False, threshold_batches=1)
 

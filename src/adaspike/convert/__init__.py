@@ -10,9 +10,10 @@ Library choices (documented deviations or readings of the spec):
   correcting the preceding layer's bias); the ANN reference keeps the original folded weights and biases.
 * The baseline is binary IF (Γ = 1) + MSE thresholds + bias correction (SNN-Calibration "light");
   pass ``bias_correct=False`` for the bare IF + MSE conversion.
-* Max pooling is applied to each step's graded spike map: the max of per-step maps is not the max of
-  rates (it over-estimates it when different inputs fire at different steps), so it only approximates
-  the ANN; conversion warns, and average pooling (exact in rate) is recommended.
+* Max pooling right after a ReLU moves in front of it (the neuron integrates the pooled current): exact when
+  that current comes from the analog image only (a stem); elsewhere, and for pools that cannot move, the max of
+  each step's map is not the max of rates (it over-estimates it when inputs vary from step to step), so it
+  only approximates the ANN; conversion warns, and average pooling (exact in rate) is recommended.
 * Residual blocks: the shortcut (identity spikes or the BN-folded 1x1 conv of the input spikes) is added
   to the membrane current before the threshold; downsample convs count as spiking (AC) layers in energy.
 * Hidden Linear + ReLU layers spike; only the final classifier is a non-spiking readout

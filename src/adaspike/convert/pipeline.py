@@ -46,6 +46,25 @@ class ConversionReport:
     maxpool_nodes: list[str] = field(default_factory=list)
     timings_s: dict = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """One line per item that matters (the dataclass repr prints every stage's threshold tensors)."""
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in self.timings_s.items()) or "none"
+        on = [k for k in ("adafire", "bias_correct", "ssc", "iat") if self.options.get(k)]
+        count = f"{len(self.gammas)} neuron{'' if len(self.gammas) == 1 else 's'}"
+        lines = [f"ConversionReport(T={self.T}, {count}, stages: {stages}",
+                 f"  options: {', '.join(on) or 'plain IF'}"]
+        if self.gammas:
+            counts = {g: self.gammas.count(g) for g in sorted(set(self.gammas))}
+            lines.append("  Γ per layer: " + ", ".join(f"{g}×{n}" for g, n in counts.items()))
+        if self.ssc_ratios is not None:
+            lines.append(f"  SSC ratios: {min(self.ssc_ratios):g}..{max(self.ssc_ratios):g}")
+        if self.iat_selection:
+            sel = self.iat_selection
+            lines.append(f"  IAT: α = {sel.get('alpha')}, β = {sel.get('beta')}")
+        if self.maxpool_nodes:
+            lines.append(f"  approximate max-pools: {', '.join(self.maxpool_nodes)}")
+        return "\n".join(lines) + ")"
+
     def summary(self) -> dict:
         """JSON-friendly view (no tensors)."""
         return {"T": self.T, "options": self.options, "gammas": self.gammas, "ssc_ratios": self.ssc_ratios,
@@ -133,9 +152,10 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
     snn.eval()
     report = ConversionReport(T=T, options=options, maxpool_nodes=list(snn.maxpool_nodes))
     if snn.maxpool_nodes:
-        warnings.warn(f"max-pooling spike maps ({', '.join(snn.maxpool_nodes)}) only approximates the ANN's "
-                      "max-pool of rates (it takes the max of each step's map); prefer average pooling",
-                      stacklevel=3)
+        warnings.warn(f"max-pooling per step ({', '.join(snn.maxpool_nodes)}) only approximates the ANN's "
+                      "max-pool of rates: it takes the max of each step's map (the membrane currents where the "
+                      "pool moved in front of its neuron, else the spikes), which over-estimates it when inputs "
+                      "vary from step to step; prefer average pooling", stacklevel=3)
     if not snn.neurons:
         raise ValueError("the ANN has no ReLU after a Conv2d/Linear: nothing to convert into spiking neurons")
     if ys is not None:

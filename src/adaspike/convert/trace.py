@@ -20,9 +20,12 @@ The converted network is the same fx graph run once per time step: conv/linear l
 
       W' = W·γ/√(σ²+ε)        b' = β + γ(b − μ)/√(σ²+ε)
 
-* **Max pooling** (``MaxPool2d``, ``AdaptiveMaxPool2d``, functional) is a documented approximation: it takes
-  the max of each step's spike map, which over-estimates the max of rates when inputs fire at different steps;
-  conversion warns, naming the layer and its source line.
+* **Max pooling** (``MaxPool2d``, ``AdaptiveMaxPool2d``, functional) right after a ReLU moves in front of it
+  (``maxpool(relu(z)) = relu(maxpool(z))``): the neuron integrates the pooled membrane current. Fed by the
+  analog image only (the stems of ResNet, VGG, DenseNet, SqueezeNet, ShuffleNet) the current is the same at
+  every step and this is exact. Elsewhere it is a documented approximation: the max of each step's map (of
+  currents, or of spikes when the pool cannot move) over-estimates the max of rates when inputs vary from
+  step to step; conversion warns, naming the layer and its source line.
 * **Dropout and Identity** are removed.
 
 Everything else is refused with ``UnsupportedOperationError`` naming the operation and the model's source line:
@@ -36,6 +39,7 @@ from __future__ import annotations
 import copy
 import logging
 import operator
+import os
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +89,10 @@ _NO_SPIKING_EQUIVALENT = {
     "logsoftmax": "log-softmax normalises across features", "mish": "Mish is smooth and dips below zero",
     "elu": "ELU is exponential below zero", "selu": "SELU is exponential below zero",
     "layernorm": "LayerNorm divides by a statistic of the activations",
+    "layer_norm": "LayerNorm divides by a statistic of the activations",
+    "group_norm": "GroupNorm divides by a statistic of the activations",
+    "instance_norm": "InstanceNorm divides by a statistic of the activations",
+    "instancenorm": "InstanceNorm divides by a statistic of the activations",
     "groupnorm": "GroupNorm divides by a statistic of the activations",
     "multiheadattention": "attention multiplies activations with each other",
     "scaled_dot_product_attention": "attention multiplies activations with each other",
@@ -114,7 +122,8 @@ def describe(node: fx.Node) -> str:
 
 def _outside_library(filename: str) -> bool:
     """True for a model author's file: not torch's own code (fx, nn containers) nor this package."""
-    return not filename.startswith((str(Path(torch.__file__).parent), str(Path(__file__).parent)))
+    # with the separator: torchvision's models live beside torch, in ".../site-packages/torchvision/"
+    return not filename.startswith((str(Path(torch.__file__).parent) + os.sep, str(Path(__file__).parent) + os.sep))
 
 
 def _user_line(node: fx.Node) -> str:
@@ -158,11 +167,23 @@ def _refusal(gm: fx.GraphModule, node: fx.Node) -> UnsupportedOperationError:
         what, names = f"tensor method .{node.target}()", [str(node.target).lower()]
     else:
         what, names = f"function {_target_name(node)}", [_target_name(node).lower()]
-    reason = next((_NO_SPIKING_EQUIVALENT[n] for n in names if n in _NO_SPIKING_EQUIVALENT), None)
+    key = next((n for n in names if n in _NO_SPIKING_EQUIVALENT), None)
+    reason = _NO_SPIKING_EQUIVALENT.get(key)
+    fix = ("replace it by BatchNorm (folded into the layer before it, or kept as a per-channel affine map) and "
+           "fine-tune" if key and "norm" in key else _HOW_TO_FIX)
     why = (f": {reason}, so no integrate-and-fire neuron computes it from spike rates" if reason else
            ": conversion supports ReLU-like activations (ReLU, ReLU6, LeakyReLU, Hardtanh), Conv2d, Linear, "
            "BatchNorm, pooling, residual additions, concatenation and shape operations")
-    return UnsupportedOperationError(f"cannot convert {what} at {describe(node)}{why}. How to fix: {_HOW_TO_FIX}")
+    return UnsupportedOperationError(f"cannot convert {what} at {describe(node)}{why}. How to fix: {fix}")
+
+
+def _known_refusal(gm: fx.GraphModule, node: fx.Node) -> bool:
+    """True for an operation that ``_NO_SPIKING_EQUIVALENT`` names (GELU, LayerNorm, attention, ...)."""
+    if node.op == "call_module":
+        return any(c.__name__.lower() in _NO_SPIKING_EQUIVALENT for c in type(gm.get_submodule(node.target)).__mro__)
+    if node.op in ("call_function", "call_method"):
+        return _target_name(node).lower() in _NO_SPIKING_EQUIVALENT
+    return False
 
 
 def _first_input(node) -> fx.Node | None:
@@ -228,6 +249,9 @@ def check_supported(gm: fx.GraphModule, leaf_modules: tuple = ()) -> list[str]:
                 raise UnsupportedOperationError(f"cannot convert {describe(node)}: it multiplies (or divides) two "
                                                 "activations; spike rates only combine linearly")
         else:
+            for user in node.users:     # a norm's own weight (ConvNeXt's LayerNorm2d): name the norm instead
+                if _known_refusal(gm, user):
+                    raise _refusal(gm, user)
             raise UnsupportedOperationError(
                 f"cannot convert {describe(node)}: the forward uses the parameter or buffer {node.target!r} directly "
                 "(a class token, a layer scale, a position embedding); conversion supports parameters inside "
@@ -339,6 +363,55 @@ def _expand_piecewise(gm: fx.GraphModule) -> None:
         graph.erase_node(node)
 
 
+def _is_maxpool(gm: fx.GraphModule, node: fx.Node) -> bool:
+    if node.op == "call_module":
+        return isinstance(gm.get_submodule(node.target), _MAXPOOLS)
+    return node.op == "call_function" and node.target in _MAXPOOL_FUNCTIONS
+
+
+def _upstream_has_relu(gm: fx.GraphModule, node: fx.Node) -> bool:
+    """True when a ReLU (a future neuron) lies anywhere upstream of ``node``: its value varies from step to step."""
+    stack, seen = [node], set()
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if _is_relu(gm, n):
+            return True
+        stack.extend(n.all_input_nodes)
+    return False
+
+
+def _pool_before_relu(gm: fx.GraphModule) -> set[str]:
+    """Move every max-pool that takes a ReLU's only output in front of that ReLU: maxpool(relu(z)) = relu(maxpool(z)).
+
+    ReLU is monotonic, so the ANN is unchanged; the neuron then integrates the pooled membrane current instead of
+    the SNN max-pooling its spikes. Where the current is the same at every step (its only inputs are the analog
+    image, as in the stem of ResNet, VGG, DenseNet, SqueezeNet and ShuffleNet) this is exact in rate; deeper, the
+    max of each step's current only over-estimates by the current's step-to-step spread, far less than the max of
+    binary spikes over a window (which is 1 whenever any input fired). Returns the (warning) names of the exact ones.
+    """
+    exact = set()
+    for pool in list(gm.graph.nodes):
+        if not _is_maxpool(gm, pool):
+            continue
+        relu = pool.args[0] if pool.args else None
+        if not (isinstance(relu, fx.Node) and _is_relu(gm, relu) and len(relu.users) == 1):
+            continue
+        name = _pool_name(gm, pool)
+        z = relu.args[0]
+        pool.replace_input_with(relu, z)
+        with gm.graph.inserting_after(pool):
+            moved = gm.graph.node_copy(relu, lambda n: pool if n is z else n)
+        moved.meta = dict(relu.meta)
+        pool.replace_all_uses_with(moved, delete_user_cb=lambda user: user is not moved)
+        gm.graph.erase_node(relu)
+        if not _upstream_has_relu(gm, pool):
+            exact.add(name)
+    return exact
+
+
 def _upstream_synapse(gm: fx.GraphModule, node: fx.Node) -> nn.Module | None:
     """The conv/linear producing ``node``'s current (through adds, first input first)."""
     while isinstance(node, fx.Node):
@@ -428,6 +501,8 @@ def spiking_graph(ann: nn.Module, spiking_linear: bool = True, *, neuron="adafir
             node.replace_all_uses_with(node.args[0])
             gm.graph.erase_node(node)
     _expand_piecewise(gm)
+    exact = _pool_before_relu(gm)
+    maxpools = [name for name in maxpools if name not in exact]
     gm.recompile()
     if example is not None:
         from torch.fx.passes.shape_prop import ShapeProp
