@@ -46,6 +46,7 @@ def test_eval_on_a_drifting_clock_told_and_naive(checkpoint, tmp_path):
     assert told["samples"] == naive["samples"] > 0
 
 
+@pytest.mark.slow
 def test_eval_event_driven_counts_fewer_state_updates_than_the_dense_grid(checkpoint, tmp_path):
     result = _eval(checkpoint, tmp_path, "--events")
     cost = result["clock_cost"]

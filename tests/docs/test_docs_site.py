@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build  # noqa: E402  (docs/build.py)
 
 
+@pytest.mark.slow
 def test_tutorials_run_and_site_builds(tmp_path):
     if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("mkdocstrings") is None:
         pytest.skip("mkdocs/mkdocstrings not installed (pip install -e '.[docs]'); tutorials run without the site")

@@ -67,6 +67,7 @@ def test_readme_commands_are_found():
     assert not unknown, f"README commands without short settings in this test: {unknown}"
 
 
+@pytest.mark.slow
 def test_readme_chain_runs_as_printed(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ADASPIKE_CACHE", str(tmp_path / "cache"))

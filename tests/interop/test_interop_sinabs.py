@@ -37,6 +37,7 @@ def _cases() -> dict[str, str | None]:
     return {c[0]: c[3] for c in module.CASES if c[0].startswith("Sinabs")}
 
 
+@pytest.mark.slow
 def test_sinabs_pairs_agree(tmp_path):
     if not (_SINABS / "sinabs" / "nir.py").is_file():
         pytest.skip(f"no Sinabs beside the venv at {_SINABS} (make setup installs it)")

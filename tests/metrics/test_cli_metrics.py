@@ -8,6 +8,7 @@ import pytest
 from adaspike.cli import main
 
 
+@pytest.mark.slow
 def test_train_and_eval_report_the_same_workload(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ADASPIKE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"

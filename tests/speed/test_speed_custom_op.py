@@ -28,6 +28,7 @@ def test_opcheck(n, burst, reset):
     assert set(result.values()) == {"SUCCESS"}, result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layer_cls", [LIF, AdLIF])
 def test_torch_compile_matches_eager(layer_cls):
     torch.manual_seed(0)
@@ -47,6 +48,7 @@ def test_torch_compile_matches_eager(layer_cls):
         torch.testing.assert_close(p.grad, g_eager[1][k])
 
 
+@pytest.mark.slow
 def test_compiled_graph_holds_the_scan_as_one_node():
     """Dynamo captures the scan as the custom op (no graph break into numba)."""
     graphs = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -70,6 +71,7 @@ def _single_reference() -> dict:
     return model.state_dict()
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_on_the_same_global_batch(tmp_path):
     ddp.spawn(2, _train, str(tmp_path), backend="gloo", threads=1)  # fresh interpreters: fork after torch ran can hang
     ranks = sorted(p.name for p in tmp_path.glob("rank*.json"))
