@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from adaspike.convert import convert
@@ -22,6 +23,7 @@ def test_constant_frames_equal_direct_coding_of_the_mean():
     assert torch.equal(direct.run(mean).logits, framed.run(frames).logits)
 
 
+@pytest.mark.slow
 def test_study_writes_the_mean_frame_control(tmp_path):
     result = event_frames_study(tmp_path, T=2, epochs=1, mean_frame_control=True)
     assert [r["method"] for r in result["control_rows"]] == ["baseline", "+adafire"]
