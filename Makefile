@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip uninstall --quiet -y torchvision torchaudio || true
 	@# torchvision 0.28.0 is the release paired with torch 2.13.0, for the conversion zoo only (benchmarks/convert_zoo.py):
 	@# PyPI's wheel is built against CUDA torch, so its C++ ops (nms, roi_align) do not load beside the CPU torch and
-	@# `import torchvision` fails; benchmarks.convert_zoo.load_torchvision_models imports its pure-Python models anyway
-	$(BIN)/pip install --quiet --no-deps torchvision==0.28.0
+	@# `import torchvision` fails. So it goes beside the venv, not into it (a peer that tries `import torchvision` must
+	@# not meet a broken one); benchmarks.convert_zoo.load_torchvision_models imports its pure-Python models from there
+	$(BIN)/pip install --quiet --no-deps --upgrade --target $(VENV)/torchvision torchvision==0.28.0
 	@# Sinabs pins nir<=1.0.4 (we need 1.0.8), yet its NIR code runs on 1.0.8: it goes beside the venv, without its
 	@# dependencies (samna: chip drivers), for the Sinabs interop test only (tests/interop/test_interop_sinabs.py)
 	$(BIN)/pip install --quiet --no-deps --upgrade --target $(VENV)/sinabs sinabs==3.1.3 pbr==7.1.3

@@ -72,6 +72,9 @@ OUT = Path("benchmarks/results/convert_zoo.json")
 
 def load_torchvision_models():
     """``torchvision.models``, or None when torchvision is not installed (see the module docstring)."""
+    beside = Path(sys.prefix) / "torchvision"      # where the Makefile puts it: beside the venv, not in it
+    if (beside / "torchvision").is_dir() and str(beside) not in sys.path:
+        sys.path.append(str(beside))
     if importlib.util.find_spec("torchvision") is None:
         return None
     try:
