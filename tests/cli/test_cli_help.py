@@ -105,3 +105,20 @@ def test_help_does_not_load_torch():
            "print('torch' in sys.modules, file=sys.stderr)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.stderr.strip().endswith("False"), run.stderr
+
+
+@pytest.mark.parametrize("argv", [["train", "--dataset", "event-digits"], ["convert"], ["study", "coding"]])
+def test_device_is_checked_before_any_data_loads(argv, capsys):
+    """--device cuda on a CPU build (or a device that does not exist) is a usage error naming the fix."""
+    import torch
+
+    from adaspike.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--device", "not-a-device"])
+    assert stop.value.code == 2 and "is not a torch device" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit) as stop:
+            main([*argv, "--device", "cuda"])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and "--device cuda" in err and ("CUDA build" in err or "no CUDA device" in err)

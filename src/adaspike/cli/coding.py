@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .options import add_output, deprecated_alias, int_list, int_list_zero, str_list
+from .options import add_output, deprecated_alias, device, int_list, int_list_zero, str_list
 
 
 def float_list(text: str) -> list[float]:
@@ -54,7 +54,7 @@ def register(commands, studies) -> None:
                         "authors' code never calls eval(); for reproduction only)")
     parser.add_argument("--target", dest="targets", type=float_list, default=[0.75, 0.8],
                         help="comma list of validation accuracies; reports the epochs each setting needs to reach them")
-    parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument("--device", default="cpu", help="torch device", type=device)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--no-isolate", action="store_true", help="run in this process (memory figures "
                         "then only show new peaks)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from .options import (add_output, checkpoint_path, deprecated_alias, int_list, nonnegative_float, output_file,
+from .options import (add_output, checkpoint_path, deprecated_alias, device, int_list, nonnegative_float, output_file,
                       positive_float, positive_int)
 
 
@@ -120,7 +120,7 @@ def _common(p) -> None:
                    help="a load_dataset name, or a folder with train/test .safetensors (or .pt) holding x and y")
     deprecated_alias(p, "--data", "--dataset")
     p.add_argument("--root", help="dataset directory (default: the loader's)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda", type=device)
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration subset and of training")
     p.add_argument("--limit", type=positive_int, default=None, help="read at most N samples of every split")
 

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from .options import add_config_option, add_output, apply_config, int_list, positive_int, str_list, time_arg
+from .options import add_config_option, add_output, apply_config, device, int_list, positive_int, str_list, time_arg
 
 
 def register(commands, studies) -> None:
@@ -46,7 +46,7 @@ def register(commands, studies) -> None:
                        "camera events")
     train.add_argument("--val-fraction", type=float, default=0.15,
                        help="part of the training split held out for validation")
-    train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda", type=device)
     train.add_argument("--nproc", type=positive_int, default=1, help="data-parallel processes (torch.distributed, gloo)")
     add_output(train, Path("runs/train"), writes="model.safetensors, metrics.json/csv, learning_curve.png")
     add_config_option(train)

@@ -37,6 +37,26 @@ def time_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def device(text: str) -> str:
+    """A torch device this build can use: 'cuda' on a CPU-only torch is refused before any data loads."""
+    name = text.strip().lower()
+    if name == "cpu":
+        return name         # no torch import: --help and CPU runs stay fast
+    import torch
+
+    try:
+        kind = torch.device(name).type
+    except (RuntimeError, ValueError) as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device (cpu, cuda, cuda:1, mps)") from err
+    if kind == "cuda" and not torch.cuda.is_available():
+        why = ("this torch is a CPU build (torch.version.cuda is None); install torch's CUDA build first, see "
+               "docs/pages/install.md" if torch.version.cuda is None else "torch sees no CUDA device")
+        raise argparse.ArgumentTypeError(f"--device {text}: {why}")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"--device {text}: torch sees no MPS device")
+    return name
+
+
 def positive_int(text: str) -> int:
     """An integer >= 1 (process counts, pool sizes, epochs, batch sizes)."""
     try:
