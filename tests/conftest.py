@@ -10,3 +10,7 @@ which broke the equality of chunked and whole-batch conversion runs.
 import os
 
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+# pytest-xdist runs one worker per core: each worker's torch on every core's threads oversubscribes the machine
+# (measured: `pytest -n 2 -m "not slow"` on 2 cores took 236 s of CPU with torch's default threads, 121 s with one)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
