@@ -73,6 +73,19 @@ def test_a_hidden_maxpool_still_warns_naming_the_line():
         convert(ann, torch.rand(8, 1, 8, 8), T=2, adafire=False, bias_correct=False, threshold_batches=1)
 
 
+def test_pools_stay_on_spikes_where_the_move_is_not_exact():
+    """A hidden pool (its current varies per step) and any pool under frame coding are not moved."""
+    hidden = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
+                           nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 3)).eval()
+    x = torch.rand(4, 1, 8, 8)
+    snn = ConvertedSNN(hidden, example=x[:2])
+    pool = next(n for n in snn.graph_module.graph.nodes if n.op == "call_module" and n.target == "4")
+    assert len(snn.maxpool_nodes) == 1
+    assert pool.args[0].op == "call_module" and str(pool.args[0].target).startswith("neuron")  # max of spikes
+    framed = ConvertedSNN(_randomise_bn(Stem()), frames=True, example=torch.rand(2, 1, 16, 16))
+    assert len(framed.maxpool_nodes) == 1      # the stem's input varies per frame: max of spikes, warned
+
+
 def test_a_maxpool_whose_relu_has_other_users_stays_after_the_neuron():
     class Branch(nn.Module):
         def __init__(self):

@@ -44,7 +44,7 @@ class ConvertedSNN(nn.Module):
                  leaf_modules: tuple = (), max_rows: int = 4096, runner: str = "auto"):
         super().__init__()
         built = spiking_graph(ann, spiking_linear, neuron=neuron, example=example, concrete_args=concrete_args,
-                              leaf_modules=leaf_modules)
+                              leaf_modules=leaf_modules, constant_input=not frames)
         self.graph_module, neurons, self.maxpool_nodes, self.synapses, self.traced = built
         self.neurons: list[ConversionNeuron] = neurons     # registered through graph_module
         self.T = int(T)
