@@ -153,9 +153,8 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
     report = ConversionReport(T=T, options=options, maxpool_nodes=list(snn.maxpool_nodes))
     if snn.maxpool_nodes:
         warnings.warn(f"max-pooling per step ({', '.join(snn.maxpool_nodes)}) only approximates the ANN's "
-                      "max-pool of rates: it takes the max of each step's map (the membrane currents where the "
-                      "pool moved in front of its neuron, else the spikes), which over-estimates it when inputs "
-                      "vary from step to step; prefer average pooling", stacklevel=3)
+                      "max-pool of rates: it takes the max of each step's spike map, which over-estimates it when "
+                      "inputs fire at different steps; prefer average pooling", stacklevel=3)
     if not snn.neurons:
         raise ValueError("the ANN has no ReLU after a Conv2d/Linear: nothing to convert into spiking neurons")
     if ys is not None:
