@@ -46,6 +46,24 @@ def test_eval_on_a_drifting_clock_told_and_naive(checkpoint, tmp_path):
     assert told["samples"] == naive["samples"] > 0
 
 
+def test_eval_at_another_step_runs_the_model_on_that_clock(checkpoint, tmp_path):
+    """--dt other than the model's: told the step (what `adaspike retime` gives), or naive with --nominal-clock."""
+    from adaspike.retime import retime
+    from adaspike.train import load_model
+
+    told = _eval(checkpoint, tmp_path, "--dt", "10ms")
+    naive = _eval(checkpoint, tmp_path, "--dt", "10ms", "--nominal-clock")
+    assert told["provenance"]["clock"]["kind"] == "regular" and naive["provenance"]["clock"] == {"kind": "fixed"}
+    retimed = tmp_path / "retimed.safetensors"
+    save_checkpoint(retimed, retime(load_model(checkpoint), dt=10e-3),
+                    {"data": {"dataset": "event-digits", "dt": 10e-3, "options": {"pool": 4, "limit": 12}}})
+    reference = _eval(retimed, tmp_path)
+    assert told["samples"] == reference["samples"] > 0
+    assert told["accuracy"] == pytest.approx(reference["accuracy"]) and told["loss"] == pytest.approx(reference["loss"],
+                                                                                                       rel=1e-4)
+    assert naive["loss"] != pytest.approx(told["loss"], rel=1e-4)
+
+
 @pytest.mark.slow
 def test_eval_event_driven_counts_fewer_state_updates_than_the_dense_grid(checkpoint, tmp_path):
     result = _eval(checkpoint, tmp_path, "--events")
@@ -58,7 +76,7 @@ def test_eval_event_driven_counts_fewer_state_updates_than_the_dense_grid(checkp
 
 @pytest.mark.parametrize("flags, message", [
     (["--jitter", "0.3", "--events"], "choose one clock"),
-    (["--nominal-clock"], "needs --jitter"),
+    (["--nominal-clock"], "needs --jitter or --dt"),
     (["--jitter", "1.5"], r"\[0, 1\)"),
 ])
 def test_eval_refuses_contradictory_clocks(checkpoint, capsys, flags, message):

@@ -85,6 +85,9 @@ def test_dataset_clocks_serve_step_lengths_with_the_counts():
     data = _dataset()
     x, y = data[0]
     assert x.shape == (13, 2, 8, 8)
+    data.set_clock("regular")                       # the same grid, its step lengths served beside the counts
+    xr, yr, sr = data[0]
+    assert torch.equal(xr, x) and yr == y and torch.equal(sr, torch.full((13,), data.dt, dtype=torch.float64))
     data.set_clock("jitter", jitter=0.3, seed=4)
     x1, _, steps = data[1]
     assert x1.shape[0] == steps.shape[0] == 13 and steps.dtype == torch.float64

@@ -38,7 +38,8 @@ def register(commands, studies) -> None:
                        help="each step lasts dt·(1 + FRACTION·u), u uniform in [-1, 1], drawn per sample (a drifting "
                        "clock); the model is told the true lengths")
     clock.add_argument("--nominal-clock", action="store_true",
-                       help="with --jitter: the model assumes every step lasts its own dt (the naive reading)")
+                       help="with --jitter or a --dt other than the model's: the model assumes every step lasts its "
+                       "own dt (the naive reading; without it the model is told the true step lengths)")
     clock.add_argument("--events", action="store_true",
                        help="event-driven: advance from one event time to the next (closed-form decay over the "
                        "gaps), one sample at a time")
@@ -58,8 +59,8 @@ def register(commands, studies) -> None:
 def _clock_kind(args) -> str:
     if args.events and args.jitter is not None:
         raise ValueError("choose one clock: --jitter or --events")
-    if args.nominal_clock and args.jitter is None:
-        raise ValueError("--nominal-clock reads a drifting clock naively; it needs --jitter")
+    if args.nominal_clock and args.jitter is None and args.dt is None:
+        raise ValueError("--nominal-clock reads another clock naively; it needs --jitter or --dt")
     if args.jitter is not None and not args.jitter < 1:
         raise ValueError(f"--jitter must be a fraction in [0, 1), got {args.jitter:g}")
     return "events" if args.events else "jitter" if args.jitter is not None else "fixed"
@@ -93,14 +94,23 @@ def _eval(args) -> int:
         model_dt = source_dt(model)
     except ValueError:
         model_dt = None
-    if dt is not None and model_dt is not None and abs(dt - model_dt) > 1e-12 * model_dt and kind == "fixed":
-        print(f"note: evaluating at dt = {dt:g}s, but the model was built for {model_dt:g}s; use `adaspike "
-              "retime` to adapt it, or --jitter/--events to run it on another clock", file=sys.stderr)
     batch_size = 1 if kind == "events" else args.batch_size
     root = args.root or data.get("root")
     loaders = make_loaders(dataset, dt=dt, batch_size=batch_size, test_batch_size=batch_size, root=root,
                            val_fraction=None, **options)
     test_set = loaders.test_set
+    other_step = dt is not None and model_dt is not None and abs(dt - model_dt) > 1e-12 * model_dt
+    if other_step and kind == "fixed":
+        if args.nominal_clock:
+            print(f"note: the model assumes its own dt = {model_dt:g}s on data binned at {dt:g}s (--nominal-clock)",
+                  file=sys.stderr)
+        elif hasattr(test_set, "set_clock"):
+            kind = "regular"        # one model, any clock: told the data's step, as `adaspike retime` would
+            print(f"note: running the model built for {model_dt:g}s on the {dt:g}s clock of the data (zoh, spike "
+                  f"rule in {args.spike_rule}{', sub-steps' if args.substeps else ''})", file=sys.stderr)
+        else:
+            print(f"note: evaluating at dt = {dt:g}s, but the model was built for {model_dt:g}s; use `adaspike "
+                  "retime` to adapt it", file=sys.stderr)
     forward = None
     if kind != "fixed":
         if not hasattr(test_set, "set_clock"):
