@@ -91,7 +91,6 @@ class FunctionalCNN(nn.Module):
         return self.fc(torch.relu(self.conv(x)).flatten(1))
 
 
-@pytest.mark.slow
 def test_untraceable_module_network_converts_by_module_replacement():
     torch.manual_seed(0)
     ann = ShapeCheckedCNN().eval()

@@ -81,7 +81,7 @@ def _model(kind):
     return _ShapeChecked().eval()
 
 
-@pytest.mark.parametrize("kind", [pytest.param("resnet", marks=pytest.mark.slow), "vgg", "fallback"])
+@pytest.mark.parametrize("kind", ["resnet", "vgg", "fallback"])
 @pytest.mark.parametrize("runner", ["step", "sequence"])
 def test_layer_replay_gives_the_full_rerun_tables(kind, runner):
     x = torch.rand(12, 1, 28, 28)
@@ -107,7 +107,6 @@ def test_layer_replay_gives_the_full_rerun_tables(kind, runner):
         assert calls and min(calls) == 2
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("runner", ["step", "sequence"])
 def test_burst_caps_above_a_layers_peak_are_copied_not_run(runner, monkeypatch):
     from adaspike.convert import sensitivity
