@@ -503,6 +503,10 @@ def conversion_table(conversion: list[dict]) -> list[dict]:
     return table
 
 
+def _seeds_text(seeds: list[int]) -> str:
+    return f"{len(seeds)} seed{'' if len(seeds) == 1 else 's'}"
+
+
 def write_outputs(cfg: EventsStudyConfig, rows: list[dict], curve_rows: list[dict], out_dir: Path,
                   conversion: list[dict] | None = None) -> dict:
     main, gaps, curve = results_table(rows), gap_table(rows), curve_table(curve_rows)
@@ -511,21 +515,22 @@ def write_outputs(cfg: EventsStudyConfig, rows: list[dict], curve_rows: list[dic
             f"{markdown_table(main)}\n\n{markdown_table(gaps) if gaps else ''}\n")
     if curve:
         text += ("\n## Learning curve\n\nTest accuracy (%) as the training split grows (class-balanced subsets; "
-                 "15 % of each held out for validation; the whole test split every time).\n\n"
+                 f"15 % of each held out for validation; the whole test split every time; "
+                 f"{_seeds_text(cfg.curve_seeds or cfg.seeds)}).\n\n"
                  f"{markdown_table(curve)}\n")
     if converted:
         text += ("\n## Converted ANN against the SNN trained directly\n\nThe conv ANN on event frames converted "
                  "(`adaspike.convert`, frames one per step) and the conv SNN retimed to the same step, both over the "
                  "whole recording in T steps; workload and energy per test sample from the same pass "
-                 f"(`adaspike.metrics`; 4.6 pJ/MAC, 0.9 pJ/AC); {len(cfg.seeds)} seed(s).\n\n"
+                 f"(`adaspike.metrics`; 4.6 pJ/MAC, 0.9 pJ/AC); {_seeds_text(cfg.seeds)}.\n\n"
                  f"{markdown_table(converted)}\n")
     write_text(out_dir / "events_study.md", text)
     write_json(out_dir / "events_study.json", {"config": asdict(cfg), "rows": rows, "curve": curve_rows,
                                                "conversion": conversion or []})
     if curve_rows:
         plot_learning_curve(curve_rows, out_dir / "events_learning_curve.png",
-                            f"{cfg.dataset}: test accuracy vs training recordings ({len(cfg.curve_seeds or cfg.seeds)} seeds); dotted: "
-                            "power-law extrapolation")
+                            f"{cfg.dataset}: test accuracy vs training recordings "
+                            f"({_seeds_text(cfg.curve_seeds or cfg.seeds)}); dotted: power-law extrapolation")
     return {"table": main, "gaps": gaps, "curve": curve, "conversion": converted, "markdown": text}
 
 
