@@ -71,8 +71,8 @@ class EventDataset(Dataset):
 
     :meth:`set_clock` bins on another clock instead of the regular grid: a drifting one (``"jitter"``) or the
     sample's own event times (``"events"``), or keeps the grid and serves its step lengths (``"regular"``); items
-    are then ``(counts [T, ...], label, steps [T])`` with the
-    step lengths in seconds (float64), for :func:`adaspike.retime.run_on_clock`.
+    are then ``(counts [T, ...], label, steps [T])`` with the step lengths in seconds (float64), for
+    :func:`adaspike.retime.run_on_clock`.
     """
 
     is_event_data = True
@@ -104,9 +104,10 @@ class EventDataset(Dataset):
 
     def set_clock(self, kind: str = "fixed", *, jitter: float = 0.0, seed: int = 0, resolution: float = 1e-6,
                   delivery: bool = True) -> None:
-        """Bin samples on the regular grid at ``dt`` (``"fixed"``; ``"regular"`` also serves its step lengths), on a
-        clock whose every step lasts dt·(1 + jitter·u), u ~ U(−1, 1) drawn per sample from (``seed``, index) (``"jitter"``), or on the sample's
-        own event times at ``resolution`` seconds (``"events"``, see :func:`~adaspike.data.events.event_grid`)."""
+        """Bin samples on the regular grid at ``dt`` (``"fixed"``; ``"regular"`` also serves its step lengths),
+        on a clock whose every step lasts dt·(1 + jitter·u), u ~ U(−1, 1) drawn per sample from (``seed``, index)
+        (``"jitter"``), or on the sample's own event times at ``resolution`` seconds (``"events"``, see
+        :func:`~adaspike.data.events.event_grid`)."""
         if kind not in CLOCKS:
             raise ValueError(f"clock must be one of {CLOCKS}, got {kind!r}")
         if kind == "jitter" and not 0.0 <= float(jitter) < 1.0:
