@@ -157,17 +157,23 @@ def _pool_name(gm: fx.GraphModule, node: fx.Node) -> str:
     return what + (f" at {where}" if where else "")
 
 
-def _refusal(gm: fx.GraphModule, node: fx.Node) -> UnsupportedOperationError:
-    """The error for an operation with no spiking equivalent: what it is, where the model calls it, why, the fix."""
+def _operation(gm: fx.GraphModule, node: fx.Node) -> tuple[str, str | None]:
+    """(how an error names the operation, its key in ``_NO_SPIKING_EQUIVALENT`` or None)."""
     if node.op == "call_module":
         mod = gm.get_submodule(node.target)
-        what = f"module {type(mod).__name__}"
-        names = [cls.__name__.lower() for cls in type(mod).__mro__]
+        what, names = f"module {type(mod).__name__}", [cls.__name__.lower() for cls in type(mod).__mro__]
     elif node.op == "call_method":
         what, names = f"tensor method .{node.target}()", [str(node.target).lower()]
-    else:
+    elif node.op == "call_function":
         what, names = f"function {_target_name(node)}", [_target_name(node).lower()]
-    key = next((n for n in names if n in _NO_SPIKING_EQUIVALENT), None)
+    else:
+        return describe(node), None
+    return what, next((n for n in names if n in _NO_SPIKING_EQUIVALENT), None)
+
+
+def _refusal(gm: fx.GraphModule, node: fx.Node) -> UnsupportedOperationError:
+    """The error for an operation with no spiking equivalent: what it is, where the model calls it, why, the fix."""
+    what, key = _operation(gm, node)
     reason = _NO_SPIKING_EQUIVALENT.get(key)
     fix = ("replace it by BatchNorm (folded into the layer before it, or kept as a per-channel affine map) and "
            "fine-tune" if key and "norm" in key else _HOW_TO_FIX)
@@ -175,15 +181,6 @@ def _refusal(gm: fx.GraphModule, node: fx.Node) -> UnsupportedOperationError:
            ": conversion supports ReLU-like activations (ReLU, ReLU6, LeakyReLU, Hardtanh), Conv2d, Linear, "
            "BatchNorm, pooling, residual additions, concatenation and shape operations")
     return UnsupportedOperationError(f"cannot convert {what} at {describe(node)}{why}. How to fix: {fix}")
-
-
-def _known_refusal(gm: fx.GraphModule, node: fx.Node) -> bool:
-    """True for an operation that ``_NO_SPIKING_EQUIVALENT`` names (GELU, LayerNorm, attention, ...)."""
-    if node.op == "call_module":
-        return any(c.__name__.lower() in _NO_SPIKING_EQUIVALENT for c in type(gm.get_submodule(node.target)).__mro__)
-    if node.op in ("call_function", "call_method"):
-        return _target_name(node).lower() in _NO_SPIKING_EQUIVALENT
-    return False
 
 
 def _first_input(node) -> fx.Node | None:
@@ -250,7 +247,7 @@ def check_supported(gm: fx.GraphModule, leaf_modules: tuple = ()) -> list[str]:
                                                 "activations; spike rates only combine linearly")
         else:
             for user in node.users:     # a norm's own weight (ConvNeXt's LayerNorm2d): name the norm instead
-                if _known_refusal(gm, user):
+                if _operation(gm, user)[1] is not None:
                     raise _refusal(gm, user)
             raise UnsupportedOperationError(
                 f"cannot convert {describe(node)}: the forward uses the parameter or buffer {node.target!r} directly "
