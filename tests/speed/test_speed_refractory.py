@@ -193,7 +193,7 @@ def test_triton_refractory_kernels_under_interpreter(k, burst, reset, n, recurre
 
     backends_module.register_default_backends()
     scan_module.register_backend("triton_interpreted", lambda req: fused.fused_scan(req, triton_backend.KERNELS),
-                                 lambda req: basic_support(req, "cpu"), auto=False)
+                                 lambda req: basic_support(req, "cpu"), auto=False, replace=True)
     for dtype in (torch.float32, torch.float64):
         assert_equivalent(_case(n, burst, reset, recurrent, k, T=8), dtype, backend="triton_interpreted")
 
@@ -211,7 +211,7 @@ def test_triton_irregular_steps_under_interpreter(kind, recurrent):
 
     backends_module.register_default_backends()
     scan_module.register_backend("triton_interpreted", lambda req: fused.fused_scan(req, triton_backend.KERNELS),
-                                 lambda req: basic_support(req, "cpu"), auto=False)
+                                 lambda req: basic_support(req, "cpu"), auto=False, replace=True)
     g = torch.Generator().manual_seed(5)
     steps = 0.3e-3 + 9e-3 * torch.rand(16, generator=g, dtype=torch.float64)
     taus = 5e-3 + 20e-3 * torch.rand(6, generator=g, dtype=torch.float64)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .registry import Registry
+
 
 class Surrogate:
     """Base class: subclasses define ``grad``; ``__call__`` applies the spike step with this surrogate."""
@@ -23,6 +25,11 @@ class Surrogate:
         return SpikeStep.apply(x, self, strict)
 
 
+# A new surrogate is a frozen dataclass with a ``name`` and ``grad`` here, registered under its name
+SURROGATES: Registry[type[Surrogate]] = Registry("surrogate")
+
+
+@SURROGATES.register("fast_sigmoid")
 @dataclass(frozen=True)
 class FastSigmoid(Surrogate):
     """SuperSpike (Zenke & Ganguli): 1 / (slope·|x| + 1)^2."""
@@ -34,6 +41,7 @@ class FastSigmoid(Surrogate):
         return 1.0 / (self.slope * x.abs() + 1.0) ** 2
 
 
+@SURROGATES.register("arctan")
 @dataclass(frozen=True)
 class Arctan(Surrogate):
     """Derivative of 1/π·arctan(π·slope·x/2) + 1/2."""
@@ -45,6 +53,7 @@ class Arctan(Surrogate):
         return (self.slope / 2.0) / (1.0 + (math.pi / 2.0 * self.slope * x) ** 2)
 
 
+@SURROGATES.register("sigmoid")
 @dataclass(frozen=True)
 class Sigmoid(Surrogate):
     """Derivative of σ(slope·x)."""
@@ -57,6 +66,7 @@ class Sigmoid(Surrogate):
         return self.slope * sig * (1.0 - sig)
 
 
+@SURROGATES.register("triangle")
 @dataclass(frozen=True)
 class Triangle(Surrogate):
     """Piecewise linear: slope·max(0, 1 − slope·|x|)."""
@@ -83,17 +93,11 @@ class SpikeStep(torch.autograd.Function):
         return grad_out * ctx.surrogate.grad(x), None, None
 
 
-SURROGATES = {cls.name: cls for cls in (FastSigmoid, Arctan, Sigmoid, Triangle)}
-
-
 def get_surrogate(spec: str | Surrogate | None, slope: float | None = None) -> Surrogate:
     """Build a surrogate from a name (``"fast_sigmoid"``, ``"arctan"``, ``"sigmoid"``, ``"triangle"``) or pass one through."""
     if spec is None:
         spec = "fast_sigmoid"
     if isinstance(spec, Surrogate):
         return spec
-    try:
-        cls = SURROGATES[spec]
-    except KeyError:
-        raise ValueError(f"unknown surrogate {spec!r}; choose one of {sorted(SURROGATES)}") from None
+    cls = SURROGATES[spec]
     return cls() if slope is None else cls(slope=float(slope))

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+from ..core.registry import Registry
 from .base import Encoder, to_pixels, to_unit_float
 from .direct import DirectEncoder
 from .latency import LatencyEncoder
@@ -15,7 +16,7 @@ from .thresholds import (equal_mass_hybrid_thresholds, equal_mass_input, equal_m
 # Each encoding name → (factory(steps, mean, std, seed), what it is). Every factory returns exactly ``steps``
 # frames, so the study compares codes at equal T. "temporal" is the spec's/authors' code; "temporal-drop" is
 # the library variant that spends the uninformative all-ones plane on one more quantisation level.
-ENCODERS = {
+ENCODERS = Registry("encoding", {
     "direct": (lambda T, mean, std, seed: DirectEncoder(T, mean, std),
                "the same (normalised) analog frame at every step"),
     "rate": (lambda T, mean, std, seed: RateEncoder(T, seed=seed), "Bernoulli spikes with probability x per step"),
@@ -30,7 +31,7 @@ ENCODERS = {
                "analog step 0 then T−1 latency planes (hybrid-coding spec §3.3)"),
     "hybrid-em": (lambda T, mean, std, seed: HybridEncoder(T, thresholds="equal_mass"),
                   "hybrid code with equal-mass thresholds (hybrid-coding spec §3.4)"),
-}
+})
 ENCODINGS = tuple(ENCODERS)
 
 
@@ -39,8 +40,6 @@ def make_encoder(name: str, steps: int, *, mean=None, std=None, seed: int | None
 
     ``mean``/``std`` normalise the direct code only; ``seed`` seeds the rate code's noise.
     """
-    if name not in ENCODERS:
-        raise ValueError(f"unknown encoding {name!r}; choose one of {ENCODINGS}")
     return ENCODERS[name][0](steps, mean, std, seed)
 
 

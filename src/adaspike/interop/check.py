@@ -232,7 +232,7 @@ def check_nir(source: nir.NIRGraph | str | os.PathLike, readers: list[str] | Non
     graph = source if isinstance(source, nir.NIRGraph) else read_graph(source)
     unknown = sorted(set(readers or ()) - set(READERS))
     if unknown:
-        raise ValueError(f"unknown NIR reader(s) {unknown}; choose from {sorted(READERS)}")
+        raise ValueError(READERS.unknown(unknown[0] if len(unknown) == 1 else unknown))
     for value, what in ((steps, "steps"), (batch, "batch")):
         if int(value) < 1:
             raise ValueError(f"{what} must be at least 1, got {value}")

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from ..core.neurons import LIFParams, tau_from_decay
+from ..core.registry import Registry
 from ..core.ssm import DISCRETISATIONS
 
 __all__ = ["AUTO", "CONVENTIONS", "Convention", "get_convention", "leaky_step", "numpy_node", "rockpool_step",
@@ -95,7 +96,10 @@ class Convention:
         return method
 
 
-CONVENTIONS: dict[str, Convention] = {
+#: accepted by ``import_nir``/``--convention``: detect the writer from the graph
+AUTO = "auto"
+
+CONVENTIONS: Registry[Convention] = Registry("NIR convention", {
     "adaspike": Convention("adaspike", None, None, reset="zero", strict=True, trust_metadata=True,
                            writer="adaspike export_nir"),
     "snntorch": Convention("snntorch", 1e-4, "euler", reset=None, strict=True, cuba_new_current=True,
@@ -119,18 +123,13 @@ CONVENTIONS: dict[str, Convention] = {
     # Rockpool emits up to 2**16 spikes per step; 255 is the most the core's spike counts hold
     "rockpool": Convention("rockpool", None, "zoh", reset="subtract", strict=False, step_in_r=True, max_spikes=255,
                            writer="rockpool.nn.modules.to_nir (Rockpool 3.1)"),
-}
-#: accepted by ``import_nir``/``--convention``: detect the writer from the graph
-AUTO = "auto"
+}, also=(AUTO,))
 
 
 def get_convention(name: str | Convention) -> Convention:
     if isinstance(name, Convention):
         return name
-    try:
-        return CONVENTIONS[str(name).lower()]
-    except KeyError:
-        raise ValueError(f"unknown NIR convention {name!r}; choose one of {sorted(CONVENTIONS)} or {AUTO!r}") from None
+    return CONVENTIONS[str(name).lower()]
 
 
 def leaky_step(tau, r, step: float, method: str) -> tuple[np.ndarray, np.ndarray]:

@@ -253,7 +253,7 @@ def export_nir(model: nn.Module, input_shape: Sequence[int], dt: float | None = 
     runs step for step like the model, with warnings for what differs and errors for what it cannot run.
     """
     if profile not in PROFILES:
-        raise ValueError(f"unknown export profile {profile!r}; choose one of {sorted(PROFILES)}")
+        raise ValueError(PROFILES.unknown(profile))
     if dt is not None and (not math.isfinite(dt) or dt <= 0):
         raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
     builder = _Builder(input_shape, dt)

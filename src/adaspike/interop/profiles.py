@@ -26,6 +26,7 @@ import nir
 import numpy as np
 
 from ..core.backends.codes import MAX_BURST
+from ..core.registry import Registry
 from .conventions import CONVENTIONS, leaky_step
 
 __all__ = ["NEVER_FIRES", "PROFILES", "Profile", "Refusal", "apply_profile", "refusal_error", "train_command"]
@@ -61,7 +62,7 @@ class Profile:
     note: str = ""
 
 
-PROFILES: dict[str, Profile | None] = {
+PROFILES: Registry[Profile | None] = Registry("export profile", {
     "generic": None,
     "snntorch": Profile("snntorch", "snntorch.import_nir.import_from_nir(graph)", 1e-4, (nir.LIF, nir.LI), "zero",
                         True, "tau", "snntorch", recurrent=False, membrane_readout=True),
@@ -78,7 +79,7 @@ PROFILES: dict[str, Profile | None] = {
                         False, "rockpool", "rockpool", recurrent=False, stateless=(nir.Affine, nir.Linear),
                         max_spikes=2 ** 16, note="feed it [batch, time, features] (Rockpool is batch-first); LIF "
                         "layers are written as CubaLIF with a one-step current, since its from_nir reads no LIF"),
-}
+})
 #: Rockpool profile: the written synaptic τ in steps of δ (the current decays by e^{−20} within a step)
 _ONE_STEP_SYN = 1 / 20
 #: the threshold of a membrane readout written as a LIF: never reached by a readout's membrane
@@ -263,7 +264,7 @@ def apply_profile(graph: nir.NIRGraph, profile: str) -> nir.NIRGraph:
     """``graph`` (a generic adaspike export) rewritten for ``profile`` (see ``PROFILES``). What the reader cannot
     run is one ``ValueError`` naming every part and the ``adaspike train`` options that avoid them."""
     if profile not in PROFILES:
-        raise ValueError(f"unknown export profile {profile!r}; choose one of {sorted(PROFILES)}")
+        raise ValueError(PROFILES.unknown(profile))
     p = PROFILES[profile]
     if p is None:
         return graph

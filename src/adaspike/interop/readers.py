@@ -43,6 +43,8 @@ import nir
 import torch
 from torch import nn
 
+from ..core.registry import Registry
+
 __all__ = ["READERS", "PeerReader", "ReaderOptions", "ReaderRun", "find_sinabs", "reader_available", "reader_version",
            "run_reader"]
 
@@ -137,7 +139,7 @@ def _spikingjelly_membrane(module: nn.Module, output) -> torch.Tensor:
     return output[1][0]  # the node's explicit state after the step: (v,)
 
 
-READERS: dict[str, PeerReader] = {r.name: r for r in (
+READERS: Registry[PeerReader] = Registry("NIR reader", {r.name: r for r in (
     PeerReader("snntorch", "snnTorch", "snntorch", "snntorch", "snntorch.import_nir.import_from_nir(graph)", "step",
                _snntorch, _snntorch_membrane),
     PeerReader("norse", "Norse", "norse", "norse", "norse.torch.from_nir(graph, dt=dt)", "step", _norse,
@@ -148,7 +150,7 @@ READERS: dict[str, PeerReader] = {r.name: r for r in (
     PeerReader("sinabs", "Sinabs", "sinabs", "sinabs", "sinabs.nir.from_nir(graph, batch_size=B)", "flat", _sinabs),
     PeerReader("rockpool", "Rockpool", "rockpool", "rockpool", "rockpool.nn.modules.from_nir(graph)", "batch-first",
                _rockpool),
-)}
+)})
 
 
 def find_sinabs() -> bool:

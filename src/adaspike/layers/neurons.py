@@ -13,6 +13,7 @@ from torch import nn
 from ..core.clock import active_clock, constant_step, layer_steps, substep_plan
 from ..core.neurons import AdLIFParams, CubaLIFParams, IFParams, LIFParams, adlif_discrete, decay_from_tau
 from ..core.multistep import NeuronState, ScanOutput, check_time_major, scan
+from ..core.registry import Registry
 from ..core.spikes import check_refractory_period, check_reset, rule_for_step, rule_for_steps
 from ..core.ssm import DISCRETISATIONS, DiscreteSSM
 from ..core.surrogates import Surrogate, get_surrogate
@@ -20,7 +21,7 @@ from ..core.units import DEFAULT_DT, check_dt, parse_time
 from .bounded import Bounded
 from .discretisation_cache import layer_ssm
 
-NEURONS: dict[str, type] = {}
+NEURONS: Registry[type] = Registry("neuron")
 
 
 def register_neuron(name: str, *aliases: str):
@@ -33,10 +34,7 @@ def register_neuron(name: str, *aliases: str):
     """
 
     def wrap(cls):
-        for key in (name, *aliases):
-            if NEURONS.get(key, cls) is not cls:
-                raise ValueError(f"neuron name {key!r} is already registered to {NEURONS[key].__name__}")
-            NEURONS[key] = cls
+        NEURONS.add(name, cls, *aliases)
         cls.registered_name = name
         return cls
 
@@ -45,7 +43,7 @@ def register_neuron(name: str, *aliases: str):
 
 def registered_neurons() -> list[str]:
     """The registered neuron names, without aliases (for ``--neuron`` choices)."""
-    return sorted({cls.registered_name for cls in NEURONS.values()})
+    return sorted(NEURONS.names())
 
 Shape = int | Sequence[int]
 
@@ -310,7 +308,4 @@ def _check_param(parameterisation: str) -> str:
 
 def make_neuron(kind: str, shape: Shape, **kw) -> NeuronLayer:
     """Build a registered neuron layer by name (``NEURONS``: ``if``, ``lif``, ``cuba``/``cubalif``, ``adlif``, ...)."""
-    try:
-        return NEURONS[kind.lower()](shape, **kw)
-    except KeyError:
-        raise ValueError(f"unknown neuron {kind!r}; choose one of {sorted(NEURONS)}") from None
+    return NEURONS[kind.lower()](shape, **kw)

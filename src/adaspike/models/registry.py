@@ -11,19 +11,16 @@ from typing import Callable
 
 from torch import nn
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+from ..core.registry import Registry
+
+ENTRY_POINT_GROUP = "adaspike.models"
+# the builders imported so far; those declared as entry points join on first use, so they are listed as `also`
+_BUILDERS: Registry[Callable[..., nn.Module]] = Registry("model")
 
 
 def register_model(name: str):
     """Decorator: register ``builder(**kwargs) -> nn.Module``; built models get ``model.config``."""
-
-    def wrap(builder):
-        if name in _BUILDERS and _BUILDERS[name] is not builder:
-            raise ValueError(f"model name {name!r} is already registered")
-        _BUILDERS[name] = builder
-        return builder
-
-    return wrap
+    return _BUILDERS.register(name)
 
 
 def build_model(name: str, **kwargs) -> nn.Module:
@@ -34,10 +31,11 @@ def build_model(name: str, **kwargs) -> nn.Module:
 
 
 def registered_models() -> list[str]:
-    return sorted({*_BUILDERS, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
+    return sorted({*_BUILDERS, *_declared()})
 
 
-ENTRY_POINT_GROUP = "adaspike.models"
+def _declared() -> list[str]:
+    return [ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)]
 
 
 def _builder(name: str) -> Callable[..., nn.Module]:
@@ -45,7 +43,5 @@ def _builder(name: str) -> Callable[..., nn.Module]:
         for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
             builder = ep.load()  # importing the module usually registers it; register the object in any case
             _BUILDERS.setdefault(name, builder)
-    try:
-        return _BUILDERS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; registered: {registered_models()}") from None
+        _BUILDERS.also = tuple(n for n in _declared() if n not in _BUILDERS)
+    return _BUILDERS[name]

@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 
 from ..core.linalg import REAL_TOL, eigvals, nonpositive_real_eigenvalues, spectral_radius, zoh_power
+from ..core.registry import Registry
 from ..core.ssm import DiscreteSSM
 
 _STABLE_SLACK = 1e-9
@@ -45,16 +46,14 @@ class RetimeMap:
     after: Callable[[torch.Tensor, float, str, str, int], None] | None = None
 
 
-MAPS: dict[str, RetimeMap] = {}
+MAPS: Registry[RetimeMap] = Registry("map")
 
 
 def register_map(name: str, *, level_inputs: bool = True, hint: str | None = None, after=None):
     """Function decorator: a new retime map, usable by ``retime(method=name)``, the CLI and the study."""
 
     def wrap(fn):
-        if name in MAPS:
-            raise ValueError(f"retime map {name!r} is already registered")
-        MAPS[name] = RetimeMap(name, fn, level_inputs, hint if hint is not None else RetimeMap.hint, after)
+        MAPS.add(name, RetimeMap(name, fn, level_inputs, hint if hint is not None else RetimeMap.hint, after))
         return fn
 
     return wrap
@@ -206,7 +205,7 @@ def adapt_ssm(ssm: DiscreteSSM, rho: float, method: str, *, name: str = "neuron"
     if ssm.state_size > 2:
         raise RetimeError(f"{name}: retime supports state size n ≤ 2, got n = {ssm.state_size}")
     if method not in MAPS:
-        raise ValueError(f"unknown map {method!r} for {name}; choose one of {sorted(MAPS)}")
+        raise ValueError(f"{name}: {MAPS.unknown(method)}")
     detached = ssm.to(dtype=torch.float64)
     detached = replace(detached, H=detached.H.detach().clone(), B=detached.B.detach().clone(),
                        kick_reset=detached.kick_reset.detach().clone(),

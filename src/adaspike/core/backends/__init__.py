@@ -14,19 +14,26 @@ from typing import Callable
 import torch
 
 from ..reference import reference_scan
+from ..registry import Registry
 from ..state import Backend, ScanRequest
 from .layout import basic_support
 
 log = logging.getLogger("adaspike")
 
 _REGISTERED = False
-_BACKENDS: dict[str, tuple[Backend, Callable[[ScanRequest], bool]]] = {}
+_BACKENDS: Registry[tuple[Backend, Callable[[ScanRequest], bool]]] = Registry("scan backend",
+                                                                               also=("auto", "reference"))
 _AUTO_ORDER: list[str] = []
 
 
-def register_backend(name: str, fn: Backend, supports: Callable[[ScanRequest], bool], auto: bool = True) -> None:
-    """Add a backend; with ``auto`` it is tried (in registration order) before the reference."""
-    _BACKENDS[name] = (fn, supports)
+def register_backend(name: str, fn: Backend, supports: Callable[[ScanRequest], bool], auto: bool = True,
+                     replace: bool = False) -> None:
+    """Add a backend; with ``auto`` it is tried (in registration order) before the reference.
+
+    A name taken by another backend raises unless ``replace``; registering the same pair again is a no-op.
+    """
+    entry = _BACKENDS.get(name)
+    _BACKENDS.add(name, entry if entry == (fn, supports) else (fn, supports), replace=replace)
     if auto and name not in _AUTO_ORDER:
         _AUTO_ORDER.append(name)
 
@@ -128,8 +135,6 @@ def select_backend(request: ScanRequest, backend: str) -> Backend:
     if backend == "reference":
         return reference_scan
     if backend != "auto":
-        if backend not in _BACKENDS:
-            raise ValueError(f"unknown scan backend {backend!r}; available: {available_backends()}")
         fn, supports = _BACKENDS[backend]
         if not supports(request):
             raise ValueError(f"scan backend {backend!r} does not support this neuron/options")
