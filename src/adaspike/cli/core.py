@@ -103,7 +103,7 @@ def json_object(text: str) -> dict:
 
 
 def _recipes_epilog() -> str:
-    from ..studies.experiment import DATASET_MODELS
+    from ..data import DATASETS
     from ..studies.train_run import MODEL_DEFAULTS, TRAIN_DEFAULTS
 
     def describe(recipe: dict) -> str:
@@ -111,7 +111,7 @@ def _recipes_epilog() -> str:
 
     parts = [f"Recipes (docs/results.md): snn, the default for datasets not named below: {describe(TRAIN_DEFAULTS)}."]
     for name, recipe in MODEL_DEFAULTS.items():
-        datasets = ", ".join(sorted(k for k, v in DATASET_MODELS.items() if v == name))
+        datasets = ", ".join(sorted(k for k, entry in DATASETS.items() if entry.model == name))
         parts.append(f"{name}, the default for {datasets}: as snn but {describe(recipe)}.")
     return " ".join(parts)
 

