@@ -8,10 +8,11 @@ import pytest
 import torch
 from scipy.io import wavfile
 
+from adaspike.report import retime_study as tables
+from adaspike.report.retime_study import accuracy_tables, accuracy_ylim, paper_comparison, rate_tables
 from adaspike.studies import retime as study
 from adaspike.studies.experiment import event_model
-from adaspike.studies.retime import (RetimeStudyConfig, accuracy_tables, accuracy_ylim, evaluate_grid,
-                                     paper_comparison, rate_tables, write_outputs)
+from adaspike.studies.retime import RetimeStudyConfig, evaluate_grid, write_outputs
 
 LAYER = "hidden.0.neuron"
 
@@ -150,11 +151,11 @@ def test_accuracy_ylim_never_zooms_into_a_tiny_spread():
 
 def test_accuracy_plot_lines_are_distinguishable(tmp_path, monkeypatch):
     figures = []
-    real = study.save_figure
-    monkeypatch.setattr(study, "save_figure", lambda fig, path: (figures.append(fig), real(fig, path))[1])
+    real = tables.save_figure
+    monkeypatch.setattr(tables, "save_figure", lambda fig, path: (figures.append(fig), real(fig, path))[1])
     methods = ["none", "tau", "zoh", "euler", "bilinear"]
     rows = [_row(method=m, rho=rho, accuracy=0.8 + 0.001 * i) for i, m in enumerate(methods) for rho in (0.5, 1, 2)]
-    study.plot(rows, RetimeStudyConfig(methods=methods), tmp_path / "acc.png")
+    tables.plot(rows, RetimeStudyConfig(methods=methods), tmp_path / "acc.png")
     ax = figures[0].axes[0]
     lines = [line for line in ax.get_lines() if line.get_label() in methods]
     assert len(lines) == 5

@@ -2,8 +2,8 @@
 source, and the train-coarse-deploy-fine table."""
 import pytest
 
-from adaspike.studies.retime import (RetimeStudyConfig, accuracy_tables, direct_table, target_table, variant_name,
-                                     variants)
+from adaspike.report.retime_study import accuracy_tables, direct_table, target_table, variant_name, variants
+from adaspike.studies.retime import RetimeStudyConfig
 
 
 def _row(variant, rho, accuracy, seed=0, neuron="lif"):

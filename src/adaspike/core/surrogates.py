@@ -25,11 +25,6 @@ class Surrogate:
         return SpikeStep.apply(x, self, strict)
 
 
-# A new surrogate is a frozen dataclass with a ``name`` and ``grad`` here, registered under its name
-SURROGATES: Registry[type[Surrogate]] = Registry("surrogate")
-
-
-@SURROGATES.register("fast_sigmoid")
 @dataclass(frozen=True)
 class FastSigmoid(Surrogate):
     """SuperSpike (Zenke & Ganguli): 1 / (slope·|x| + 1)^2."""
@@ -41,7 +36,6 @@ class FastSigmoid(Surrogate):
         return 1.0 / (self.slope * x.abs() + 1.0) ** 2
 
 
-@SURROGATES.register("arctan")
 @dataclass(frozen=True)
 class Arctan(Surrogate):
     """Derivative of 1/π·arctan(π·slope·x/2) + 1/2."""
@@ -53,7 +47,6 @@ class Arctan(Surrogate):
         return (self.slope / 2.0) / (1.0 + (math.pi / 2.0 * self.slope * x) ** 2)
 
 
-@SURROGATES.register("sigmoid")
 @dataclass(frozen=True)
 class Sigmoid(Surrogate):
     """Derivative of σ(slope·x)."""
@@ -66,7 +59,6 @@ class Sigmoid(Surrogate):
         return self.slope * sig * (1.0 - sig)
 
 
-@SURROGATES.register("triangle")
 @dataclass(frozen=True)
 class Triangle(Surrogate):
     """Piecewise linear: slope·max(0, 1 − slope·|x|)."""
@@ -76,6 +68,11 @@ class Triangle(Surrogate):
 
     def grad(self, x):
         return self.slope * torch.clamp(1.0 - self.slope * x.abs(), min=0.0)
+
+
+SURROGATES: Registry[type[Surrogate]] = Registry("surrogate")
+for _surrogate in (FastSigmoid, Arctan, Sigmoid, Triangle):  # a new surrogate: a dataclass above, named here
+    SURROGATES.add(_surrogate.name, _surrogate)
 
 
 class SpikeStep(torch.autograd.Function):
