@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from adaspike.convert import ConvertedSNN, convert, fit_thresholds, layer_tables, make_neuron
+from adaspike.convert import ConvertedSNN, convert, fit_thresholds, layer_tables, make_neuron, run_context
 from adaspike.convert.replay import LayerReplay
 from adaspike.convert.sensitivity import scale_threshold, set_gamma
 from adaspike.core import BurstSpike, available_backends
@@ -23,11 +23,11 @@ def test_step_neuron_is_the_core_scan_bit_for_bit(seed, gamma, steps, scale):
     threshold = torch.rand(3, generator=g) + 0.05
     runs = {}
     for backend in ["auto"] + BACKENDS:
-        neuron = make_neuron("adafire", 3, True, gamma=gamma, steps=steps, backend=backend)
+        neuron = make_neuron("adafire", 3, True, gamma=gamma)
         neuron.threshold.copy_(threshold)
         neuron.bias_shift.copy_(torch.rand(3, generator=g) * 0 + 0.01)
-        neuron.mode = "step"
-        outs = [neuron(zt) for zt in z]
+        with run_context(mode="step", steps=steps, backend=backend):
+            outs = [neuron(zt) for zt in z]
         runs[backend] = (torch.stack(outs), neuron.state.x, neuron.state.s, float(neuron.spike_total))
     for backend in BACKENDS:
         for a, b in zip(runs["auto"], runs[backend]):

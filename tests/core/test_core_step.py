@@ -48,3 +48,28 @@ def test_non_contiguous_input_and_non_cpu_fallback():
     args = (torch.zeros(5), torch.full((5,), 0.5), None, 4)
     for a, b in zip(burst_if_step(z, *args), burst_if_step_reference(z, *args)):
         assert torch.equal(a, b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(model=st.sampled_from(["if", "lif", "cuba", "adlif"]), reset=st.sampled_from(["subtract", "zero", "none"]),
+       burst=st.integers(1, 3), steps=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_generic_step_is_the_reference_scan_for_any_ssm(model, reset, burst, steps, seed):
+    """core.step on IF, LIF, CuBa-LIF and adLIF (state sizes 1 and 2), every reset, binary and burst spikes."""
+    from adaspike.core import BinarySpike, adlif_discrete, cuba_lif_discrete, lif_discrete, step
+
+    g = torch.Generator().manual_seed(seed)
+    theta = 0.3 + torch.rand(3, 1, generator=g, dtype=torch.float64)
+    ssm = {"if": lambda: if_discrete(1.0, theta), "lif": lambda: lif_discrete(0.9, threshold=theta),
+           "cuba": lambda: cuba_lif_discrete(0.8, 0.9, theta),
+           "adlif": lambda: adlif_discrete(0.9, 0.95, 0.3, 0.2, threshold=theta)}[model]()
+    rule = BinarySpike() if burst == 1 else BurstSpike(burst)
+    offset = 0.1 * torch.randn(3, generator=g, dtype=torch.float64)
+    zs = torch.randn(steps, 2, 3, 5, generator=g, dtype=torch.float64)
+    state = None
+    for z in zs:
+        out = step(ssm, z, state, rule, reset=reset, offset=offset, graded=True)
+        state = out.final
+    whole = scan(zs + offset.view(1, 1, 3, 1), ssm, reset=reset, spike_fn=rule, backend="reference")
+    assert torch.equal(whole.spikes[-1], out.spikes)
+    assert torch.equal(whole.final.x, state.x)
+    assert torch.equal(out.graded, out.spikes * theta)

@@ -23,6 +23,7 @@ Library choices (documented deviations or readings of the spec):
 * Neurons are core models (IF + ``BurstSpike`` + subtractive reset) run by ``adaspike.core.scan``; without
   early exit the network runs layer by layer over all steps, with IAT a step-wise runner exits for real.
 """
+from .context import Record, RunContext, recording, run_context
 from .calibrate import bias_correction, fit_thresholds, mse_threshold, quantise
 from .energy import E_AC_PJ, E_MAC_PJ, OperationCounter, ann_energy_pj, layer_flops, summarise_energy
 from .evaluate import evaluate_ann, evaluate_snn
@@ -39,11 +40,11 @@ from .trace import UnsupportedOperationError, spiking_graph
 
 __all__ = [
     "ALPHAS", "AdaFireNeuron", "ConversionNeuron", "ConversionReport", "ConvertedSNN", "DEFAULT_GAMMAS",
-    "DEFAULT_GAMMA_TARGET", "DEFAULT_SPIKE_BUDGET", "E_AC_PJ", "E_MAC_PJ", "NEURONS", "OperationCounter",
-    "SNNRun", "SSC_RATIOS", "UnsupportedOperationError", "allocate_gammas", "ann_energy_pj", "bias_correction",
+    "DEFAULT_GAMMA_TARGET", "DEFAULT_SPIKE_BUDGET", "E_AC_PJ", "E_MAC_PJ", "NEURONS", "OperationCounter", "Record",
+    "RunContext", "SNNRun", "SSC_RATIOS", "UnsupportedOperationError", "allocate_gammas", "ann_energy_pj", "bias_correction",
     "brute_force", "calibrate_exit_policy", "calibration_batches", "compress_thresholds", "convert", "converted_to_nir",
     "evaluate_ann", "evaluate_snn", "exit_score", "export_converted", "fit_thresholds", "layer_flops", "layer_tables", "make_neuron",
-    "mse_threshold", "normalised_entropy", "pareto_dp", "posthoc_accuracy", "quantise", "register_conversion_neuron",
-    "run_adafire", "select_exit_policy", "spiking_graph", "summarise_energy", "symmetric_kl",
+    "mse_threshold", "normalised_entropy", "pareto_dp", "posthoc_accuracy", "quantise", "recording", "register_conversion_neuron",
+    "run_adafire", "run_context", "select_exit_policy", "spiking_graph", "summarise_energy", "symmetric_kl",
     "thresholds_from_entropy",
 ]

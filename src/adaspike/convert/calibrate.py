@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from .context import recording
 from .snn import ConvertedSNN
 
 GRID_STEPS = 95
@@ -106,9 +107,7 @@ def bias_correction(snn: ConvertedSNN, x: torch.Tensor, T: int, replay: bool = T
                 rates[k] = n.output_sum / T
 
     sizes = []
-    for n in snn.neurons:
-        n.track_output = True
-    try:
+    with recording(output_sum=True):
         runs = LayerReplay(snn, x, T, enabled=replay)
         keep_rates()
         for i, (neuron, a) in enumerate(zip(snn.neurons, acts)):
@@ -118,7 +117,4 @@ def bias_correction(snn: ConvertedSNN, x: torch.Tensor, T: int, replay: bool = T
             delta = _channel_mean(rates[i], True) - _channel_mean(a, True)
             neuron.bias_shift -= delta
             sizes.append(float(delta.abs().mean()))
-    finally:
-        for n in snn.neurons:
-            n.track_output = False
     return sizes

@@ -8,15 +8,15 @@ A converted ReLU becomes a ``ConversionNeuron``. It owns no time loop: each call
     v(t) ← v(t) − n(t)·θ                      core subtractive reset (no lower clamp)
     x(t) = n(t)·θ                             graded output to the next layer
 
-Two ways to drive a neuron (``ConvertedSNN`` chooses):
+How a neuron runs comes from the active ``RunContext`` (``adaspike.convert.context``; ``ConvertedSNN`` installs
+one per run), never from flags on the neuron. Two spiking modes:
 
 * ``"sequence"``: the input holds all T steps folded into the batch axis, [T·B, ...] (time-major). The
   neuron unfolds it to [T, B, ...] and scans all steps at once, so a whole network runs layer by layer
   (each conv sees T·B maps in one call) and the scan may use a fused backend.
 * ``"step"``: one step [B, ...]; the neuron's explicit ``state`` (a core ``NeuronState``) carries v between
-  calls, so samples can leave the batch (IAT early exit) and their later steps are never computed. With
-  ``backend="auto"`` a step is the core scan's IF update written out for one step (``_step``, bit-identical
-  to ``scan``, which is slow per call for T = 1); any other backend calls ``scan``.
+  calls, so samples can leave the batch (IAT early exit) and their later steps are never computed. A step is
+  the core's one-step op ``adaspike.core.step`` (bit-identical to ``scan``, which is slow per call for T = 1).
 
 In ``"ann"`` mode a neuron is a plain ReLU (the folded ANN reference) and may capture its activation.
 
@@ -26,19 +26,59 @@ A new conversion neuron is one subclass registered with ``register_conversion_ne
 """
 from __future__ import annotations
 
+import warnings
+from dataclasses import replace
 from typing import Callable
 
 import torch
 from torch import nn
 
-from ..core import BurstSpike, NeuronState, if_discrete, scan
-from ..core.step import burst_counts, burst_if_step, if_update
+from ..core import BurstSpike, NeuronState, if_discrete, scan, step
+from ..core.step import spike_count as _spike_count
+from .context import MODES, RunContext, active_run, run_context
 
-MODES = ("ann", "sequence", "step")
+_DEPRECATED_FLAGS = {"mode": "mode", "steps": "steps", "backend": "backend", "capture": "record.activation",
+                     "track_output": "record.output_sum", "count_stats": "record.spike_total",
+                     "track_peak": "record.peak", "per_sample_counts": "record.per_sample"}
+
+
+class _RunFlag:
+    """A former per-neuron flag, now a field of the ``RunContext``: reading it gives the active context's value,
+    writing it (deprecated) sets a fallback context for this neuron that applies only outside any ``run_context``."""
+
+    def __set_name__(self, owner, name):
+        self.name, self.path = name, _DEPRECATED_FLAGS[name]
+
+    def _warn(self):
+        warnings.warn(f"ConversionNeuron.{self.name} is deprecated: pass RunContext({self.path}=...) with "
+                      "adaspike.convert.run_context (ConvertedSNN.run does)", DeprecationWarning, stacklevel=3)
+
+    def __get__(self, neuron, owner=None):
+        if neuron is None:
+            return self
+        self._warn()
+        run = neuron.run_now()
+        return getattr(run.record, self.path[7:]) if self.path.startswith("record.") else getattr(run, self.path)
+
+    def __set__(self, neuron, value):
+        self._warn()
+        run = neuron._fallback_run or RunContext()
+        if self.path.startswith("record."):
+            run = replace(run, record=replace(run.record, **{self.path[7:]: value}))
+        else:
+            run = replace(run, **{self.path: value})
+        neuron._fallback_run = run
 
 
 class ConversionNeuron(nn.Module):
-    """Base of all conversion neurons: IF dynamics, explicit state, statistics for calibration and energy."""
+    """Base of all conversion neurons: IF dynamics, explicit state, statistics for calibration and energy.
+
+    Its parameters are the threshold θ, the bias shift δ and the burst cap Γ (``gamma``); how it runs (mode, T,
+    backend, what to record) comes from the active ``RunContext``, not from flags on the neuron.
+    """
+
+    mode, steps, backend, capture, track_output, count_stats, track_peak, per_sample_counts = (
+        _RunFlag() for _ in range(8))
 
     def __init__(self, channels: int, per_channel: bool, name: str = ""):
         super().__init__()
@@ -48,15 +88,12 @@ class ConversionNeuron(nn.Module):
         self.register_buffer("threshold", torch.ones(channels if per_channel else 1))
         self.register_buffer("bias_shift", torch.zeros(channels))
         self.gamma = 1
-        self.steps = 1                       # T of the run (sets e.g. the θ/(2T) shift)
-        self.mode = "sequence"
-        self.backend = "auto"                # core scan backend
-        self.capture = False                 # ann mode: keep the last activation in .activation
-        self.track_output = False            # snn modes: accumulate the output sum for bias correction
-        self.count_stats = True              # snn modes: spike totals / mean counts (searches, energy)
-        self.track_peak = False              # snn modes: keep the largest count of one step in .peak_count
-        self.per_sample_counts = True        # snn modes: .mean_count per sample (ConvertedSNN.run: only to count ops)
+        self._fallback_run: RunContext | None = None      # only set through the deprecated flags
         self.reset_state()
+
+    def run_now(self) -> RunContext:
+        """The context this call runs in: the active ``run_context``, else the default ``RunContext()``."""
+        return active_run() or self._fallback_run or RunContext()
 
     # -- what a subclass defines ----------------------------------------------------------------------
     def spike_rule(self):
@@ -64,7 +101,8 @@ class ConversionNeuron(nn.Module):
         raise NotImplementedError
 
     def offset(self) -> torch.Tensor:
-        """Per-channel constant added to the synaptic current every step (default: the bias shift δ)."""
+        """Per-channel constant added to the synaptic current every step (default: the bias shift δ); the active
+        ``RunContext`` says how many steps the run has."""
         return self.bias_shift
 
     def drive(self, z: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
@@ -81,7 +119,7 @@ class ConversionNeuron(nn.Module):
         self.output_sum: torch.Tensor | None = None            # Σ_t x(t) per sample (bias correction)
         self.spike_total: torch.Tensor | float = 0.0           # Σ n over steps and batch (a burst of k counts k)
         self.mean_count: torch.Tensor | None = None            # [B] Σ_t over this call of the mean count per element
-        self.peak_count: float | None = None                   # largest n of one step (with track_peak)
+        self.peak_count: float | None = None                   # largest n of one step (with record.peak)
 
     def keep(self, index: torch.Tensor) -> None:
         """Drop the state of samples that left the batch (early exit)."""
@@ -102,75 +140,51 @@ class ConversionNeuron(nn.Module):
 
     # -- forward ----------------------------------------------------------------------------------------
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if self.mode == "ann":
+        run = self.run_now()
+        if run.mode == "ann":
             a = torch.relu(z)
-            if self.capture:
+            if run.record.activation:
                 self.activation = a.detach()
             return a
-        theta = self._view(self.threshold, z).to(z.dtype)
-        if self.mode == "sequence":
-            current = self.drive(z, theta)
-            T = int(self.steps)
-            current = current.reshape(T, z.shape[0] // T, *z.shape[1:])
-            out = scan(current, self._ssm(z), reset="subtract", spike_fn=self.spike_rule(), backend=self.backend)
-            counts = out.spikes
-            graded = counts * theta
-            result = graded.reshape(z.shape)
-            if self.count_stats and self.per_sample_counts:
-                self.mean_count = counts.flatten(2).mean(2).sum(0)
-            if self.track_output:
-                self._add_output(graded.sum(0))
-        elif self.mode == "step":
-            rule = self.spike_rule()
-            plain_if = type(self)._ssm is ConversionNeuron._ssm and not getattr(rule, "refractory", 0)
-            own_drive = type(self).drive is ConversionNeuron.drive  # δ from offset() only: the fused step applies
-            if self.backend == "auto" and plain_if and type(rule) is BurstSpike and own_drive:
-                # drive, IF update, spike counts and graded output in one pass (core.step)
-                v, counts, result = burst_if_step(z, self.offset(), self.threshold, self.state,
-                                                  int(rule.max_spikes))
-                self.state = NeuronState(v.unsqueeze(-1), counts)
-            elif self.backend == "auto" and plain_if:
-                counts = self._step(self.drive(z, theta), theta, rule)
-                result = counts * theta
-            else:
-                current = self.drive(z, theta)
-                out = scan(current.unsqueeze(0), self._ssm(z), reset="subtract", spike_fn=rule,
-                           state=self.state, backend=self.backend)
-                self.state = out.final
-                counts = out.spikes[0]
-                result = counts * theta
-            if self.count_stats and self.per_sample_counts:
-                self.mean_count = counts.flatten(1).mean(1)
-            if self.track_output:
-                self._add_output(result)
-        else:
-            raise ValueError(f"neuron mode must be one of {MODES}, got {self.mode!r}")
-        if self.count_stats:
+        with run_context(run):          # offset() and drive() read the same context
+            counts, result = (self._sequence if run.mode == "sequence" else self._step)(z, run)
+        record = run.record
+        if record.counts(self):
             self.spike_total = self.spike_total + counts.sum()      # stays on the device: no sync per call
-        if self.track_peak and counts.numel():
+            if record.per_sample:   # [B]: Σ over this call's steps of the mean count per element
+                per_step = counts if run.mode == "sequence" else counts.unsqueeze(0)
+                self.mean_count = per_step.flatten(2).mean(2).sum(0)
+        if record.peak and counts.numel():
             self.peak_count = max(self.peak_count or 0.0, float(counts.max()))
         return result
 
-    def _step(self, current: torch.Tensor, theta: torch.Tensor, rule) -> torch.Tensor:
-        """One step of the core's IF scan (H = B = 1, subtractive reset), for inference without gradients.
+    def _sequence(self, z: torch.Tensor, run: RunContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """All T steps folded into the batch, [T·B, ...]: one scan; returns (counts [T, B, ...], output [T·B, ...])."""
+        theta = self._view(self.threshold, z).to(z.dtype)
+        T = int(run.steps)
+        current = self.drive(z, theta).reshape(T, z.shape[0] // T, *z.shape[1:])
+        counts = scan(current, self._ssm(z), reset="subtract", spike_fn=self.spike_rule(), backend=run.backend).spikes
+        graded = counts * theta
+        if run.record.output_sum:
+            self._add_output(graded.sum(0))
+        return counts, graded.reshape(z.shape)
 
-        The core scan with T = 1 pays per call for its validation and, on a fused backend, for layout copies
-        (~16 ms a conv layer on CPU against ~4 ms here); the step runner calls it once per layer and step.
-        Same operations in the same order as ``core.reference_scan`` (v = (x − θ·s) + I), so the spikes and the
-        state are bit-identical to ``scan`` (tests/convert/test_convert_fast.py). Refractory rules, a subclass
-        with its own ``_ssm`` and any ``backend`` other than "auto" run the core scan.
-        """
-        v = if_update(current, theta, self.state)
-        counts = self.spike_count(rule, v, theta)
-        self.state = NeuronState(v.unsqueeze(-1), counts)
-        return counts
+    def _step(self, z: torch.Tensor, run: RunContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step [B, ...] from ``self.state`` with the core's one-step op (bit-identical to ``scan``; the
+        scan with T = 1 pays per call for validation and layouts, as much as the step itself)."""
+        offset_only = type(self).drive is ConversionNeuron.drive     # δ from offset(): the step adds it in its pass
+        current = z if offset_only else self.drive(z, self._view(self.threshold, z).to(z.dtype))
+        out = step(self._ssm(z), current, self.state, self.spike_rule(), offset=self.offset() if offset_only else None,
+                   graded=True, backend=run.backend)
+        self.state = out.final
+        if run.record.output_sum:
+            self._add_output(out.graded)
+        return out.spikes, out.graded
 
     @staticmethod
     def spike_count(rule, v: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """Spike counts of the core ``rule`` at membrane ``v``, without gradients."""
-        if type(rule) is BurstSpike:
-            return burst_counts(v, theta, int(rule.max_spikes))
-        return rule(v, theta)
+        return _spike_count(rule, v, theta)
 
     def _add_output(self, step_sum: torch.Tensor) -> None:
         self.output_sum = step_sum if self.output_sum is None else self.output_sum + step_sum
@@ -216,19 +230,20 @@ class AdaFireNeuron(ConversionNeuron):
 
     def offset(self) -> torch.Tensor:
         # the half-threshold shift, spread over the T steps, turns IF's floor into rounding
-        return self.bias_shift + self.threshold / (2 * self.steps) if self.half_shift else self.bias_shift
+        if not self.half_shift:
+            return self.bias_shift
+        return self.bias_shift + self.threshold / (2 * self.run_now().steps)
 
 
 def run_adafire(current: torch.Tensor, threshold: float, gamma: int = 1, half_shift: bool = True,
                 backend: str = "auto") -> torch.Tensor:
     """Run one AdaFire population (scalar θ) over currents [T, B, *F]; returns the spike counts n(t)."""
     T = current.shape[0]
-    neuron = make_neuron("adafire", 1, per_channel=False, gamma=int(gamma), half_shift=half_shift, steps=T,
-                         backend=backend).to(current.dtype)
+    neuron = make_neuron("adafire", 1, per_channel=False, gamma=int(gamma), half_shift=half_shift).to(current.dtype)
     neuron.threshold.fill_(float(threshold))
     # one channel broadcasts over any feature shape: give the neuron [T·B, 1, ...] and read the counts back
     flat = current.reshape(T * current.shape[1], 1, -1)
-    with torch.no_grad():
+    with torch.no_grad(), run_context(RunContext(mode="sequence", steps=T, backend=backend)):
         out = neuron(flat)
     return (out / float(threshold)).round().reshape(current.shape)
 

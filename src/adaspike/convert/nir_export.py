@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from .context import run_context
 from .neuron import ConversionNeuron
 from .snn import ConvertedSNN
 from .trace import UnsupportedOperationError, describe
@@ -48,11 +49,8 @@ def converted_to_nir(snn: ConvertedSNN, example: torch.Tensor) -> nir.NIRGraph:
         raise UnsupportedOperationError("NIR export needs a torch.fx-traced conversion; this model was converted "
                                         "by module replacement (its own forward is not a graph)")
     gm = snn.graph_module
-    snn.set_mode("ann")
-    try:
+    with snn.running("ann"):
         ShapeProp(gm).propagate(example.mean(1) if snn.frames else example)
-    finally:
-        snn.set_mode("sequence")
     nodes: dict[str, nir.NIRNode] = {}
     edges: list[tuple[str, str]] = []
     producers: dict[fx.Node, list[str]] = {}
@@ -137,10 +135,10 @@ def _avg_pool(mod: nn.Module, in_shape, out_shape) -> nir.AvgPool2d:
 
 
 def _if_node(neuron: ConversionNeuron, shape, layer: int, T: int) -> nir.IF:
-    neuron.steps = T
     per = neuron.threshold.view(-1, *([1] * (len(shape) - 1))) if neuron.per_channel else neuron.threshold
     theta = np.broadcast_to(_np(per), shape).copy()
-    offset = _np(neuron.offset().view(-1, *([1] * (len(shape) - 1))))
+    with run_context(steps=T):     # the offset of a T-step run (AdaFire's θ/(2T))
+        offset = _np(neuron.offset().view(-1, *([1] * (len(shape) - 1))))
     meta = {"layer": layer, "name": neuron.node_name, "kind": type(neuron).__name__, "reset": "subtract",
             "burst_cap": int(neuron.gamma), "spike_rule": "n = clip(floor(v / v_threshold), 0, burst_cap)",
             "graded_output": True, "output": "n * v_threshold",

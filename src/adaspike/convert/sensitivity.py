@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from .context import recording
 from .neuron import ConversionNeuron
 from .replay import LayerReplay
 from .search import pareto_dp, symmetric_kl
@@ -40,13 +41,8 @@ def layer_tables(snn: ConvertedSNN, x: torch.Tensor, T: int, candidates: Sequenc
     L = len(snn.neurons)
     S = [[0.0] * L for _ in candidates]
     C = [[0.0] * L for _ in candidates]
-    for n in snn.neurons:
-        n.track_peak = burst_caps
-    try:
+    with recording(peak=burst_caps):
         runs = LayerReplay(snn, x, T, enabled=replay)
-    finally:
-        for n in snn.neurons:
-            n.track_peak = False
     # a neuron that did not report its peak (e.g. its own forward) gets no shortcut
     peaks = [n.peak_count if burst_caps and neutral is not None and n.peak_count is not None else float("inf")
              for n in snn.neurons]
@@ -57,15 +53,11 @@ def layer_tables(snn: ConvertedSNN, x: torch.Tensor, T: int, candidates: Sequenc
                 kl, spikes = base
             else:
                 undo = setter(neuron, value)
-                counting = [other.count_stats for other in snn.neurons]
-                for j, other in enumerate(snn.neurons):     # only layer i's count is read from this run
-                    other.count_stats = counting[j] and j == i
-                try:
-                    kl, spikes = _measure(snn, runs.run_from(i), ann_logits)
+                try:    # only layer i's count is read from this run
+                    with recording(count_only=frozenset([neuron])):
+                        kl, spikes = _measure(snn, runs.run_from(i), ann_logits)
                 finally:
                     undo()
-                    for other, c in zip(snn.neurons, counting):
-                        other.count_stats = c
             S[k][i], C[k][i] = kl, spikes[i]
     return S, C
 

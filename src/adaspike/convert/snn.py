@@ -8,14 +8,16 @@ Direct coding feeds the static image at every step; ``frames=True`` feeds a fram
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
+from .context import MODES, RunContext, recording, run_context
 from .energy import OperationCounter, layer_flops
-from .neuron import MODES, ConversionNeuron
+from .neuron import ConversionNeuron
 from .trace import SynapseInfo, spiking_graph
 
 
@@ -53,14 +55,23 @@ class ConvertedSNN(nn.Module):
         if runner not in RUNNERS:
             raise ValueError(f"runner must be one of {RUNNERS}, got {runner!r}")
         self.runner = runner
+        self.backend = "auto"                     # core scan backend of the neurons (set_backend)
         self.graph_call: Callable | None = None   # stands in for graph_module in run() (LayerReplay)
 
     # -- configuration ---------------------------------------------------------------------------------
+    def running(self, mode: str, T: int | None = None, **changes):
+        """A ``run_context`` for this network's neurons: ``mode``, ``T`` steps and its backend (a context manager;
+        blocks nest, and what an enclosing ``recording`` asks for is kept)."""
+        return run_context(mode=mode, steps=int(T or self.T), backend=self.backend, **changes)
+
     def set_mode(self, mode: str) -> None:
+        """Deprecated: a mode set on every neuron; use ``with snn.running(mode): ...``."""
+        warnings.warn("ConvertedSNN.set_mode is deprecated: run the graph inside `with snn.running(mode):`",
+                      DeprecationWarning, stacklevel=2)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         for n in self.neurons:
-            n.mode = mode
+            n._fallback_run = RunContext(mode=mode, steps=self.T, backend=self.backend)
 
     def reset_state(self) -> None:
         for n in self.neurons:
@@ -87,16 +98,13 @@ class ConvertedSNN(nn.Module):
         """
         if self.frames:
             x = x.mean(1)
-        self.set_mode("ann")
-        for n in self.neurons:
-            n.capture = capture
         try:
-            logits = self.graph_module(x)
+            with self.running("ann"), recording(activation=capture):
+                logits = self.graph_module(x)
             acts = [n.activation for n in self.neurons] if capture else []
         finally:
             for n in self.neurons:
-                n.capture, n.activation = False, None
-            self.set_mode("sequence")
+                n.activation = None
         return logits, acts
 
     @torch.no_grad()
@@ -119,9 +127,8 @@ class ConvertedSNN(nn.Module):
         return self.run(x).logits
 
     def set_backend(self, backend: str) -> None:
-        """Core scan backend of every neuron ('auto', 'reference', 'numba', 'triton')."""
-        for n in self.neurons:
-            n.backend = backend
+        """Core scan backend of the neurons in this network's runs ('auto', 'reference', 'numba', 'triton')."""
+        self.backend = backend
 
     @torch.no_grad()
     def run(self, x: torch.Tensor, T: int | None = None, exit_rule: Callable | None = None,
@@ -144,9 +151,10 @@ class ConvertedSNN(nn.Module):
             if x.dim() < 3 or x.shape[1] != T:
                 raise ValueError(f"this SNN is fed frames [B, T, ...] with T = {T}; got shape {tuple(x.shape)}")
             x = x.transpose(0, 1)        # time-major inside
-        for n in self.neurons:
-            n.steps = T
-            n.per_sample_counts = count_ops     # only the operation counter reads them
+        with recording(per_sample=count_ops):     # only the operation counter reads per-sample counts
+            return self._run(x, T, exit_rule, count_ops, keep_steps)
+
+    def _run(self, x: torch.Tensor, T: int, exit_rule: Callable | None, count_ops: bool, keep_steps: bool) -> SNNRun:
         if exit_rule is None and self._stepwise_for(x):
             return self._run_stepwise(x, T, _never_exit, count_ops, keep_steps)
         if exit_rule is not None:
@@ -168,7 +176,6 @@ class ConvertedSNN(nn.Module):
 
     def _run_sequence(self, x: torch.Tensor, T: int, count_ops: bool):
         """All T steps at once: input [T·b, ...] through the graph, each neuron scanning its T steps."""
-        self.set_mode("sequence")
         self.reset_state()
         b = x.shape[1] if self.frames else x.shape[0]
         if self.frames:
@@ -178,7 +185,8 @@ class ConvertedSNN(nn.Module):
         counter = self._counter(b, x.device) if count_ops else None
         handles, densities = self._density_hooks(T) if count_ops else ([], {})
         try:
-            out = (self.graph_call or self.graph_module)(seq)
+            with self.running("sequence", T):
+                out = (self.graph_call or self.graph_module)(seq)
         finally:
             for h in handles:
                 h.remove()
@@ -189,7 +197,6 @@ class ConvertedSNN(nn.Module):
 
     def _run_stepwise(self, x: torch.Tensor, T: int, exit_rule: Callable, count_ops: bool,
                       keep_steps: bool = False) -> SNNRun:
-        self.set_mode("step")
         self.reset_state()
         batch = x.shape[1] if self.frames else x.shape[0]
         counter = self._counter(batch, x.device) if count_ops else None
@@ -198,35 +205,35 @@ class ConvertedSNN(nn.Module):
         steps = []                  # per-step logits (keep_steps: only without exits, all samples stay)
         handles, densities = self._density_hooks(1) if count_ops else ([], {})
         try:
-            for t in range(1, T + 1):
-                out = (self.graph_call or self.graph_module)(x[t - 1][active] if self.frames else x)
-                cumulative = out.clone() if cumulative is None else cumulative + out
-                if keep_steps:
-                    steps.append(out)
-                if final_logits is None:
-                    final_logits = out.new_zeros((batch, out.shape[1]))
-                    exit_step = torch.full((batch,), T, dtype=torch.long, device=x.device)
-                if counter is not None:
-                    counter.steps[active] += 1
-                    self._accumulate(counter, densities, active)
-                leaving = torch.ones_like(active, dtype=torch.bool) if t == T else exit_rule(cumulative, t)
-                if not bool(leaving.any()):
-                    continue
-                gone = active[leaving]
-                final_logits[gone] = cumulative[leaving] / t
-                exit_step[gone] = t
-                stay = (~leaving).nonzero().squeeze(1)
-                if stay.numel() == 0:
-                    break
-                active, cumulative = active[stay], cumulative[stay]
-                if not self.frames:
-                    x = x[stay]
-                for n in self.neurons:
-                    n.keep(stay)
+            with self.running("step", T):
+                for t in range(1, T + 1):
+                    out = (self.graph_call or self.graph_module)(x[t - 1][active] if self.frames else x)
+                    cumulative = out.clone() if cumulative is None else cumulative + out
+                    if keep_steps:
+                        steps.append(out)
+                    if final_logits is None:
+                        final_logits = out.new_zeros((batch, out.shape[1]))
+                        exit_step = torch.full((batch,), T, dtype=torch.long, device=x.device)
+                    if counter is not None:
+                        counter.steps[active] += 1
+                        self._accumulate(counter, densities, active)
+                    leaving = torch.ones_like(active, dtype=torch.bool) if t == T else exit_rule(cumulative, t)
+                    if not bool(leaving.any()):
+                        continue
+                    gone = active[leaving]
+                    final_logits[gone] = cumulative[leaving] / t
+                    exit_step[gone] = t
+                    stay = (~leaving).nonzero().squeeze(1)
+                    if stay.numel() == 0:
+                        break
+                    active, cumulative = active[stay], cumulative[stay]
+                    if not self.frames:
+                        x = x[stay]
+                    for n in self.neurons:
+                        n.keep(stay)
         finally:
             for h in handles:
                 h.remove()
-            self.set_mode("sequence")
         return SNNRun(final_logits, exit_step, torch.stack(steps) if keep_steps else None, counter)
 
     def _counter(self, batch: int, device) -> OperationCounter:

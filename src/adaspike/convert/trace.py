@@ -50,6 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers.norm import fold_batchnorm_into
+from .context import run_context
 from .neuron import ConversionNeuron, make_neuron
 
 log = logging.getLogger("adaspike")
@@ -592,9 +593,7 @@ def _module_graph(model: nn.Module, spiking_linear: bool, neuron, example: torch
         model.set_submodule(name, cell)
         neurons.append(cell)
         by_name[name] = cell
-    for n in neurons:
-        n.mode = "ann"
-    with torch.no_grad():
+    with torch.no_grad(), run_context(mode="ann"):
         check = model(example)
     if not torch.allclose(check, reference, rtol=1e-4, atol=1e-5):
         raise UnsupportedOperationError("swapping the nn.ReLU modules changed the ANN's output: the forward "

@@ -1,24 +1,114 @@
-"""One inference step of an integrate-and-fire neuron with burst spikes, for step-wise runners.
+"""One inference step of any neuron, for step-wise runners (``adaspike.core.step``).
 
-A converted SNN that lets samples exit early (IAT) runs its network one step at a time, and every layer then
-calls its neuron once per step. The scan op with T = 1 pays per call for validation and kernel layouts, as much
-as the step itself; ``burst_if_step`` is that step written out (IF, H = B = 1, subtractive reset,
-``BurstSpike(Γ)``), without gradients:
+A runner that lets samples leave the batch (a converted SNN with early exit) calls each neuron once per step. The
+scan op with T = 1 pays per call for validation and kernel layouts, as much as the step itself. ``step`` is that
+step written out for any time-invariant ``DiscreteSSM`` without gradients, in the reference scan's order of
+operations, so its spikes and state equal ``scan``'s bit for bit:
 
-    v = (x − θ·s) + (z + δ)        n = clamp(⌊v/θ⌋, 0, Γ)        output n·θ
+    x' = x + K_reset·r(s) + K_spike·s        x = H x' + B (I + δ)        s = spike(x_m, θ)
 
-It runs the numba kernel on contiguous CPU float tensors and plain torch otherwise; both repeat the scan's
-reference operations in order, so spikes and state equal ``scan``'s bit for bit.
+``δ`` is an optional per-channel offset (axis 1) added to the current. One case has a fused kernel:
+integrate-and-fire (H = B = 1, K_reset = −1, K_spike = 0) with subtractive reset and ``BurstSpike(Γ)``, the
+conversion neuron, where ``burst_if_step`` computes the drive, the update, the counts and n·θ in one pass (numba on
+contiguous CPU float tensors, plain torch otherwise). Refractory and per-step rules, time-varying SSMs and any
+backend other than "auto" run the core scan for one step.
 """
 from __future__ import annotations
 
 import importlib.util
+from typing import Callable, NamedTuple
 
 import torch
 
+from .multistep import scan
+from .spikes import BurstSpike, StepwiseSpike, reset_amount
+from .ssm import DiscreteSSM
 from .state import NeuronState
 
 _HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+
+
+class StepOutput(NamedTuple):
+    spikes: torch.Tensor            # [B, *F] (counts for burst rules)
+    final: NeuronState              # the state to pass to the next step
+    graded: torch.Tensor | None     # spikes·θ, on request (``graded=True``)
+
+
+def _channel_view(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """[C] or [1] → broadcastable against ``like`` [B, C, ...], in its dtype."""
+    return p.to(like.dtype).view(1, -1, *([1] * (like.dim() - 2)))
+
+
+def _channel_vector(p: torch.Tensor) -> torch.Tensor | None:
+    """A parameter shaped [C, 1, ...] or [1] (constant over all but the channel axis) as [C]; else None."""
+    if p.dim() == 0 or all(d == 1 for d in p.shape[1:]):
+        return p.reshape(-1)
+    return None
+
+
+def _is_unit_integrator(ssm: DiscreteSSM) -> bool:
+    """IF with gain 1: v = v − θ·s + I (a handful of tiny comparisons, no scan)."""
+    return (ssm.state_size == 1 and ssm.mem_index == 0 and bool((ssm.H == 1).all()) and bool((ssm.B == 1).all())
+            and bool((ssm.kick_reset == -1).all()) and bool((ssm.kick_spike == 0).all()))
+
+
+def _with_offset(current: torch.Tensor, offset: torch.Tensor | None) -> torch.Tensor:
+    return current if offset is None else current + _channel_view(offset, current)
+
+
+@torch.no_grad()
+def step(ssm: DiscreteSSM, current: torch.Tensor, state: NeuronState | None, spike_rule: Callable, *,
+         reset: str = "subtract", offset: torch.Tensor | None = None, graded: bool = False,
+         backend: str = "auto") -> StepOutput:
+    """One step of ``ssm`` from ``state`` (None: at rest) on ``current`` [B, *F] (+ ``offset`` [C] on axis 1).
+
+    Bit-identical to ``scan(current[None] + δ, ssm, reset=reset, spike_fn=spike_rule, state=state)`` for the
+    spikes and the final state (tests/core/test_core_step.py). ``graded`` also returns spikes·θ."""
+    theta = _channel_vector(ssm.threshold)
+    fused = (backend == "auto" and reset == "subtract" and type(spike_rule) is BurstSpike and not spike_rule.refractory
+             and not ssm.time_varying and theta is not None and current.dim() >= 2 and _is_unit_integrator(ssm))
+    if fused:
+        channels = current.shape[1]
+        if theta.numel() in (1, channels):
+            shift = offset if offset is not None else current.new_zeros(1)
+            v, counts, out = burst_if_step(current, shift, theta, state, int(spike_rule.max_spikes))
+            return StepOutput(counts, NeuronState(v.unsqueeze(-1), counts), out)
+    simple = (backend == "auto" and not ssm.time_varying and not getattr(spike_rule, "refractory", 0)
+              and not isinstance(spike_rule, StepwiseSpike))
+    drive = _with_offset(current, offset)
+    if not simple:
+        out = scan(drive.unsqueeze(0), ssm, reset=reset, spike_fn=spike_rule, state=state, backend=backend)
+        spikes, final = out.spikes[0], out.final
+    else:
+        spikes, final = _reference_step(ssm, drive, state, spike_rule, reset)
+    return StepOutput(spikes, final, spikes * ssm.threshold.to(spikes.dtype) if graded else None)
+
+
+def _reference_step(ssm: DiscreteSSM, drive: torch.Tensor, state: NeuronState | None, spike_rule: Callable,
+                    reset: str) -> tuple[torch.Tensor, NeuronState]:
+    """One step of ``core.reference_scan`` (same operations, same order) for a time-invariant SSM."""
+    n, m = ssm.state_size, ssm.mem_index
+    H, B = ssm.H.to(drive.dtype), ssm.B.to(drive.dtype)
+    theta = ssm.threshold.to(drive.dtype)
+    if state is None:   # at rest: the kicks of a zero state add exact zeros, skip them
+        x = [B[..., i] * drive for i in range(n)]
+    else:
+        x = list(state.x.to(drive.dtype).unbind(-1))
+        s = state.s.to(drive.dtype)
+        r = reset_amount(reset, s, x[m], theta, False)
+        if r is not None:
+            x = [x[i] + ssm.kick_reset[..., i].to(drive.dtype) * r for i in range(n)]
+        x = [x[i] + ssm.kick_spike[..., i].to(drive.dtype) * s for i in range(n)]
+        x = [sum(H[..., i, j] * x[j] for j in range(n)) + B[..., i] * drive for i in range(n)]
+    spikes = spike_count(spike_rule, x[m], theta)
+    return spikes, NeuronState(torch.stack(x, dim=-1), spikes)
+
+
+def spike_count(rule: Callable, v: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """The spikes of the core ``rule`` at membrane ``v``, without gradients (``BurstSpike``: two passes, not seven)."""
+    if type(rule) is BurstSpike:
+        return burst_counts(v, theta, int(rule.max_spikes))
+    return rule(v, theta)
 
 
 def _per_channel(p: torch.Tensor, channels: int, like: torch.Tensor) -> torch.Tensor:
@@ -40,9 +130,8 @@ def burst_counts(v: torch.Tensor, theta: torch.Tensor, max_spikes: int) -> torch
 def burst_if_step_reference(z: torch.Tensor, offset: torch.Tensor, theta: torch.Tensor, state: NeuronState | None,
                             max_spikes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The torch step: (membrane v, counts n, graded output n·θ), each shaped like ``z`` [B, C, ...]."""
-    view = lambda p: p.to(z.dtype).view(1, -1, *([1] * (z.dim() - 2)))
-    th = view(theta)
-    v = if_update(z + view(offset), th, state)
+    th = _channel_view(theta, z)
+    v = if_update(_with_offset(z, offset), th, state)
     counts = burst_counts(v, th, max_spikes)
     return v, counts, counts * th
 
@@ -72,4 +161,4 @@ def burst_if_step(z: torch.Tensor, offset: torch.Tensor, theta: torch.Tensor, st
     return v, counts, graded
 
 
-__all__ = ["burst_counts", "burst_if_step", "burst_if_step_reference", "if_update"]
+__all__ = ["StepOutput", "burst_counts", "burst_if_step", "burst_if_step_reference", "if_update", "spike_count", "step"]
