@@ -149,3 +149,15 @@ def test_batchnorm_in_every_form_folds_and_converts(affine, bias):
     with torch.no_grad():
         agree = (snn(x).argmax(-1) == net(x).argmax(-1)).float().mean()
     assert agree >= 0.9
+
+
+def test_batchnorm_without_running_statistics_is_refused_clearly():
+    """track_running_stats=False normalises by batch statistics: no fold, no affine map; the error says so."""
+    from adaspike.layers.norm import fold_batchnorm_into
+
+    ann = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4, track_running_stats=False), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(4 * 26 * 26, 10)).eval()
+    with pytest.raises(UnsupportedOperationError, match="track_running_stats=False"):
+        convert(ann, torch.rand(4, 1, 28, 28), T=2)
+    with pytest.raises(ValueError, match="track_running_stats=False"):
+        fold_batchnorm_into(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4, track_running_stats=False))

@@ -33,75 +33,29 @@ smooth or non-monotonic activations (GELU, SiLU/Swish, Hardswish, sigmoid, tanh,
 activations (squeeze-excitation gates, attention), LayerNorm/GroupNorm (they divide by a statistic of the
 activations), and parameters used directly in the forward (class tokens, layer scales). No IF neuron that
 counts spikes computes these from rates.
+
+This file traces and swaps in the neurons; ``trace_operations`` holds what is supported and the refusals,
+``trace_rewrites`` the graph rewrites above (BatchNorm folds, piecewise activations, max-pool moves).
 """
 from __future__ import annotations
 
 import copy
 import logging
-import operator
-import os
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.fx as fx
-import torch.nn.functional as F
 from torch import nn
 
-from ..layers.norm import fold_batchnorm_into
 from .context import run_context
 from .neuron import ConversionNeuron, make_neuron
+from .trace_operations import (_BATCHNORMS, _MAXPOOLS, _PIECEWISE_MODULES, _SUPPORTED_MODULES, _SYNAPSES,
+                               UnsupportedOperationError, _first_input, _outside_library, check_supported, describe)
+from .trace_rewrites import (drop_removable, expand_piecewise, fold_graph_batchnorm, is_relu, neuron_shape,
+                             pool_before_relu)
 
 log = logging.getLogger("adaspike")
-
-
-class UnsupportedOperationError(ValueError):
-    """The ANN contains an operation that conversion does not support; the message names it and the node."""
-
-
-_SYNAPSES = (nn.Conv2d, nn.Linear)
-_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
-_REMOVABLE_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
-_MAXPOOLS = (nn.MaxPool2d, nn.AdaptiveMaxPool2d)
-_LINEAR_MODULES = (nn.Flatten, nn.Unflatten, nn.AvgPool2d, nn.AdaptiveAvgPool2d) + _MAXPOOLS
-_PIECEWISE_MODULES = (nn.ReLU6, nn.Hardtanh, nn.LeakyReLU)
-_SUPPORTED_MODULES = _SYNAPSES + _BATCHNORMS + _REMOVABLE_MODULES + _LINEAR_MODULES + _PIECEWISE_MODULES + (nn.ReLU,)
-_RELU_FUNCTIONS = {F.relu, torch.relu, torch.relu_, F.relu_}
-_RELU_METHODS = {"relu", "relu_"}
-_PIECEWISE_FUNCTIONS = {F.relu6, F.hardtanh, F.leaky_relu}
-# linear in their tensor arguments per step (scalar factors only for mul/div: checked in _check_linear_product)
-_LINEAR_FUNCTIONS = {operator.add, torch.add, operator.sub, torch.sub, operator.neg, torch.neg, operator.mul, torch.mul,
-                     operator.truediv, torch.div, torch.cat, torch.concat, torch.chunk, torch.split, torch.flatten,
-                     torch.reshape, torch.transpose, torch.permute, torch.squeeze, torch.unsqueeze, torch.mean,
-                     F.avg_pool2d, F.adaptive_avg_pool2d, operator.getitem, getattr}
-_MAXPOOL_FUNCTIONS = {F.max_pool2d, F.adaptive_max_pool2d}
-_REMOVABLE_FUNCTIONS = {F.dropout, F.dropout1d, F.dropout2d, F.alpha_dropout}
-_LINEAR_METHODS = {"flatten", "view", "reshape", "size", "contiguous", "add", "add_", "sub", "neg", "mul", "div",
-                   "chunk", "split", "transpose", "permute", "mean", "squeeze", "unsqueeze", "unflatten"}
-_PRODUCTS = {operator.mul, torch.mul, "mul", operator.truediv, torch.div, "div"}
-
-# why an activation has no rate-coded IF equivalent, for the refusal (by class or function name, lower case)
-_NO_SPIKING_EQUIVALENT = {
-    "gelu": "GELU is smooth and dips below zero", "silu": "SiLU (Swish) is smooth and dips below zero",
-    "hardswish": "Hardswish is quadratic near zero", "hardsigmoid": "Hardsigmoid gates another activation",
-    "sigmoid": "sigmoid saturates smoothly", "tanh": "tanh is odd and saturates smoothly",
-    "softmax": "softmax normalises across features", "log_softmax": "log-softmax normalises across features",
-    "logsoftmax": "log-softmax normalises across features", "mish": "Mish is smooth and dips below zero",
-    "elu": "ELU is exponential below zero", "selu": "SELU is exponential below zero",
-    "layernorm": "LayerNorm divides by a statistic of the activations",
-    "layer_norm": "LayerNorm divides by a statistic of the activations",
-    "group_norm": "GroupNorm divides by a statistic of the activations",
-    "instance_norm": "InstanceNorm divides by a statistic of the activations",
-    "instancenorm": "InstanceNorm divides by a statistic of the activations",
-    "groupnorm": "GroupNorm divides by a statistic of the activations",
-    "multiheadattention": "attention multiplies activations with each other",
-    "scaled_dot_product_attention": "attention multiplies activations with each other",
-    "matmul": "it multiplies activations with each other", "bmm": "it multiplies activations with each other",
-    "einsum": "it multiplies activations with each other", "prelu": "PReLU's learned slope is not supported yet",
-}
-_HOW_TO_FIX = ("replace it by ReLU (or ReLU6/LeakyReLU/Hardtanh, which convert exactly in rate) and fine-tune, "
-               "or convert only the ReLU part of the network")
 
 
 @dataclass
@@ -114,333 +68,6 @@ class SynapseInfo:
     kind: str
     source: int | None          # index of the neuron whose spikes feed it (None for analog input)
     flops: int = 0              # MACs per sample per step, set on the first forward
-
-
-def describe(node: fx.Node) -> str:
-    where = _user_line(node)
-    return f"node {node.name!r} ({node.op} {_target_name(node)})" + (f" at {where}" if where else "")
-
-
-def _outside_library(filename: str) -> bool:
-    """True for a model author's file: not torch's own code (fx, nn containers) nor this package."""
-    # with the separator: torchvision's models live beside torch, in ".../site-packages/torchvision/"
-    return not filename.startswith((str(Path(torch.__file__).parent) + os.sep, str(Path(__file__).parent) + os.sep))
-
-
-def _user_line(node: fx.Node) -> str:
-    """'File "...", line N, in f: code' of the model's source that created ``node``.
-
-    fx records the whole Python stack, torch's own frames included (``nn.Sequential.forward``, fx's proxy); the
-    innermost frame outside torch is the line the model's author wrote.
-    """
-    trace = getattr(node, "stack_trace", None) or ""
-    lines = [ln.strip() for ln in trace.strip().splitlines() if ln.strip()]
-    for i in range(len(lines) - 1, -1, -1):     # 'File "...", line N, in f' followed by its code
-        if lines[i].startswith("File "):
-            filename = lines[i].split('"')[1] if lines[i].count('"') >= 2 else ""
-            if not _outside_library(filename):
-                continue
-            code = lines[i + 1] if i + 1 < len(lines) and not lines[i + 1].startswith("File ") else ""
-            return f"{lines[i]}: {code}" if code else lines[i]
-    return ""
-
-
-def _target_name(node: fx.Node) -> str:
-    t = node.target
-    return getattr(t, "__name__", None) or str(t)
-
-
-def _pool_name(gm: fx.GraphModule, node: fx.Node) -> str:
-    """How a warning names a max-pool: its module path and type, and the model's source line."""
-    where = _user_line(node)
-    what = (f"{node.target} ({type(gm.get_submodule(node.target)).__name__})" if node.op == "call_module"
-            else _target_name(node))
-    return what + (f" at {where}" if where else "")
-
-
-def _operation(gm: fx.GraphModule, node: fx.Node) -> tuple[str, str | None]:
-    """(how an error names the operation, its key in ``_NO_SPIKING_EQUIVALENT`` or None)."""
-    if node.op == "call_module":
-        mod = gm.get_submodule(node.target)
-        what, names = f"module {type(mod).__name__}", [cls.__name__.lower() for cls in type(mod).__mro__]
-    elif node.op == "call_method":
-        what, names = f"tensor method .{node.target}()", [str(node.target).lower()]
-    elif node.op == "call_function":
-        what, names = f"function {_target_name(node)}", [_target_name(node).lower()]
-    else:
-        return describe(node), None
-    return what, next((n for n in names if n in _NO_SPIKING_EQUIVALENT), None)
-
-
-def _refusal(gm: fx.GraphModule, node: fx.Node) -> UnsupportedOperationError:
-    """The error for an operation with no spiking equivalent: what it is, where the model calls it, why, the fix."""
-    what, key = _operation(gm, node)
-    reason = _NO_SPIKING_EQUIVALENT.get(key)
-    fix = ("replace it by BatchNorm (folded into the layer before it, or kept as a per-channel affine map) and "
-           "fine-tune" if key and "norm" in key else _HOW_TO_FIX)
-    why = (f": {reason}, so no integrate-and-fire neuron computes it from spike rates" if reason else
-           ": conversion supports ReLU-like activations (ReLU, ReLU6, LeakyReLU, Hardtanh), Conv2d, Linear, "
-           "BatchNorm, pooling, residual additions, concatenation and shape operations")
-    return UnsupportedOperationError(f"cannot convert {what} at {describe(node)}{why}. How to fix: {fix}")
-
-
-def _first_input(node) -> fx.Node | None:
-    """The node's first tensor input (the first element of a list argument, as torch.cat's)."""
-    inputs = node.all_input_nodes if isinstance(node, fx.Node) else []
-    return inputs[0] if inputs else None
-
-
-def _shape_values(gm: fx.GraphModule) -> set:
-    """Nodes that hold sizes, not activations: ``x.size()``, ``x.shape`` and integer arithmetic on them."""
-    shapes: set = set()
-    for node in gm.graph.nodes:
-        if node.op == "call_method" and node.target == "size":
-            shapes.add(node)
-        elif node.op == "call_function" and node.target is getattr:
-            shapes.add(node)
-        elif node.op == "call_function" and node.all_input_nodes and all(a in shapes for a in node.all_input_nodes):
-            shapes.add(node)        # getitem of a size, num_channels // groups, h == image_size, ...
-    return shapes
-
-
-def _is_product_of_activations(node: fx.Node, shapes: set) -> bool:
-    """mul/div with two activation tensors (a gate or attention), or division by an activation."""
-    activations = [a for a in node.args if isinstance(a, fx.Node) and a not in shapes]
-    divides = node.target in (operator.truediv, torch.div, "div")
-    return len(activations) > 1 or (divides and len(node.args) > 1 and isinstance(node.args[1], fx.Node)
-                                    and node.args[1] not in shapes)
-
-
-def check_supported(gm: fx.GraphModule, leaf_modules: tuple = ()) -> list[str]:
-    """Raise ``UnsupportedOperationError`` naming the first unsupported op; return the user's names of max-pools."""
-    maxpools = []
-    shapes = _shape_values(gm)
-    for node in gm.graph.nodes:
-        if node.op in ("placeholder", "output") or node in shapes:
-            continue
-        if node.op == "call_module":
-            mod = gm.get_submodule(node.target)
-            if leaf_modules and isinstance(mod, tuple(leaf_modules)):
-                continue        # the user declared it an opaque per-step operation
-            if not isinstance(mod, _SUPPORTED_MODULES):
-                raise _refusal(gm, node)
-            if isinstance(mod, nn.Conv2d) and mod.groups != 1:
-                log.info("grouped conv at %s: energy counts ignore groups (conversion spec §10)", describe(node))
-            if isinstance(mod, _MAXPOOLS):
-                maxpools.append(_pool_name(gm, node))
-        elif node.op == "call_function":
-            known = (_RELU_FUNCTIONS | _PIECEWISE_FUNCTIONS | _LINEAR_FUNCTIONS | _MAXPOOL_FUNCTIONS
-                     | _REMOVABLE_FUNCTIONS | {torch._assert})
-            if node.target not in known:
-                raise _refusal(gm, node)
-            if node.target in _PRODUCTS and _is_product_of_activations(node, shapes):
-                raise UnsupportedOperationError(
-                    f"cannot convert {describe(node)}: it multiplies (or divides) two activations, as a "
-                    "squeeze-excitation gate or attention does; spike rates only combine linearly. How to fix: "
-                    "remove the gate (or attention block) and fine-tune")
-            if node.target in _MAXPOOL_FUNCTIONS:
-                maxpools.append(_pool_name(gm, node))
-        elif node.op == "call_method":
-            if node.target not in _LINEAR_METHODS | _RELU_METHODS:
-                raise _refusal(gm, node)
-            if node.target in _PRODUCTS and _is_product_of_activations(node, shapes):
-                raise UnsupportedOperationError(f"cannot convert {describe(node)}: it multiplies (or divides) two "
-                                                "activations; spike rates only combine linearly")
-        else:
-            for user in node.users:     # a norm's own weight (ConvNeXt's LayerNorm2d): name the norm instead
-                if _operation(gm, user)[1] is not None:
-                    raise _refusal(gm, user)
-            raise UnsupportedOperationError(
-                f"cannot convert {describe(node)}: the forward uses the parameter or buffer {node.target!r} directly "
-                "(a class token, a layer scale, a position embedding); conversion supports parameters inside "
-                "Conv2d, Linear and BatchNorm only")
-    return maxpools
-
-
-def _fold_bn(synapse: nn.Module, bn: nn.Module) -> nn.Module:
-    fused = copy.deepcopy(synapse)
-    fold_batchnorm_into(fused, bn)
-    return fused
-
-
-def _fold_graph_batchnorm(gm: fx.GraphModule) -> None:
-    """Fold every BN into the Conv/Linear right before it (in place); any other BN stays, in eval mode, as the
-    per-channel affine map it is (exact in rate: the mean over steps of a·x + b is a·x̄ + b)."""
-    for node in list(gm.graph.nodes):
-        if node.op != "call_module" or not isinstance(gm.get_submodule(node.target), _BATCHNORMS):
-            continue
-        prev = node.args[0]
-        foldable = (isinstance(prev, fx.Node) and prev.op == "call_module" and len(prev.users) == 1
-                    and isinstance(gm.get_submodule(prev.target), _SYNAPSES))
-        if not foldable:
-            gm.get_submodule(node.target).eval()
-            continue
-        fused = _fold_bn(gm.get_submodule(prev.target), gm.get_submodule(node.target))
-        gm.set_submodule(prev.target, fused)
-        node.replace_all_uses_with(prev)
-        gm.graph.erase_node(node)
-
-
-def _is_removable(gm: fx.GraphModule, node: fx.Node) -> bool:
-    if node.op == "call_module":
-        return isinstance(gm.get_submodule(node.target), _REMOVABLE_MODULES)
-    return node.op == "call_function" and node.target in _REMOVABLE_FUNCTIONS
-
-
-def _is_relu(gm: fx.GraphModule, node: fx.Node) -> bool:
-    if node.op == "call_module":
-        return type(gm.get_submodule(node.target)) is nn.ReLU
-    return (node.op == "call_function" and node.target in _RELU_FUNCTIONS) or \
-        (node.op == "call_method" and node.target in _RELU_METHODS)
-
-
-def _argument(node: fx.Node, position: int, name: str, default):
-    return node.args[position] if len(node.args) > position else node.kwargs.get(name, default)
-
-
-def _piecewise_terms(gm: fx.GraphModule, node: fx.Node) -> tuple[float, list[tuple[float, float, float]]] | None:
-    """A piecewise-linear activation as ``constant + Σ w·relu(a·z − c)``: (constant, [(w, a, c)]), else None."""
-    if node.op == "call_module":
-        mod = gm.get_submodule(node.target)
-        if isinstance(mod, nn.LeakyReLU):
-            slope = float(mod.negative_slope)
-        elif isinstance(mod, nn.Hardtanh):          # ReLU6 is Hardtanh(0, 6)
-            low, high = float(mod.min_val), float(mod.max_val)
-        else:
-            return None
-    elif node.op == "call_function" and node.target is F.leaky_relu:
-        slope = float(_argument(node, 1, "negative_slope", 0.01))
-    elif node.op == "call_function" and node.target is F.relu6:
-        low, high = 0.0, 6.0
-    elif node.op == "call_function" and node.target is F.hardtanh:
-        low, high = float(_argument(node, 1, "min_val", -1.0)), float(_argument(node, 2, "max_val", 1.0))
-    else:
-        return None
-    if "slope" in locals():                          # relu(z) − s·relu(−z)
-        return 0.0, [(1.0, 1.0, 0.0)] + ([(-slope, -1.0, 0.0)] if slope else [])
-    if not low < high:
-        raise UnsupportedOperationError(f"cannot convert {describe(node)}: its clipping range [{low}, {high}] is empty")
-    return low, [(1.0, 1.0, low), (-1.0, 1.0, high)]     # lo + relu(z − lo) − relu(z − hi)
-
-
-def _expand_piecewise(gm: fx.GraphModule) -> None:
-    """Rewrite every piecewise-linear activation as a weighted sum of ReLUs (each becomes a neuron later)."""
-    graph = gm.graph
-    for node in list(graph.nodes):
-        terms = _piecewise_terms(gm, node)
-        if terms is None:
-            continue
-        constant, pieces = terms
-        z = node.args[0]
-        label = str(node.target) if node.op == "call_module" else node.name
-
-        def new(target, args, name=None):
-            made = graph.call_function(target, args)
-            made.stack_trace = node.stack_trace
-            if name:
-                made.meta["conversion_name"] = name
-            return made
-
-        with graph.inserting_before(node):
-            out = None
-            for weight, sign, shift in pieces:
-                pre = z if sign > 0 else new(operator.neg, (z,))
-                if shift:
-                    pre = new(operator.sub, (pre, shift))
-                what = "z" if sign > 0 else "-z"
-                term = new(F.relu, (pre,), f"{label}[relu({what}{f' - {shift:g}' if shift else ''})]")
-                if out is None:
-                    out = term if weight == 1.0 else new(operator.mul, (term, weight))
-                elif weight == -1.0:
-                    out = new(operator.sub, (out, term))
-                else:
-                    out = new(operator.add, (out, new(operator.mul, (term, weight))))
-            if constant:
-                out = new(operator.add, (out, constant))
-        node.replace_all_uses_with(out)
-        graph.erase_node(node)
-
-
-def _is_maxpool(gm: fx.GraphModule, node: fx.Node) -> bool:
-    if node.op == "call_module":
-        return isinstance(gm.get_submodule(node.target), _MAXPOOLS)
-    return node.op == "call_function" and node.target in _MAXPOOL_FUNCTIONS
-
-
-def _upstream_has_relu(gm: fx.GraphModule, node: fx.Node) -> bool:
-    """True when a ReLU (a future neuron) lies anywhere upstream of ``node``: its value varies from step to step."""
-    stack, seen = [node], set()
-    while stack:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        if _is_relu(gm, n):
-            return True
-        stack.extend(n.all_input_nodes)
-    return False
-
-
-def _pool_before_relu(gm: fx.GraphModule, constant_input: bool = True) -> set[str]:
-    """Move a max-pool that takes a ReLU's only output in front of that ReLU where this is exact in rate:
-    maxpool(relu(z)) = relu(maxpool(z)), and the neuron then integrates the pooled membrane current.
-
-    Exact only where the current is the same at every step: its only inputs are the analog image (the stems of
-    ResNet, VGG, DenseNet, SqueezeNet, ShuffleNet) under direct coding (``constant_input``). Anywhere else the
-    max of each step's current over-estimates the max of rates too, and on event frames it measured worse than
-    max-pooling spikes (nmnist-dev conv ANN, T = 8: 49 % against 66 % plain IF), so those pools stay on spikes
-    (and warn). Returns the (warning) names of the moved pools.
-    """
-    moved_names: set[str] = set()
-    if not constant_input:
-        return moved_names
-    for pool in list(gm.graph.nodes):
-        if not _is_maxpool(gm, pool):
-            continue
-        relu = pool.args[0] if pool.args else None
-        if not (isinstance(relu, fx.Node) and _is_relu(gm, relu) and len(relu.users) == 1):
-            continue
-        z = relu.args[0]
-        if _upstream_has_relu(gm, z):
-            continue
-        name = _pool_name(gm, pool)
-        pool.replace_input_with(relu, z)
-        with gm.graph.inserting_after(pool):
-            moved = gm.graph.node_copy(relu, lambda n: pool if n is z else n)
-        moved.meta = dict(relu.meta)
-        pool.replace_all_uses_with(moved, delete_user_cb=lambda user: user is not moved)
-        gm.graph.erase_node(relu)
-        moved_names.add(name)
-    return moved_names
-
-
-def _upstream_synapse(gm: fx.GraphModule, node: fx.Node) -> nn.Module | None:
-    """The conv/linear producing ``node``'s current (through adds, first input first)."""
-    while isinstance(node, fx.Node):
-        if node.op == "call_module" and isinstance(gm.get_submodule(node.target), _SYNAPSES):
-            return gm.get_submodule(node.target)
-        node = _first_input(node)
-    return None
-
-
-def _neuron_shape(gm: fx.GraphModule, node: fx.Node) -> tuple[int, bool]:
-    """(channels, per channel) of the neuron replacing ReLU ``node``: from the traced shapes when an example
-    ran through the graph (feature maps [B, C, H, W]: per channel), else from the Conv/Linear feeding it."""
-    meta = node.args[0].meta.get("tensor_meta") if isinstance(node.args[0], fx.Node) else None
-    if meta is not None and hasattr(meta, "shape"):
-        shape = tuple(meta.shape)
-        if len(shape) == 4:
-            return int(shape[1]), True
-        if len(shape) == 2:
-            return int(shape[1]), False
-        raise UnsupportedOperationError(f"cannot convert the activation at {describe(node)}: its input has shape "
-                                        f"{shape}; conversion handles feature maps [B, C, H, W] and vectors [B, F]")
-    synapse = _upstream_synapse(gm, node.args[0])
-    if synapse is None:
-        raise UnsupportedOperationError(f"ReLU at {describe(node)} is not fed by a Conv2d/Linear (give convert() "
-                                        "an example batch so the shapes can be traced)")
-    per_channel = isinstance(synapse, nn.Conv2d)
-    return (synapse.out_channels if per_channel else synapse.out_features), per_channel
 
 
 class _Tracer(fx.Tracer):
@@ -499,13 +126,10 @@ def spiking_graph(ann: nn.Module, spiking_linear: bool = True, *, neuron="adafir
             "concrete_args={'name': value}, or build the network from nn modules (nn.ReLU, not F.relu) so "
             "the fallback can swap them") from err
     maxpools = check_supported(gm, leaf_modules)
-    _fold_graph_batchnorm(gm)
-    for node in list(gm.graph.nodes):
-        if _is_removable(gm, node):
-            node.replace_all_uses_with(node.args[0])
-            gm.graph.erase_node(node)
-    _expand_piecewise(gm)
-    exact = _pool_before_relu(gm, constant_input)
+    fold_graph_batchnorm(gm)
+    drop_removable(gm)
+    expand_piecewise(gm)
+    exact = pool_before_relu(gm, constant_input)
     maxpools = [name for name in maxpools if name not in exact]
     gm.recompile()
     if example is not None:
@@ -515,9 +139,9 @@ def spiking_graph(ann: nn.Module, spiking_linear: bool = True, *, neuron="adafir
             ShapeProp(gm).propagate(example)
     neurons: list[ConversionNeuron] = []
     for node in list(gm.graph.nodes):
-        if not _is_relu(gm, node):
+        if not is_relu(gm, node):
             continue
-        channels, per_channel = _neuron_shape(gm, node)
+        channels, per_channel = neuron_shape(gm, node)
         if not per_channel and not spiking_linear:
             continue
         label = node.meta.get("conversion_name") or (str(node.target) if node.op == "call_module" else node.name)
@@ -547,6 +171,8 @@ def _module_fallback_problem(model: nn.Module) -> str | None:
     for name, m in model.named_modules():
         if isinstance(m, _PIECEWISE_MODULES):
             return f"module {name!r} ({type(m).__name__}) needs the traced path (it becomes two neurons)"
+        if isinstance(m, _BATCHNORMS) and not m.track_running_stats:
+            return f"module {name!r} ({type(m).__name__}) normalises by batch statistics (track_running_stats=False)"
         if not list(m.children()) and not isinstance(m, _SUPPORTED_MODULES):
             return f"module {name!r} ({type(m).__name__}) is not supported"
     return None

@@ -29,7 +29,14 @@ BN_MODES = ("shared", "per_step", "flat")
 def fold_batchnorm_into(layer: nn.Module, bn: nn.Module) -> None:
     """Fold an eval-mode BatchNorm that follows ``layer`` (Linear/Conv) into its weight and bias, in place, in
     float64: W′ = W·γ/√(σ² + ε), b′ = β + γ(b − μ)/√(σ² + ε); ``affine=False`` (γ = 1, β = 0) and a layer
-    without a bias (b = 0) included. The one fold of the library (retime and convert use it)."""
+    without a bias (b = 0) included. The one fold of the library (retime and convert use it).
+
+    A BatchNorm built with ``track_running_stats=False`` normalises every batch by its own statistics, so it has
+    no fixed affine map to fold: refused with ValueError."""
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError(f"cannot fold {type(bn).__name__}(track_running_stats=False): it normalises each batch by "
+                         "that batch's own statistics, so no fixed weight and bias reproduce it. Train it with "
+                         "track_running_stats=True (the default) or remove it")
     with torch.no_grad():
         std = torch.sqrt(bn.running_var.to(torch.float64) + bn.eps)
         gamma = bn.weight.to(torch.float64) if bn.weight is not None else torch.ones_like(std)
