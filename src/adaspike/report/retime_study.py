@@ -11,6 +11,7 @@ from typing import Protocol
 
 from ..core.units import format_time
 from .io import markdown_table, save_figure
+from .numbers import mean_sd, percent
 
 __all__ = ["accuracy_tables", "accuracy_ylim", "direct_table", "mean_accuracy", "paper_comparison", "plot",
            "plot_rates", "rate_tables", "target_table", "variant_name", "variants", "warning_lines"]
@@ -56,12 +57,6 @@ def _variant_order(rows: list[dict], cfg: RetimeStudyConfig) -> list[str]:
     return [v for v in names if v in present] + [v for v in present if v not in names]
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-    return mean, sd
-
-
 def _cells(rows: list[dict]) -> dict:
     """(neuron, variant, eval_dt) → the rows of every seed."""
     out: dict = {}
@@ -74,7 +69,7 @@ def _pct_cell(group: list[dict], key: str = "accuracy", scale: float = 100.0, di
     values = [scale * r[key] for r in group if r.get(key) is not None]
     if not values:
         return _error_cell(group[0]) if group[0].get("error") else "-"
-    mean, sd = _mean_sd(values)
+    mean, sd = mean_sd(values)
     return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if len(values) > 1 else "")
 
 
@@ -310,7 +305,7 @@ def direct_table(rows: list[dict], direct: list[dict], training: list[dict]) -> 
             direct_time = sum(d["train_time_s"] for d in runs) / len(runs)
             src_time = sum(source_time) / len(source_time) if source_time else None
             out.append({"model": neuron, "Δ_T": format_time(dt),
-                        "retimed from source (zoh)": _pct_list(retimed), "trained at Δ_T": _pct_list(direct_acc),
+                        "retimed from source (zoh)": percent(retimed), "trained at Δ_T": percent(direct_acc),
                         "retimed − direct (pp)": "-" if not retimed else
                         _signed(100 * (sum(retimed) / len(retimed) - sum(direct_acc) / len(direct_acc))),
                         "source training (s)": "-" if src_time is None else f"{src_time:.0f}",
@@ -321,13 +316,6 @@ def direct_table(rows: list[dict], direct: list[dict], training: list[dict]) -> 
 
 def _signed(points: float) -> str:
     return f"{round(points, 1) + 0.0:+.1f}"  # + 0.0 turns a rounded -0.0 into 0.0
-
-
-def _pct_list(values: list[float]) -> str:
-    if not values:
-        return "-"
-    mean, sd = _mean_sd([100 * v for v in values])
-    return f"{mean:.1f}" + (f" ± {sd:.1f}" if len(values) > 1 else "")
 
 
 def _pct(value) -> str:
