@@ -103,6 +103,9 @@ def conv_weights(seed: int = 0):
             conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * 3.0 / (GAIN * fan_in ** 0.5))
             conv.bias.zero_()
     head = nn.Linear(64 * 8 * 8, 10)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(head.weight.shape, generator=g) / head.in_features ** 0.5)
+        head.bias.zero_()
     return convs, head
 
 
