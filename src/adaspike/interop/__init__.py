@@ -16,7 +16,8 @@ from ..report.io import atomic_path
 from .conventions import AUTO, CONVENTIONS, Convention, get_convention, leaky_step
 from .export import export_nir, neuron_node, nir_export_problems
 from .graph_module import NIRGraphModule, SumPool2d, neuron_layers
-from .importer import detect_convention, flatten_graph, import_nir, read_graph
+from .detect import detect_convention, flatten_graph
+from .importer import import_nir, read_graph
 from .profiles import PROFILES, Profile, apply_profile
 from .readers import READERS
 from .check import NIRCheck, check_nir, forecast_line, reading_forecast

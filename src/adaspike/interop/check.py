@@ -27,7 +27,9 @@ import nir
 import numpy as np
 import torch
 
-from .importer import _NEURONS, flatten_graph, import_nir, read_graph, written_dt
+from .detect import flatten_graph
+from .importer import import_nir, read_graph, written_dt
+from .nodes import NEURON_NODES
 from .profiles import PROFILES, apply_profile
 from .readers import READERS, reader_available, reader_version, run_reader
 
@@ -246,7 +248,7 @@ def check_nir(source: nir.NIRGraph | str | os.PathLike, readers: list[str] | Non
     shape = [int(s) for s in (input_shape or _sample_shape(graph))]
     x = spike_input(shape, steps, batch, rate, seed)
     nodes, _ = flatten_graph(graph)
-    neuron_nodes = [k for k, v in nodes.items() if isinstance(v, _NEURONS)]
+    neuron_nodes = [k for k, v in nodes.items() if isinstance(v, NEURON_NODES)]
     readouts = _readouts({k: nodes[k] for k in neuron_nodes})
     with torch.no_grad():
         values = ours_model.node_outputs(x)
