@@ -133,10 +133,12 @@ class ConversionNeuron(nn.Module):
         """[C] or [1] → broadcastable against [B, C, ...]."""
         return p.view(1, -1, *([1] * (like.dim() - 2)))
 
-    def _ssm(self, like: torch.Tensor):
-        # parameters shaped [C, 1, 1] (conv) / [C] (linear) so they broadcast over the feature axes
-        theta = self._view(self.threshold, like)[0]
-        return if_discrete(1.0, theta.to(like.dtype))
+    def ssm(self, dt=None):
+        """The per-step form (``NeuronLayer``'s name for it): IF with gain 1, v = v − θ·s + I, one step per call
+        (``dt`` is ignored: a converted network counts steps, not seconds). θ is shaped [C, 1, 1] for conv maps
+        (per channel) and [1] otherwise, so it broadcasts over the feature axes."""
+        theta = self.threshold.view(-1, 1, 1) if self.per_channel else self.threshold
+        return if_discrete(1.0, theta)
 
     # -- forward ----------------------------------------------------------------------------------------
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -163,7 +165,7 @@ class ConversionNeuron(nn.Module):
         theta = self._view(self.threshold, z).to(z.dtype)
         T = int(run.steps)
         current = self.drive(z, theta).reshape(T, z.shape[0] // T, *z.shape[1:])
-        counts = scan(current, self._ssm(z), reset="subtract", spike_fn=self.spike_rule(), backend=run.backend).spikes
+        counts = scan(current, self.ssm(), reset="subtract", spike_fn=self.spike_rule(), backend=run.backend).spikes
         graded = counts * theta
         if run.record.output_sum:
             self._add_output(graded.sum(0))
@@ -174,7 +176,7 @@ class ConversionNeuron(nn.Module):
         scan with T = 1 pays per call for validation and layouts, as much as the step itself)."""
         offset_only = type(self).drive is ConversionNeuron.drive     # δ from offset(): the step adds it in its pass
         current = z if offset_only else self.drive(z, self._view(self.threshold, z).to(z.dtype))
-        out = step(self._ssm(z), current, self.state, self.spike_rule(), offset=self.offset() if offset_only else None,
+        out = step(self.ssm(), current, self.state, self.spike_rule(), offset=self.offset() if offset_only else None,
                    graded=True, backend=run.backend)
         self.state = out.final
         if run.record.output_sum:
