@@ -21,7 +21,7 @@ def _coding_rows(steps=(2,)) -> list[dict]:
 def figure(monkeypatch):
     """The figure a study saves, kept open for inspection instead of written."""
     import adaspike.report as report
-    from adaspike.studies import coding
+    from adaspike.report import coding_study
 
     saved = {}
 
@@ -30,13 +30,13 @@ def figure(monkeypatch):
         return path
 
     monkeypatch.setattr(report, "save_figure", keep)  # convert imports it at call time
-    monkeypatch.setattr(coding, "save_figure", keep)  # coding at import
+    monkeypatch.setattr(coding_study, "save_figure", keep)  # the coding study's figure module at import
     yield saved
     plt.close("all")
 
 
 def test_single_step_coding_plot_spreads_its_series(figure, tmp_path):
-    from adaspike.studies.coding import plot_results
+    from adaspike.report.coding_study import plot_results
 
     plot_results(_coding_rows(), tmp_path / "coding.png")
     accuracy_axis = figure["fig"].axes[0]

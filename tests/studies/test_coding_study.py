@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adaspike.cli import main as cli_main
+from adaspike.report.coding_study import epochs_to_reach, summarise
 from adaspike.studies import coding
-from adaspike.studies.coding import (CodingStudyConfig, EpochMixup, balanced_subset, epochs_to_reach,
-                                     run_coding_study, study_splits, summarise)
+from adaspike.studies.coding import CodingStudyConfig, EpochMixup, balanced_subset, run_coding_study, study_splits
 
 TINY = CodingStudyConfig(dataset="digits", models=["lenet"], encodings=["hybrid"], adaptive=["on"], steps=[2],
                          seeds=[0], limit=200, val_limit=100, test_limit=64, val_fraction=0.2, epochs=2,
