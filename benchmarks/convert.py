@@ -28,9 +28,10 @@ from adaspike.convert.snn import SNNRun
 
 def _legacy_forward(self, z):
     """The old stateful single-step neuron: v kept in ``self._v``, one call per step."""
-    if self.mode == "ann":
+    run = self.run_now()
+    if run.mode == "ann":
         a = torch.relu(z)
-        if self.capture:
+        if run.record.activation:
             self.activation = a.detach()
         return a
     theta = self._view(self.threshold, z).to(z.dtype)
@@ -41,7 +42,7 @@ def _legacy_forward(self, z):
     self._v = v - out
     self.spike_total = self.spike_total + n.sum()
     self.mean_count = n.flatten(1).mean(1)
-    if self.track_output:
+    if run.record.output_sum:
         self.output_sum = out if self.output_sum is None else self.output_sum + out
     return out
 
@@ -50,11 +51,14 @@ def _legacy_forward(self, z):
 def _legacy_run(self, x, T=None, exit_rule=None, count_ops=False, keep_steps=False):
     """The old loop: the whole graph once per step, samples leaving the batch on exit."""
     T = int(T or self.T)
-    self.set_mode("step")
+    with self.running("step", T):
+        return _legacy_steps(self, x, T, exit_rule, count_ops, keep_steps)
+
+
+def _legacy_steps(self, x, T, exit_rule, count_ops, keep_steps):
     for n in self.neurons:
         n.reset_state()
         n._v = None
-        n.steps = T
     batch = x.shape[0]
     counter = self._counter(batch, x.device) if count_ops else None
     active = torch.arange(batch, device=x.device)
@@ -91,7 +95,6 @@ def _legacy_run(self, x, T=None, exit_rule=None, count_ops=False, keep_steps=Fal
     finally:
         for h in handles:
             h.remove()
-        self.set_mode("sequence")
     return SNNRun(final, exit_step, torch.stack(steps) if keep_steps else None, counter)
 
 
