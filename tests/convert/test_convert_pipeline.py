@@ -117,7 +117,8 @@ def test_cli_parses_convert_and_train_ann():
     args = parser.parse_args(["convert", "--ann", "x.safetensors", "--time-steps", "1,2,4", "--adafire", "--iat"])
     from adaspike.cli.convert import _methods
     assert args.T == [1, 2, 4] and _methods(args) == ("baseline", "+adafire", "+ssc", "+iat")
-    assert args.gamma_target == 4 and args.spike_budget == 1.0 and args.alpha is None and args.iat_tolerance == 0.3
+    assert args.gamma_target is None and args.budget == "accuracy" and args.spike_budget == 1.0
+    assert args.alpha is None and args.iat_tolerance == 0.3
     args = parser.parse_args(["convert", "--model", "pkg.mod:make", "--weights", "w.pt", "--dataset", "folder",
                               "--limit", "50", "--test-limit", "20", "-o", "out"])
     assert args.model == "pkg.mod:make" and args.limit == 50 and args.test_limit == 20 and args.dataset == "folder"

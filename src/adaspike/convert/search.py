@@ -17,12 +17,15 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from .progress import tick
+
 
 def symmetric_kl(ann_logits: torch.Tensor, snn_logits: torch.Tensor) -> float:
     """Batch mean of ½[KL(p‖q) + KL(q‖p)], from log-softmax so saturated logits stay finite (§9.3)."""
     lp = F.log_softmax(ann_logits.double(), dim=1)
     lq = F.log_softmax(snn_logits.double(), dim=1)
     kl = 0.5 * ((lp.exp() * (lp - lq)).sum(1) + (lq.exp() * (lq - lp)).sum(1))
+    tick()              # one sensitivity-table run done: advances convert's stage bar (convert.progress)
     return float(kl.mean())
 
 
