@@ -248,3 +248,27 @@ def test_nir_export_refuses_max_pool():
         snn, _ = convert(ann, x, T=2, adafire=False, threshold_batches=1)
     with pytest.raises(UnsupportedOperationError, match="MaxPool2d"):
         converted_to_nir(snn, x[:2])
+
+
+def test_nir_export_refuses_a_neuron_plain_if_cannot_express():
+    """A registered neuron with a leak (or a refractory rule) is refused by name, not exported as a wrong IF."""
+    from adaspike.convert import converted_to_nir
+    from adaspike.core import lif_discrete
+
+    @register_conversion_neuron("leaky-test")
+    class LeakyIF(ConversionNeuron):
+        def spike_rule(self):
+            return BinarySpike()
+
+        def ssm(self, dt=None):
+            theta = self.threshold.view(-1, 1, 1) if self.per_channel else self.threshold
+            return lif_discrete(0.9, 1.0, theta)
+
+    try:
+        ann = _small_resnet()
+        x = torch.rand(16, 1, 28, 28)
+        snn, _ = convert(ann, x, T=2, adafire=False, neuron="leaky-test", threshold_batches=1)
+        with pytest.raises(UnsupportedOperationError, match="LeakyIF .* has no NIR IF form"):
+            converted_to_nir(snn, x[:2])
+    finally:
+        NEURONS.pop("leaky-test")

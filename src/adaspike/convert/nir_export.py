@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from ..core import BinarySpike, BurstSpike
+from ..core.step import is_unit_integrator
 from .context import run_context
 from .neuron import ConversionNeuron
 from .snn import ConvertedSNN
@@ -134,13 +136,25 @@ def _avg_pool(mod: nn.Module, in_shape, out_shape) -> nir.AvgPool2d:
     return nir.AvgPool2d(k, s, np.array(nn.modules.utils._pair(mod.padding)))
 
 
+def _burst_cap(neuron: ConversionNeuron) -> int:
+    """Γ of a neuron that a NIR IF node with a burst cap expresses exactly; refuses any other neuron."""
+    rule = neuron.spike_rule()
+    plain = type(rule) in (BinarySpike, BurstSpike) and not rule.refractory and not rule.strict
+    if not plain or not is_unit_integrator(neuron.ssm()):
+        raise UnsupportedOperationError(
+            f"{type(neuron).__name__} ({neuron.node_name}) has no NIR IF form: export writes IF with gain 1, "
+            f"subtractive reset and n = clip(floor(v / θ), 0, Γ), and this neuron's dynamics or spike rule {rule!r} "
+            "differ")
+    return int(rule.max_spikes)
+
+
 def _if_node(neuron: ConversionNeuron, shape, layer: int, T: int) -> nir.IF:
     per = neuron.threshold.view(-1, *([1] * (len(shape) - 1))) if neuron.per_channel else neuron.threshold
     theta = np.broadcast_to(_np(per), shape).copy()
     with run_context(steps=T):     # the offset of a T-step run (AdaFire's θ/(2T))
         offset = _np(neuron.offset().view(-1, *([1] * (len(shape) - 1))))
     meta = {"layer": layer, "name": neuron.node_name, "kind": type(neuron).__name__, "reset": "subtract",
-            "burst_cap": int(neuron.gamma), "spike_rule": "n = clip(floor(v / v_threshold), 0, burst_cap)",
+            "burst_cap": _burst_cap(neuron), "spike_rule": "n = clip(floor(v / v_threshold), 0, burst_cap)",
             "graded_output": True, "output": "n * v_threshold",
             "input_offset": np.broadcast_to(offset, shape).copy(), "input_offset_folded": False}
     return nir.IF(r=np.ones(shape), v_threshold=theta, v_reset=np.zeros(shape), metadata=meta)

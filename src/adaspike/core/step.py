@@ -46,7 +46,7 @@ def _channel_vector(p: torch.Tensor) -> torch.Tensor | None:
     return None
 
 
-def _is_unit_integrator(ssm: DiscreteSSM) -> bool:
+def is_unit_integrator(ssm: DiscreteSSM) -> bool:
     """IF with gain 1: v = v − θ·s + I (a handful of tiny comparisons, no scan)."""
     return (ssm.state_size == 1 and ssm.mem_index == 0 and bool((ssm.H == 1).all()) and bool((ssm.B == 1).all())
             and bool((ssm.kick_reset == -1).all()) and bool((ssm.kick_spike == 0).all()))
@@ -66,7 +66,7 @@ def step(ssm: DiscreteSSM, current: torch.Tensor, state: NeuronState | None, spi
     spikes and the final state (tests/core/test_core_step.py). ``graded`` also returns spikes·θ."""
     theta = _channel_vector(ssm.threshold)
     fused = (backend == "auto" and reset == "subtract" and type(spike_rule) is BurstSpike and not spike_rule.refractory
-             and not ssm.time_varying and theta is not None and current.dim() >= 2 and _is_unit_integrator(ssm))
+             and not ssm.time_varying and theta is not None and current.dim() >= 2 and is_unit_integrator(ssm))
     if fused:
         channels = current.shape[1]
         if theta.numel() in (1, channels):
@@ -161,4 +161,5 @@ def burst_if_step(z: torch.Tensor, offset: torch.Tensor, theta: torch.Tensor, st
     return v, counts, graded
 
 
-__all__ = ["StepOutput", "burst_counts", "burst_if_step", "burst_if_step_reference", "if_update", "spike_count", "step"]
+__all__ = ["StepOutput", "burst_counts", "burst_if_step", "burst_if_step_reference", "if_update", "is_unit_integrator",
+           "spike_count", "step"]
