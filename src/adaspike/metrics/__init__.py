@@ -10,8 +10,9 @@ from .energy import DEFAULT_ENERGY, E_AC_PJ, E_MAC_PJ, EnergyModel, nominal_macs
 from .static import (CONNECTION_LAYERS, connection_sparsity, connection_weights, footprint_bytes, parameter_count,
                      static_metrics)
 from .summary import LAYER_COLUMNS, SUMMARY_COLUMNS, layer_rows, summary_row
-from .workload import (ConnectionCount, MetricsCollector, NeuronCount, NeuronKind, measure, neuron_kind,
-                       register_neuron_type)
+from .counts import ConnectionCount, NeuronCount
+from .neuron_kinds import NeuronKind, neuron_kind, register_neuron_type
+from .workload import MetricsCollector, measure
 
 __all__ = [
     "CONNECTION_LAYERS", "ConnectionCount", "DEFAULT_ENERGY", "E_AC_PJ", "E_MAC_PJ", "EnergyModel", "LAYER_COLUMNS",

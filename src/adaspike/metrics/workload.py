@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -35,134 +34,11 @@ from torch import nn
 from ..layers import LeakyIntegrator, NeuronLayer, RecurrentSpikingLayer
 from ..core.clock import layer_steps
 from ..layers.discretisation_cache import layer_ssm
+from .counts import ConnectionCount, ConnectionWeights, NeuronCount, first_output, ops_per_update, weighted_pairs
 from .energy import DEFAULT_ENERGY, EnergyModel
+from .neuron_kinds import MEMBRANE_SOURCES, NeuronKind, neuron_kind, register_neuron_type
 from .static import CONNECTION_LAYERS, static_metrics
 from .stats import StatsCache, column_stats, membrane_changes
-
-MEMBRANE_SOURCES = ("scan", "output", "none")
-
-
-@dataclass(frozen=True)
-class NeuronKind:
-    """How the collector reads a neuron type: counted in activation sparsity? where its membrane comes from
-    (``scan``: the states of ``module.run``; ``output``: the module returns its membrane; ``none``), whether
-    it spikes, and over how many leading axes ([T, B] or [B]) its outputs run.
-
-    ``spike_counts(module, output)``, for graded-spike neurons whose output is a count times a scale (a
-    converted network's n·θ), returns the counts: adaspike's columns then count k ACs for a count of k in the
-    connections it feeds, as for bursts, while NeuroBench's columns still see the graded values (MACs)."""
-
-    activation: bool = True
-    membrane: str = "none"
-    spiking: bool = True
-    spike_counts: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
-    leading_axes: int = 2         # axes before the features: [T, B, ...] layers 2, per-step/ANN [B, ...] 1
-
-    def __post_init__(self):
-        if self.leading_axes not in (1, 2):
-            raise ValueError(f"leading_axes must be 1 or 2, got {self.leading_axes!r}")
-        if self.membrane not in MEMBRANE_SOURCES:
-            raise ValueError(f"membrane must be one of {MEMBRANE_SOURCES}, got {self.membrane!r}")
-
-
-_NEURON_KINDS: dict[type, NeuronKind] = {}
-
-
-def register_neuron_type(cls: type, kind: NeuronKind | None = None) -> type:
-    """Make ``cls`` (and its subclasses) a neuron layer for the workload metrics; returns ``cls``."""
-    _NEURON_KINDS[cls] = kind or NeuronKind()
-    return cls
-
-
-def neuron_kind(module: nn.Module) -> NeuronKind | None:
-    for cls in type(module).__mro__:
-        if cls in _NEURON_KINDS:
-            return _NEURON_KINDS[cls]
-    return None
-
-
-register_neuron_type(NeuronLayer, NeuronKind(activation=True, membrane="scan"))
-register_neuron_type(LeakyIntegrator, NeuronKind(activation=False, membrane="output", spiking=False))
-# NeuroBench's default activation layers, so that ANNs get the same numbers
-register_neuron_type(nn.ReLU, NeuronKind(leading_axes=1))
-register_neuron_type(nn.Sigmoid, NeuronKind(leading_axes=1))
-
-
-@dataclass
-class ConnectionCount:
-    """Totals over a run for one connection (float64 sums of integers: exact below 2⁵³)."""
-
-    name: str
-    kind: str                     # "synapse" or "recurrent"
-    calls: int = 0
-    dense: float = 0.0
-    nb_macs: float = 0.0          # NeuroBench: effective MACs / ACs
-    nb_acs: float = 0.0
-    macs: float = 0.0             # adaspike: burst-aware
-    acs: float = 0.0
-
-
-@dataclass
-class NeuronCount:
-    name: str
-    kind: NeuronKind
-    neurons: int = 0              # per sample
-    nonzero: int = 0
-    outputs: int = 0
-    spikes: float = 0.0           # Σ spike counts (a burst of k counts k)
-    membrane_updates: int = 0
-    dense_updates: int = 0
-    ops_per_update: int = 0
-
-
-def _ops_per_update(state_size: int, spiking: bool) -> int:
-    return state_size * state_size + state_size + (2 if spiking else 0)
-
-
-def _first(output):
-    return output[0] if isinstance(output, (tuple, list)) else output
-
-
-class _Connections:
-    """Per-module caches: the binary weights (float64) and dense counts per input shape."""
-
-    def __init__(self):
-        self._binary: dict[int, tuple[torch.Tensor, int, torch.Tensor]] = {}
-        self._dense: dict[tuple, float] = {}
-
-    def binary(self, weight: torch.Tensor) -> torch.Tensor:
-        return self._weights(weight)[0]
-
-    def fan_out(self, weight: torch.Tensor) -> torch.Tensor:
-        """Non-zero weights per input column of a [out, in] matrix."""
-        return self._weights(weight)[1]
-
-    def _weights(self, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hit = self._binary.get(id(weight))
-        if hit is None or hit[0] is not weight or hit[1] != weight._version:
-            binary = (weight.detach() != 0).to(torch.float64)
-            hit = (weight, weight._version, (binary, binary.sum(0) if binary.dim() == 2 else binary))
-            self._binary[id(weight)] = hit
-        return hit[2]
-
-    def conv_dense(self, module: nn.Module, shape: tuple) -> float:
-        key = (id(module), shape)
-        if key not in self._dense:
-            ones = torch.ones((1, *shape), dtype=torch.float64, device=module.weight.device)
-            self._dense[key] = float(module._conv_forward(ones, torch.ones_like(module.weight, dtype=torch.float64),
-                                                          None).sum())
-        return self._dense[key]
-
-
-def _pairs(module: nn.Module | None, weights: _Connections, weight: torch.Tensor, column_sums: torch.Tensor,
-           shape: tuple) -> float:
-    """Σ over an input's rows of its x-weighted pairs with non-zero weights, from the input's column sums (the
-    count is linear in x): a dot with the fan-out for linear maps, one convolution of the summed map for convs."""
-    if module is None or isinstance(module, nn.Linear):
-        fan_out = weights.fan_out(weight)
-        return float(torch.dot(column_sums.to(fan_out.device), fan_out))
-    summed = column_sums.to(weight.device).reshape(1, *shape)
-    return float(module._conv_forward(summed, weights.binary(weight), None).sum())
 
 
 class MetricsCollector:
@@ -182,7 +58,7 @@ class MetricsCollector:
         self._sparsity_weighted = 0.0       # Σ_batches sparsity(batch) · batch size (NeuroBench's average)
         self._sparsity_weight = 0
         self._batch_nonzero = self._batch_outputs = 0
-        self._cache = _Connections()
+        self._cache = ConnectionWeights()
         self._stats = StatsCache()
         self._graded = StatsCache()        # spike counts of graded-spike neurons' outputs, by output tensor
         self._model: nn.Module | None = None
@@ -198,10 +74,10 @@ class MetricsCollector:
             graded = self._graded.find(x, math.prod(shape))   # the counts behind a graded neuron's n·θ
             counts = stats.integer or graded is not None
             # bursts: a count of k is k ACs; for binary input that is also NeuroBench's effective count
-            weighted = (_pairs(module, self._cache, module.weight, (graded or stats).abs_sum, shape)
+            weighted = (weighted_pairs(module, self._cache, module.weight, (graded or stats).abs_sum, shape)
                         if counts else None)
             effective = (weighted if stats.binary
-                         else _pairs(module, self._cache, module.weight, stats.nonzero, shape))
+                         else weighted_pairs(module, self._cache, module.weight, stats.nonzero, shape))
             if linear:
                 dense = float(stats.rows) * module.in_features * module.out_features
             else:
@@ -220,7 +96,7 @@ class MetricsCollector:
 
     def _recurrent_hook(self, name: str):
         def hook(module, args, kwargs, output):
-            spikes = _first(output)
+            spikes = first_output(output)
             T, B, F = spikes.shape
             state = kwargs.get("state", args[1] if len(args) > 1 else None)
             # the product at step t reads the spikes of step t − 1 (of the initial state at t = 0): all the
@@ -231,14 +107,14 @@ class MetricsCollector:
             entry = self.connections[name]
             entry.calls += T
             entry.dense += float(T * B) * F * F
-            entry.acs += _pairs(None, self._cache, module.recurrent, previous, (F,))
+            entry.acs += weighted_pairs(None, self._cache, module.recurrent, previous, (F,))
             entry.nb_acs += 0.0  # invisible to NeuroBench's hooks
         return hook
 
     def _neuron_hook(self, name: str):
         def hook(module, args, output):
             entry = self.neurons[name]
-            out = _first(output)
+            out = first_output(output)
             if self.steps is None and isinstance(module, (NeuronLayer, LeakyIntegrator)):
                 self.steps, self.dt = int(out.shape[0]), float(module.dt)
             if entry.kind.activation:
@@ -263,7 +139,7 @@ class MetricsCollector:
     def _membrane(self, entry: NeuronCount, states: torch.Tensor, index: int, state_size: int) -> None:
         """NeuroBench's rule on a state trace [T, B, *F, n]: all neurons at the first step, then every change
         of the membrane (component ``index``)."""
-        entry.ops_per_update = _ops_per_update(state_size, entry.kind.spiking)
+        entry.ops_per_update = ops_per_update(state_size, entry.kind.spiking)
         first = states[0].numel() // states.shape[-1]
         entry.membrane_updates += first + membrane_changes(states, index)
         entry.dense_updates += states.numel() // states.shape[-1]
@@ -282,7 +158,7 @@ class MetricsCollector:
         return run
 
     def _root_hook(self, module, args, output):
-        out = _first(output)
+        out = first_output(output)
         batch = int(out.shape[0]) if isinstance(out, torch.Tensor) and out.dim() > 0 else 1
         self.samples += batch
         self.batches += 1
