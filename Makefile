@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml
 	@# Sinabs pins nir<=1.0.4 (we need 1.0.8), yet its NIR code runs on 1.0.8: it goes beside the venv, without its
 	@# dependencies (samna: chip drivers), for the Sinabs interop test only (tests/interop/test_interop_sinabs.py)
 	$(BIN)/pip install --quiet --no-deps --upgrade --target $(VENV)/sinabs sinabs==3.1.3 pbr==7.1.3
+	@# ccexam ships pretrained MNIST/USPS/SVHN CNNs in its wheel (benchmarks/convert_pretrained.py); --no-deps, or its
+	@# unpinned torchvision would replace torch 2.13.0 (CPU) by a newer CUDA build
+	$(BIN)/pip install --quiet --no-deps ccexam==1.0.0
 	@touch $(STAMP)
 
 demo: setup
