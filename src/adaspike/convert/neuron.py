@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from ..core import BurstSpike, NeuronState, if_discrete, scan, step
+from ..core.registry import Registry
 from ..core.step import spike_count as _spike_count
 from .context import MODES, RunContext, active_run, run_context
 
@@ -192,7 +193,7 @@ class ConversionNeuron(nn.Module):
         self.output_sum = step_sum if self.output_sum is None else self.output_sum + step_sum
 
 
-NEURONS: dict[str, type[ConversionNeuron]] = {}
+NEURONS: Registry[type[ConversionNeuron]] = Registry("conversion neuron")
 
 
 def register_conversion_neuron(name: str) -> Callable[[type[ConversionNeuron]], type[ConversionNeuron]]:
@@ -200,17 +201,14 @@ def register_conversion_neuron(name: str) -> Callable[[type[ConversionNeuron]], 
     def add(cls: type[ConversionNeuron]) -> type[ConversionNeuron]:
         if not issubclass(cls, ConversionNeuron):
             raise TypeError(f"{cls.__name__} must subclass ConversionNeuron")
-        NEURONS[name] = cls
-        return cls
+        return NEURONS.add(name, cls)
     return add
 
 
 def make_neuron(kind: str | type[ConversionNeuron], channels: int, per_channel: bool, name: str = "",
                 **options) -> ConversionNeuron:
     """The neuron factory: a registered name (or a ``ConversionNeuron`` class) → a fresh neuron."""
-    cls = NEURONS.get(kind) if isinstance(kind, str) else kind
-    if cls is None:
-        raise ValueError(f"unknown conversion neuron {kind!r}; registered: {sorted(NEURONS)}")
+    cls = kind if isinstance(kind, type) else NEURONS[kind]
     neuron = cls(channels, per_channel, name)
     for key, value in options.items():
         if not hasattr(neuron, key):
