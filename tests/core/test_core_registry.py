@@ -47,12 +47,15 @@ def test_removing_a_name_removes_its_aliases():
 
 def test_the_library_registries_share_the_shape():
     from adaspike.core.backends import _BACKENDS
+    from adaspike.convert.neuron import NEURONS as CONVERSION_NEURONS
     from adaspike.core.surrogates import SURROGATES
+    from adaspike.data import DATASETS
     from adaspike.encoding import ENCODERS
     from adaspike.interop import CONVENTIONS, PROFILES, READERS
     from adaspike.layers import NEURONS
     from adaspike.models.registry import _BUILDERS
     from adaspike.retime import MAPS
 
-    for registry in (_BACKENDS, SURROGATES, ENCODERS, CONVENTIONS, PROFILES, READERS, NEURONS, _BUILDERS, MAPS):
+    for registry in (_BACKENDS, SURROGATES, ENCODERS, CONVENTIONS, PROFILES, READERS, NEURONS, _BUILDERS, MAPS,
+                     CONVERSION_NEURONS, DATASETS):
         assert isinstance(registry, Registry)
