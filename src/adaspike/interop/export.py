@@ -24,9 +24,9 @@ from torch import nn
 
 from ..core.neurons import tau_from_decay
 from ..layers.neurons import IF, LIF, AdLIF, CubaLIF, NeuronLayer, SSMNeuron
+from ..layers.model_protocol import module_sequence
 from ..layers.readout import LeakyIntegrator, TimeReduce
 from ..layers.synapse import RecurrentSpikingLayer, SpikingLayer, TimeFolded
-from ..models.snn import SpikingMLP
 from .graph_module import SumPool2d
 from .profiles import PROFILES, apply_profile
 
@@ -171,23 +171,10 @@ def _stateless_node(module: nn.Module, b: _Builder) -> tuple[nir.NIRNode, tuple[
     return None
 
 
-_READOUT_REDUCTIONS = {"li-mean": "mean", "li-max": "max", "mean": "mean", "sum": "sum"}
-
-
-def _spiking_mlp_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The registered ``snn`` model (``SpikingMLP``) as a sequence: flatten, hidden layers, head, readout."""
-    mode = model.readout_mode
-    if mode not in _READOUT_REDUCTIONS:
-        raise ValueError(f"SpikingMLP readout {mode!r} has no NIR form (use li-mean, li-max, mean or sum)")
-    return [("flatten", TimeFolded(nn.Flatten())), *((f"hidden.{i}", m) for i, m in enumerate(model.hidden)),
-            ("head", model.head), ("readout", model.readout), ("reduce", TimeReduce(_READOUT_REDUCTIONS[mode]))]
-
-
 def _sequence(model: nn.Module) -> Iterable[tuple[str, nn.Module]]:
-    if hasattr(model, "nir_modules"):
-        return list(model.nir_modules())
-    if isinstance(model, SpikingMLP):
-        return _spiking_mlp_modules(model)
+    declared = module_sequence(model)
+    if declared is not None:
+        return declared
     if isinstance(model, (nn.Sequential, nn.ModuleList)):
         return list(model.named_children())
     return [("", model)]

@@ -10,11 +10,12 @@ from torch import nn
 
 from ..core.multistep import check_time_major
 from ..core.units import DEFAULT_BIN_DT
-from ..layers import (LeakyIntegrator, RecurrentSpikingLayer, SoftmaxSum, TimeFolded, make_neuron, reduce_time,
+from ..layers import (LeakyIntegrator, RecurrentSpikingLayer, SoftmaxSum, TimeFolded, TimeReduce, make_neuron,
                       spiking_linear)
 from .registry import register_model
 
 READOUTS = ("li-mean", "li-softmax", "li-max", "mean", "sum")
+_REDUCTIONS = {"li-mean": "mean", "li-max": "max", "mean": "mean", "sum": "sum"}  # li-softmax: SoftmaxSum
 
 
 class SpikingMLP(nn.Module):
@@ -36,7 +37,7 @@ class SpikingMLP(nn.Module):
             raise ValueError(f"classes and input_size must be positive integers, got {classes!r}, {input_size!r}")
         self.input_kind = "counts"  # binned event counts: retime rescales their drive
         self.input_size = int(input_size)
-        self.readout_mode = readout
+        self.readout_name = readout
         options = dict(neuron_options or {})
         layers, size = [], input_size
         for width in hidden:
@@ -53,6 +54,20 @@ class SpikingMLP(nn.Module):
             self.readout = LeakyIntegrator(classes, tau=readout_tau, dt=dt)
         else:
             self.readout = make_neuron(neuron, classes, dt=dt, **options)
+        # the time reduction is a module, so retime and export find it like any other (no mode string to read)
+        self.reduce = SoftmaxSum(log=True) if readout == "li-softmax" else TimeReduce(_REDUCTIONS[readout])
+
+    @property
+    def readout_mode(self) -> str:
+        """The ``readout`` this model was built with (read-only; the reduction itself is ``self.reduce``)."""
+        return self.readout_name
+
+    def nir_modules(self) -> list[tuple[str, nn.Module]]:
+        """The modules in data-flow order, for NIR export: flatten, hidden layers, head, readout, reduction."""
+        if isinstance(self.reduce, SoftmaxSum):
+            raise ValueError("SpikingMLP readout 'li-softmax' has no NIR form (use li-mean, li-max, mean or sum)")
+        return [("flatten", TimeFolded(nn.Flatten())), *((f"hidden.{i}", m) for i, m in enumerate(self.hidden)),
+                ("head", self.head), ("readout", self.readout), ("reduce", self.reduce)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_time_major(x, name="SpikingMLP input")
@@ -62,14 +77,7 @@ class SpikingMLP(nn.Module):
                              f"(= {h.shape[-1]}); was the data binned or pooled differently from training?")
         for layer in self.hidden:
             h = self.dropout(layer(h))
-        out = self.readout(self.head(h))
-        if self.readout_mode == "li-softmax":
-            return SoftmaxSum(log=True)(out)
-        if self.readout_mode == "li-mean":
-            return reduce_time(out, "mean")
-        if self.readout_mode == "li-max":
-            return reduce_time(out, "max")
-        return reduce_time(out, self.readout_mode)
+        return self.reduce(self.readout(self.head(h)))
 
 
 def _init_drive(linear: nn.Linear, gain: float) -> None:

@@ -7,7 +7,8 @@ argmax does not care about a uniform scale, but losses and probabilities do. ``r
 - ``"keep"``: leave sums alone.
 
 Means, maxima, last values and leaky-integrator traces are untouched (their scale does not grow with T).
-Sums are found in ``TimeReduce(mode="sum")``, ``SoftmaxSum(log=False)`` and models with ``readout_mode="sum"``.
+Sums are found in ``TimeReduce(mode="sum")`` and ``SoftmaxSum(log=False)``: a model's time reduction is a module
+(the ``SNNModel`` protocol, ``adaspike.layers.model_protocol``).
 """
 from __future__ import annotations
 
@@ -49,10 +50,4 @@ def normalise_readout(model: nn.Module, rho: float, mode: str) -> list[str]:
         elif isinstance(module, SoftmaxSum) and not module.log:
             module.register_forward_hook(ScaleOutput(1.0, per_step=True) if mode == "mean" else ScaleOutput(rho))
             changed.append(f"{label}: softmax sum -> {'mean' if mode == 'mean' else f'sum x {rho:g}'}")
-        elif getattr(module, "readout_mode", None) == "sum" or getattr(module, "time_reduce", None) == "sum":
-            if mode == "mean":
-                setattr(module, "readout_mode" if hasattr(module, "readout_mode") else "time_reduce", "mean")
-            else:
-                module.register_forward_hook(ScaleOutput(rho))
-            changed.append(f"{label}: readout sum -> {'mean' if mode == 'mean' else f'sum x {rho:g}'}")
     return changed

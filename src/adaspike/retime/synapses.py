@@ -9,7 +9,8 @@ The scale multiplies W·x only, never a bias or a BatchNorm shift (those are lev
 
 Which inputs are counts: every weight module of a spiking model reads spikes, except the first one when the
 model declares ``model.input_kind = "analog"`` (the default is ``"counts"``). A model may also list the
-qualified names of weight modules that read analog signals in ``model.retime_analog_modules``.
+qualified names of weight modules that read analog signals in ``model.retime_analog_modules`` (both are members
+of the ``SNNModel`` protocol, ``adaspike.layers.model_protocol``).
 """
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ import torch
 from torch import nn
 
 from ..layers import RecurrentSpikingLayer
+from ..layers.model_protocol import analog_modules, input_kind
 from ..layers.norm import fold_batchnorm_into
 
 WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-INPUT_KINDS = ("counts", "analog")
 
 
 def fold_batchnorm(model: nn.Module) -> int:
@@ -45,10 +46,8 @@ def fold_batchnorm(model: nn.Module) -> int:
 def count_input_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """(name, module) of every weight module (Linear/Conv) whose input is an event count, in registration
     order; recurrent weights held as parameters (``RecurrentSpikingLayer.recurrent``) are not modules here."""
-    kind = getattr(model, "input_kind", "counts")
-    if kind not in INPUT_KINDS:
-        raise ValueError(f"model.input_kind must be one of {INPUT_KINDS}, got {kind!r}")
-    analog = set(getattr(model, "retime_analog_modules", ()))
+    kind = input_kind(model)
+    analog = analog_modules(model)
     modules: list[tuple[str, nn.Module]] = []
     first_seen = False
     for name, module in model.named_modules():
