@@ -106,3 +106,22 @@ def test_warnings_point_at_the_callers_line():
     assert relevant, [str(w.message) for w in caught]
     for w in relevant:
         assert w.filename == __file__, (w.filename, str(w.message))
+
+
+def test_max_pool_warning_names_the_callers_line_and_the_models():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(1, 4, 3, padding=1)
+            self.fc = nn.Linear(8 * 16, 10)
+
+        def forward(self, x):
+            h = torch.cat([torch.relu(self.a(x)), torch.relu(self.b(x))], 1)
+            return self.fc(nn.functional.max_pool2d(h, 2).flatten(1))   # pools spikes: approximate
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        convert(Net().eval(), _data(16)[0], T=2, gammas=(1, 2), threshold_batches=1, progress=False)
+    pools = [w for w in caught if "max-pooling per step" in str(w.message)]
+    assert len(pools) == 1 and pools[0].filename == __file__
+    assert "max_pool2d(h, 2)" in str(pools[0].message)          # the model's own line, from the trace
