@@ -110,6 +110,13 @@ class EncodedSNN(nn.Module):
     encoder: nn.Module | None
     T: int
 
+    def build_encoder(self, T: int, encoding: str | None, normalize, seed: int | None, adaptive: bool | str,
+                      granularity: str, constrain: str | None, bn_mode: str) -> SpikingOptions:
+        """Set the encoder and the step count it fixes; returns the options every spiking layer is built with."""
+        self.encoder = make_model_encoder(encoding, T, normalize, seed)
+        self.T = self.encoder.steps if self.encoder is not None else int(T)
+        return SpikingOptions(self.T, adaptive_mode(adaptive), granularity, constrain, bn_mode)
+
     def frames(self, x: torch.Tensor) -> torch.Tensor:
         if self.encoder is not None and x.dim() in (2, 4):
             x = self.encoder(x)

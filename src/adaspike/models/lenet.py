@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..layers.synapse import TimeFolded
-from .blocks import EncodedSNN, SpikingOptions, adaptive_mode, conv_bn, make_model_encoder, make_stem
+from .blocks import EncodedSNN, conv_bn, make_stem
 from .registry import register_model
 
 
@@ -23,9 +23,7 @@ class SpikingLeNet(EncodedSNN):
         super().__init__()
         if convs < 1:
             raise ValueError(f"SpikingLeNet needs convs >= 1, got {convs}")
-        self.encoder = make_model_encoder(encoding, T, normalize, seed)
-        self.T = self.encoder.steps if self.encoder is not None else int(T)
-        opts = SpikingOptions(self.T, adaptive_mode(adaptive), granularity, constrain, bn_mode)
+        opts = self.build_encoder(T, encoding, normalize, seed, adaptive, granularity, constrain, bn_mode)
         height, width_px = input_size
         self.stem = make_stem(opts, self.encoder, in_channels, width)
         layers: list[nn.Module] = [opts.neuron(width), TimeFolded(nn.MaxPool2d(2))]

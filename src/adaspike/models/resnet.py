@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import EncodedSNN, SpikingOptions, adaptive_mode, conv_bn, make_model_encoder, make_stem
+from .blocks import EncodedSNN, SpikingOptions, conv_bn, make_stem
 from .registry import register_model
 
 
@@ -48,9 +48,7 @@ class SpikingResNet(EncodedSNN):
         super().__init__()
         if depth < 1 or stages < 1 or width < 1:
             raise ValueError(f"SpikingResNet needs depth, stages, width >= 1, got {depth}, {stages}, {width}")
-        self.encoder = make_model_encoder(encoding, T, normalize, seed)
-        self.T = self.encoder.steps if self.encoder is not None else int(T)
-        opts = SpikingOptions(self.T, adaptive_mode(adaptive), granularity, constrain, bn_mode)
+        opts = self.build_encoder(T, encoding, normalize, seed, adaptive, granularity, constrain, bn_mode)
         self.stem = make_stem(opts, self.encoder, in_channels, width)
         self.stem_neuron = opts.neuron(width)
         blocks, cin = [], width

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..layers.synapse import TimeFolded
-from .blocks import EncodedSNN, SpikingOptions, adaptive_mode, conv_bn, make_model_encoder, make_stem
+from .blocks import EncodedSNN, SpikingOptions, conv_bn, make_stem
 from .registry import register_model
 
 
@@ -89,9 +89,7 @@ class Spikformer(EncodedSNN):
         super().__init__()
         if dim < 2 or dim % 2:
             raise ValueError(f"Spikformer dim must be an even number >= 2, got {dim}")
-        self.encoder = make_model_encoder(encoding, T, normalize, seed)
-        self.T = self.encoder.steps if self.encoder is not None else int(T)
-        opts = SpikingOptions(self.T, adaptive_mode(adaptive), granularity, constrain, bn_mode)
+        opts = self.build_encoder(T, encoding, normalize, seed, adaptive, granularity, constrain, bn_mode)
         self.embed = SpikingPatchEmbedding(opts, make_stem(opts, self.encoder, in_channels, dim // 2), dim)
         self.blocks = nn.Sequential(*(SpikformerBlock(opts, dim, heads, mlp_ratio) for _ in range(blocks)))
         self.readout = opts.readout(dim, num_classes)
