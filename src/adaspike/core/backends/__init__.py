@@ -128,7 +128,10 @@ def select_backend(request: ScanRequest, backend: str) -> Backend:
                 return reference_scan
             register_default_backends()
             entry = _BACKENDS.get(forced)
-            return entry[0] if entry is not None and entry[1](request) else reference_scan
+            if entry is not None and entry[1](request):
+                return entry[0]
+            _announce_forced(forced, "is not registered" if entry is None else "does not support this scan")
+            return reference_scan
         register_default_backends()
     elif backend != "reference":
         register_default_backends()
@@ -148,6 +151,13 @@ def select_backend(request: ScanRequest, backend: str) -> Backend:
 
 
 _ANNOUNCED: set[str] = set()
+
+
+def _announce_forced(forced: str, why: str) -> None:
+    """One log line per ADASPIKE_BACKEND value that cannot run a scan, instead of a silent reference loop."""
+    if f"forced:{forced}" not in _ANNOUNCED:
+        _ANNOUNCED.add(f"forced:{forced}")
+        log.warning("adaspike: ADASPIKE_BACKEND=%s %s; the scan runs the reference loop", forced, why)
 
 
 def _announce_reference(request: ScanRequest) -> None:
