@@ -103,9 +103,12 @@ def posthoc_accuracy(policy: ExitPolicy, step_logits: torch.Tensor, labels: torc
     return accuracy, float(steps.double().mean())
 
 
+CRITERIA = ("losses", "net", "losses+1")
+
+
 def select_exit_policy(step_logits: list[torch.Tensor], labels: list[torch.Tensor], *, tolerance: float = 0.3,
                        alphas=ALPHAS, score: str = "entropy", folds: int = 4,
-                       held_fraction: float = 0.25) -> tuple[ExitPolicy, dict]:
+                       held_fraction: float = 0.25, criterion: str = "losses") -> tuple[ExitPolicy, dict]:
     """Pick α (β = 1 − α) on held-back calibration data, then fit ē_t on all of it (see module docstring).
 
     ``folds`` > 1 (default 4) cross-fits: the samples are cut into ``folds`` contiguous parts and each part is
@@ -115,8 +118,13 @@ def select_exit_policy(step_logits: list[torch.Tensor], labels: list[torch.Tenso
     samples it *loses* (right at T, wrong at its exit step) are at most ``tolerance`` percentage points of the
     held-back samples; samples it happens to gain do not offset them, so a few lucky samples cannot buy a
     permissive α. The passing candidate with the fewest mean steps is kept; if none passes, no early exit.
+    ``criterion="net"`` lets gains offset losses (the held-back accuracy may fall at most ``tolerance`` points
+    below the fixed-T SNN's); ``"losses+1"`` asks that one more loss than seen would still be within tolerance
+    (stricter on few samples: with 512 it allows none, with 1024 two).
     Returns the policy and a report: chosen α, β, held-back accuracies, losses and mean steps of every candidate.
     """
+    if criterion not in CRITERIA:
+        raise ValueError(f"IAT criterion must be one of {CRITERIA}, got {criterion!r}")
     logits = torch.cat(step_logits, dim=1)
     y = torch.cat([t.to(logits.device) for t in labels])
     n = y.numel()
@@ -150,7 +158,12 @@ def select_exit_policy(step_logits: list[torch.Tensor], labels: list[torch.Tenso
             steps.append(exit_at)
         right_all, steps_all = torch.cat(right), torch.cat(steps)
         losses = int((fixed_right & ~right_all).sum())
-        ok = 100 * losses / held_y.numel() <= tolerance + 1e-9
+        counted = losses
+        if criterion == "net":
+            counted = max(0, losses - int((~fixed_right & right_all).sum()))
+        elif criterion == "losses+1":
+            counted = losses + 1
+        ok = 100 * counted / held_y.numel() <= tolerance + 1e-9
         rows.append({"alpha": float(alpha), "beta": 1.0 - float(alpha), "accuracy": float(right_all.double().mean()),
                      "mean_steps": float(steps_all.double().mean()), "losses": losses, "within_tolerance": ok})
         if ok and (best is None or rows[-1]["mean_steps"] < best["mean_steps"]):
@@ -162,6 +175,7 @@ def select_exit_policy(step_logits: list[torch.Tensor], labels: list[torch.Tenso
     else:
         policy = ExitPolicy(thresholds_from_entropy(mean_entropy, best["alpha"], best["beta"]).cpu(), score)
     info = {"alpha": best["alpha"], "beta": best["beta"], "tolerance_pp": tolerance, "folds": folds,
+            "criterion": criterion,
             "held_out_samples": int(held_y.numel()), "held_out_fixed_T_accuracy": fixed,
             "held_out_accuracy": best["accuracy"], "held_out_mean_steps": best["mean_steps"],
             "held_out_losses": best["losses"], "candidates": rows,
