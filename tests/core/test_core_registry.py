@@ -59,3 +59,16 @@ def test_the_library_registries_share_the_shape():
     for registry in (_BACKENDS, SURROGATES, ENCODERS, CONVENTIONS, PROFILES, READERS, NEURONS, _BUILDERS, MAPS,
                      CONVERSION_NEURONS, DATASETS):
         assert isinstance(registry, Registry)
+
+
+def test_packages_that_register_import_every_module_of_their_folder():
+    """A model or dataset module registers itself on import: no import list to edit when one is added."""
+    import pkgutil
+    import sys
+
+    import adaspike.data
+    import adaspike.models
+
+    for package in (adaspike.data, adaspike.models):
+        for module in pkgutil.iter_modules(package.__path__):
+            assert f"{package.__name__}.{module.name}" in sys.modules

@@ -8,9 +8,11 @@ It lives in the core, the lowest floor, so that every package can keep its own r
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
+from importlib import import_module
+from pkgutil import iter_modules
 from typing import Callable, Generic, TypeVar
 
-__all__ = ["Registry", "UnknownName"]
+__all__ = ["Registry", "UnknownName", "import_package_modules"]
 
 Entry = TypeVar("Entry")
 
@@ -103,3 +105,10 @@ class Registry(MutableMapping[str, Entry], Generic[Entry]):
 
 def _label(entry: object) -> str:
     return str(getattr(entry, "__name__", None) or getattr(entry, "name", None) or repr(entry))
+
+
+def import_package_modules(package: str) -> None:
+    """Import every module of ``package``: modules that register themselves when imported (a model, a dataset)
+    then need no import list, so adding one is adding its file."""
+    for module in iter_modules(import_module(package).__path__):
+        import_module(f"{package}.{module.name}")

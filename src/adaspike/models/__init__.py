@@ -1,17 +1,7 @@
 """Model zoo: every builder is registered by name so checkpoints can rebuild it."""
-from importlib import import_module
-from pkgutil import iter_modules
-
+from ..core.registry import import_package_modules
 from .registry import ENTRY_POINT_GROUP, build_model, register_model, registered_models
 
-
-def _import_the_zoo() -> None:
-    """Import every module of this folder: a model module registers its builders when imported, so adding a
-    model is adding its file."""
-    for module in iter_modules(__path__):
-        import_module(f"{__name__}.{module.name}")
-
-
-_import_the_zoo()
+import_package_modules(__name__)  # each model module registers its builders: adding a model is adding its file
 
 __all__ = ["ENTRY_POINT_GROUP", "build_model", "register_model", "registered_models"]
