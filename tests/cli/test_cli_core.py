@@ -27,6 +27,7 @@ def test_console_script_runs():
     assert out.returncode == 0 and "adaspike" in out.stdout
 
 
+@pytest.mark.slow
 def test_train_eval_info_end_to_end(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ADASPIKE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"

@@ -64,6 +64,7 @@ def test_eval_at_another_step_runs_the_model_on_that_clock(checkpoint, tmp_path)
     assert naive["loss"] != pytest.approx(told["loss"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_eval_event_driven_counts_fewer_state_updates_than_the_dense_grid(checkpoint, tmp_path):
     result = _eval(checkpoint, tmp_path, "--events")
     cost = result["clock_cost"]

@@ -81,6 +81,7 @@ def _model(kind):
     return _ShapeChecked().eval()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["resnet", "vgg", "fallback"])
 @pytest.mark.parametrize("runner", ["step", "sequence"])
 def test_layer_replay_gives_the_full_rerun_tables(kind, runner):
@@ -107,6 +108,7 @@ def test_layer_replay_gives_the_full_rerun_tables(kind, runner):
         assert calls and min(calls) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runner", ["step", "sequence"])
 def test_burst_caps_above_a_layers_peak_are_copied_not_run(runner, monkeypatch):
     from adaspike.convert import sensitivity

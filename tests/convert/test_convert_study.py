@@ -1,12 +1,15 @@
 """The conversion study: every evaluated SNN carries adaspike.metrics, in the JSON and in a second table."""
 import json
 
+import pytest
+
 import torch
 
 from adaspike.models.ann import build_ann
 from adaspike.studies.convert import METHODS, _loader, conversion_rows, write_results
 
 
+@pytest.mark.slow
 def test_study_rows_carry_metrics_of_the_same_pass(tmp_path):
     torch.manual_seed(0)
     ann = build_ann("vgg", widths=(4, "M", 8, "M"), hidden=16).eval()

@@ -190,6 +190,7 @@ class ZooPatterns(nn.Module):
         return torch.flatten(self.classifier(y), 1)
 
 
+@pytest.mark.slow
 def test_the_zoos_patterns_convert_and_approach_the_ann():
     torch.manual_seed(0)
     ann = _randomise_bn(ZooPatterns())

@@ -72,6 +72,7 @@ def _run(p: dict, backend: str, dtype=torch.float64):
     return out, torch.autograd.grad(loss, leaves)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(clocks())
 def test_irregular_steps_reference_and_fused_agree(p):

@@ -54,6 +54,7 @@ def plain_lif(I, alpha, theta=1.0, reset="subtract"):
     return torch.stack(out)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_ssm_form_reproduces_plain_adlif_spikes_included(seed):
@@ -166,6 +167,7 @@ def smooth_spike(v, threshold):
     return torch.sigmoid(4.0 * (v - threshold))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
 def test_scan_gradcheck_float64(reset):
     torch.manual_seed(0)

@@ -9,6 +9,7 @@ from adaspike.report.plots import (accuracy_vs_ratio, accuracy_vs_steps, firing_
                                    membrane_trace, spike_raster)
 
 
+@pytest.mark.slow
 def test_plots_save(tmp_path):
     spikes = (torch.rand(50, 2, 10) < 0.2).float()
     figs = {"raster": spike_raster(spikes, dt=1e-3),

@@ -40,6 +40,7 @@ def _needs(name: str) -> None:
             pytest.importorskip(module)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", agreement.CASES, ids=[c[0] for c in agreement.CASES])
 def test_pair(case):
     name, _, run, expected = case

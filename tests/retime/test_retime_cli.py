@@ -33,6 +33,7 @@ def test_retime_command_round_trip(tmp_path, capsys):
     assert main(["retime", str(tmp_path / "missing.safetensors"), "--dt", "1ms", "-o", str(out)]) == 1
 
 
+@pytest.mark.slow
 def test_study_on_a_wav_folder(tmp_path):
     rng = np.random.default_rng(0)
     t = np.arange(3200) / 16000

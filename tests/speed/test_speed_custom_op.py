@@ -21,6 +21,7 @@ def _op_args(n: int, burst: int, reset: int, dtype=torch.float64):
             leaf(torch.zeros(n, B, N)), leaf(torch.zeros(B, N)), n - 1, reset, burst, False, False, 1, 2.0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n,burst,reset", [(1, 0, 0), (2, 0, 1), (1, 3, 2)])
 def test_opcheck(n, burst, reset):
     fused.register_kernels("cpu", numba_backend.KERNELS)

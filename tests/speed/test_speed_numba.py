@@ -59,6 +59,7 @@ def test_inference_keeps_no_states_trace():
     assert torch.equal(full[0], lean[0]) and torch.equal(full[3], lean[3]) and torch.equal(lean[3], full[1][-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recurrent,batch,features", [(False, 9, 1100), (True, 9, 96), (True, 64, 2100)])
 def test_parallel_inference_matches_reference(recurrent, batch, features):
     """Serial and parallel launches (64 × 2100 is above the parallel threshold) of the no-trace path; recurrent
@@ -131,6 +132,7 @@ def test_unsupported_options_fall_back_to_reference():
     assert torch.equal(fused.spikes, scan(req_current, ssm, recurrent_weight=weight, backend="reference").spikes)
 
 
+@pytest.mark.slow
 def test_import_compiles_nothing():
     code = ("import sys, adaspike, adaspike.core, adaspike.layers; "
             "print('numba' in sys.modules, 'adaspike.core.backends.numba_kernels' in sys.modules)")
@@ -170,6 +172,7 @@ def test_checkpointed_scan_equals_plain_scan(chunk):
 @pytest.mark.parametrize("n,reset,burst,recurrent", [(1, "subtract", 1, False), (2, "zero", 1, False),
                                                      (1, "none", 3, False), (2, "subtract", 2, False),
                                                      (1, "subtract", 1, True)])
+@pytest.mark.slow
 def test_parallel_launch_matches_reference(n, reset, burst, recurrent):
     """Calls above the parallel threshold split batch rows over numba threads; results must not change."""
     from adaspike.core.backends import numba_backend

@@ -15,6 +15,7 @@ def test_adaspike_default_layers_spike_like_the_plain_loop(name):
     assert outside.spike_agreement(outside.WORKLOADS[name]) == 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ff-infer", "rec-infer", "conv-train"])
 def test_plain_layerwise_and_per_step_loops_agree(name):
     work = outside.WORKLOADS[name]

@@ -153,6 +153,7 @@ def test_refractory_layer_matches_reference():
         torch.testing.assert_close(grads["numba"][1][k], g, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n,burst,reset,with_r0", [(1, 0, 0, True), (2, 3, 1, False)])
 def test_opcheck_with_refractory(n, burst, reset, with_r0):
     from adaspike.core.backends import fused, numba_backend

@@ -76,6 +76,7 @@ def test_best_validation_epoch_is_restored_and_recorded(tmp_path):
     assert (tmp_path / "learning_curve.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_early_stopping_and_its_resume(tmp_path):
     model, loader = _model(), _data()
     trainer = Trainer(model, epochs=30, lr=1e-2, progress=False, out_dir=tmp_path, patience=2)

@@ -29,6 +29,7 @@ def _weights(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted(tmp_path):
     model, loader = _setup()
     Trainer(model, epochs=3, lr=1e-2, scheduler="cosine", progress=False, out_dir=tmp_path / "a").fit(loader)
