@@ -74,27 +74,31 @@ class BatchedFloorRecurrent(RecurrentLoop):
 class PlainStepNet(nn.Module):
     """The plain per-step loop: the whole network on x_t, then on x_{t+1}. Per step each stage runs its synapse
     (Linear or Conv on [B, ...], plus V·s_{t−1} when recurrent), the plain LIF step and an optional pool; the
-    readout is averaged over time like the other networks'."""
+    readout is averaged over time like the other networks'. ``step(current, state) -> (s, state)`` is the LIF
+    step (default ``plain_lif_step``); ``forward(x, record=True)`` also returns the first layer's spikes."""
 
-    def __init__(self, synapses: list[nn.Module], readout: nn.Linear, recurrents=None, pool: nn.Module | None = None):
+    def __init__(self, synapses: list[nn.Module], readout: nn.Linear, recurrents=None, pool: nn.Module | None = None,
+                 step=plain_lif_step):
         super().__init__()
         self.synapses, self.readout = nn.ModuleList(copy.deepcopy(synapses)), copy.deepcopy(readout)
         self.recurrents = None if recurrents is None else nn.ParameterList(nn.Parameter(r.clone()) for r in recurrents)
-        self.pool = pool
+        self.pool, self.step = pool, step
 
-    def forward(self, x):
-        states, out = [None] * len(self.synapses), 0.0
+    def forward(self, x, record: bool = False):
+        states, out, first = [None] * len(self.synapses), 0.0, []
         for t in range(x.shape[0]):
             h = x[t]
             for i, synapse in enumerate(self.synapses):
                 d = synapse(h)
                 if self.recurrents is not None and states[i] is not None:
                     d = d + states[i][1] @ self.recurrents[i].T
-                h, states[i] = plain_lif_step(d, states[i])
+                h, states[i] = self.step(d, states[i])
+                if record and i == 0:
+                    first.append(h)
                 if self.pool is not None:
                     h = self.pool(h)
             out = out + self.readout(h.flatten(1))
-        return out / x.shape[0]
+        return (out / x.shape[0], torch.stack(first)) if record else out / x.shape[0]
 
 
 class Recurrent(nn.Module):

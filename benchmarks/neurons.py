@@ -35,7 +35,7 @@ NOTES = {
 SLOPE = 25.0  # adaspike's default fast-sigmoid slope, so the plain loops compute the same gradients
 
 
-class _PlainSpike(torch.autograd.Function):
+class PlainSpike(torch.autograd.Function):
     """Θ(v − θ) with the fast-sigmoid surrogate, written as a user would in plain PyTorch."""
 
     @staticmethod
@@ -52,7 +52,7 @@ class _PlainSpike(torch.autograd.Function):
 def plain_lif_step(current: torch.Tensor, state):
     """One LIF step in plain PyTorch: v = α(v − θ s) + I, s = Θ(v − θ); ``state`` = (v, s) or None."""
     v = current if state is None else ALPHA * (state[0] - THRESHOLD * state[1]) + current
-    s = _PlainSpike.apply(v - THRESHOLD)
+    s = PlainSpike.apply(v - THRESHOLD)
     return s, (v, s)
 
 

@@ -26,6 +26,7 @@ ratio over rounds and its range.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -38,6 +39,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from .networks import PlainStepNet
+from .neurons import PlainSpike
 
 DT, TAU = 1e-3, 20e-3                     # adaspike's LIF defaults
 
@@ -54,7 +58,6 @@ def _default_lif_step() -> tuple[float, float]:
 
 
 ALPHA, GAIN = _default_lif_step()
-SLOPE = 25.0                              # adaspike's default fast-sigmoid surrogate slope
 
 
 @dataclass(frozen=True)
@@ -119,148 +122,33 @@ def inputs(work: Workload, seed: int = 1):
 
 
 # -- plain PyTorch, as a user writes it --------------------------------------------------------------------------
-class PlainSpike(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z):
-        ctx.save_for_backward(z)
-        return (z >= 0).to(z.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (z,) = ctx.saved_tensors
-        return grad / (SLOPE * z.abs() + 1.0) ** 2
-
-
 def plain_step(current, state):
-    """v = α(v − s) + b·I, s = Θ(v − 1)."""
+    """v = α(v − s) + b·I, s = Θ(v − 1), with adaspike's fast-sigmoid surrogate (``benchmarks.neurons``)."""
     v = GAIN * current if state is None else ALPHA * (state[0] - state[1]) + GAIN * current
     s = PlainSpike.apply(v - 1.0)
     return s, (v, s)
 
 
-class PlainStepNet(nn.Module):
-    """The whole network on x_t, then x_{t+1}."""
-
-    def __init__(self, synapses, readout, recurrents=None, pool=None):
-        super().__init__()
-        self.synapses, self.readout, self.pool = nn.ModuleList(synapses), readout, pool
-        self.recurrents = None if recurrents is None else nn.ParameterList(nn.Parameter(r) for r in recurrents)
-
-    def forward(self, x, record=False):
-        states, out, first = [None] * len(self.synapses), 0.0, []
-        for t in range(x.shape[0]):
-            h = x[t]
-            for i, synapse in enumerate(self.synapses):
-                d = synapse(h)
-                if self.recurrents is not None and states[i] is not None:
-                    d = d + states[i][1] @ self.recurrents[i].T
-                h, states[i] = plain_step(d, states[i])
-                if record and i == 0:
-                    first.append(h)
-                if self.pool is not None:
-                    h = self.pool(h)
-            out = out + self.readout(h.flatten(1))
-        return (out / x.shape[0], torch.stack(first)) if record else out / x.shape[0]
-
-
-class PlainLayerNet(nn.Module):
-    """Each synapse over all T·B rows at once, then a Python loop of the LIF step."""
-
-    def __init__(self, synapses, readout, recurrents=None, pool=None):
-        super().__init__()
-        self.synapses, self.readout, self.pool = nn.ModuleList(synapses), readout, pool
-        self.recurrents = None if recurrents is None else nn.ParameterList(nn.Parameter(r) for r in recurrents)
-
-    def forward(self, x):
-        T, B = x.shape[:2]
-        for i, synapse in enumerate(self.synapses):
-            drive = synapse(x.reshape(T * B, *x.shape[2:]))
-            drive = drive.reshape(T, B, *drive.shape[1:])
-            state, out = None, []
-            for t in range(T):
-                d = drive[t]
-                if self.recurrents is not None and state is not None:
-                    d = d + state[1] @ self.recurrents[i].T
-                s, state = plain_step(d, state)
-                out.append(s)
-            x = torch.stack(out)
-            if self.pool is not None:
-                x = self.pool(x.reshape(T * B, *x.shape[2:])).reshape(T, B, *self.pool_shape(x))
-        return self.readout(x.reshape(T, B, -1)).mean(0)
-
-    def pool_shape(self, x):
-        c, h, w = x.shape[2:]
-        return c, h // 2, w // 2
-
-
-# -- the networks of each library --------------------------------------------------------------------------------
-def _copy(module):
-    import copy
-    return copy.deepcopy(module)
-
-
-def adaspike_net(work: Workload):
-    """adaspike from its public layers API, default arguments."""
-    from adaspike.layers import LIF, RecurrentSpikingLayer, TimeFolded, spiking_conv2d, spiking_linear
-
+def shared_layers(work: Workload):
+    """Fresh copies of the workload's synapses, readout and recurrent matrices (None when feed-forward)."""
     if work.kind == "conv":
         convs, head = conv_weights()
-        layers = []
-        for conv in convs:
-            layer = spiking_conv2d(conv.in_channels, conv.out_channels, 3, LIF((conv.out_channels, 1, 1)))
-            layer.synapse.module.load_state_dict(conv.state_dict())
-            layers += [layer, TimeFolded(nn.AvgPool2d(2))]
-        readout = TimeFolded(nn.Sequential(nn.Flatten(), _copy(head)))
-        return _MeanOverTime(nn.Sequential(*layers, readout))
+        return [copy.deepcopy(c) for c in convs], copy.deepcopy(head), None
     linears, recs = dense_weights()
-    layers = []
-    for lin, rec in zip(linears[:-1], recs):
-        if work.kind == "rec":
-            layer = RecurrentSpikingLayer(lin.in_features, lin.out_features, LIF(lin.out_features))
-            with torch.no_grad():
-                layer.recurrent.copy_(rec)
-        else:
-            layer = spiking_linear(lin.in_features, lin.out_features, LIF(lin.out_features))
-        layer.synapse.module.load_state_dict(lin.state_dict())
-        layers.append(layer)
-    return _MeanOverTime(nn.Sequential(*layers, TimeFolded(_copy(linears[-1]))))
+    return ([copy.deepcopy(l) for l in linears[:-1]], copy.deepcopy(linears[-1]),
+            [r.clone() for r in recs] if work.kind == "rec" else None)
 
 
-class _MeanOverTime(nn.Module):
-    def __init__(self, body):
-        super().__init__()
-        self.body = body
-
-    def forward(self, x):
-        return self.body(x).mean(0)
-
-
-def plain_net(work: Workload, layerwise: bool):
-    cls = PlainLayerNet if layerwise else PlainStepNet
-    if work.kind == "conv":
-        convs, head = conv_weights()
-        return cls([_copy(c) for c in convs], _copy(head), pool=nn.AvgPool2d(2))
-    linears, recs = dense_weights()
-    return cls([_copy(l) for l in linears[:-1]], _copy(linears[-1]),
-               recurrents=[r.clone() for r in recs] if work.kind == "rec" else None)
-
-
-class PeerNet(nn.Module):
-    """A peer's LIF (α, drive scaled by b) in the same network; ``step(x_t, state) -> (s_t, state)``."""
+class LayerwiseNet(nn.Module):
+    """Each synapse over all T·B rows at once, then a Python loop of ``step(current, state) -> (s, state)``
+    (recurrent: + V·s_{t−1} per step; conv: avg-pool 2 after each layer), the readout averaged over time."""
 
     def __init__(self, work: Workload, make_step):
         super().__init__()
-        self.kind = work.kind
-        if work.kind == "conv":
-            convs, head = conv_weights()
-            self.synapses, self.readout = nn.ModuleList(_copy(c) for c in convs), _copy(head)
-            self.recurrents = None
-        else:
-            linears, recs = dense_weights()
-            self.synapses, self.readout = nn.ModuleList(_copy(l) for l in linears[:-1]), _copy(linears[-1])
-            self.recurrents = (nn.ParameterList(nn.Parameter(r.clone()) for r in recs) if work.kind == "rec"
-                               else None)
-        self.steps = [make_step() for _ in self.synapses]
+        synapses, self.readout, recurrents = shared_layers(work)
+        self.synapses, self.conv = nn.ModuleList(synapses), work.kind == "conv"
+        self.recurrents = None if recurrents is None else nn.ParameterList(nn.Parameter(r) for r in recurrents)
+        self.steps = [make_step() for _ in synapses]
         self.pool = nn.AvgPool2d(2)
 
     def forward(self, x):
@@ -273,20 +161,64 @@ class PeerNet(nn.Module):
                 d = drive[t]
                 if self.recurrents is not None and s is not None:
                     d = d + s @ self.recurrents[i].T
-                s, state = self.steps[i](GAIN * d, state)
+                s, state = self.steps[i](d, state)
                 out.append(s)
             x = torch.stack(out)
-            if self.kind == "conv":
+            if self.conv:
                 x = self.pool(x.reshape(T * B, *x.shape[2:]))
                 x = x.reshape(T, B, *x.shape[1:])
         return self.readout(x.reshape(T, B, -1)).mean(0)
+
+
+# -- the networks of each library --------------------------------------------------------------------------------
+def adaspike_net(work: Workload):
+    """adaspike from its public layers API, default arguments."""
+    from adaspike.layers import LIF, RecurrentSpikingLayer, TimeFolded, spiking_conv2d, spiking_linear
+
+    synapses, readout, recurrents = shared_layers(work)
+    layers = []
+    for i, synapse in enumerate(synapses):
+        if work.kind == "conv":
+            layer = spiking_conv2d(synapse.in_channels, synapse.out_channels, 3, LIF((synapse.out_channels, 1, 1)))
+        elif recurrents is not None:
+            layer = RecurrentSpikingLayer(synapse.in_features, synapse.out_features, LIF(synapse.out_features))
+            with torch.no_grad():
+                layer.recurrent.copy_(recurrents[i])
+        else:
+            layer = spiking_linear(synapse.in_features, synapse.out_features, LIF(synapse.out_features))
+        layer.synapse.module.load_state_dict(synapse.state_dict())
+        layers += [layer, TimeFolded(nn.AvgPool2d(2))] if work.kind == "conv" else [layer]
+    head = TimeFolded(nn.Sequential(nn.Flatten(), readout) if work.kind == "conv" else readout)
+    return _MeanOverTime(nn.Sequential(*layers, head))
+
+
+class _MeanOverTime(nn.Module):
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        return self.body(x).mean(0)
+
+
+def plain_net(work: Workload, layerwise: bool):
+    if layerwise:
+        return LayerwiseNet(work, lambda: plain_step)
+    synapses, readout, recurrents = shared_layers(work)
+    return PlainStepNet(synapses, readout, recurrents=recurrents,
+                        pool=nn.AvgPool2d(2) if work.kind == "conv" else None, step=plain_step)
+
+
+def _gained(step):
+    """A peer's step on the drive scaled by b, as adaspike's LIF scales its input."""
+    return lambda x, state: step(GAIN * x, state)
 
 
 def snntorch_step():
     import snntorch as snn
 
     leaky = snn.Leaky(beta=ALPHA, threshold=1.0, reset_mechanism="subtract")
-    return lambda x, mem: leaky(x, torch.zeros_like(x) if mem is None else mem)
+    return _gained(lambda x, mem: leaky(x, torch.zeros_like(x) if mem is None else mem))
 
 
 def norse_step():
@@ -295,7 +227,7 @@ def norse_step():
 
     params = LIFBoxParameters(tau_mem_inv=torch.tensor(1.0 / TAU), v_th=torch.tensor(1.0), reset_method=reset_subtract)
     cell = LIFBoxCell(params, dt=DT)
-    return lambda x, state: cell(x / (DT / TAU), state)   # Euler gain dt/τ: scale so the step adds b·I
+    return _gained(lambda x, state: cell(x / (DT / TAU), state))   # Euler gain dt/τ: the step adds b·I
 
 
 def spikingjelly_step():
@@ -307,7 +239,7 @@ def spikingjelly_step():
         if state is None:
             functional.reset_net(node)
         return node(x), True
-    return step
+    return _gained(step)
 
 
 PEERS = {"snntorch": snntorch_step, "norse": norse_step, "spikingjelly": spikingjelly_step}
@@ -318,14 +250,9 @@ class FloorNet(nn.Module):
 
     def __init__(self, work: Workload):
         super().__init__()
-        self.kind = work.kind
-        if work.kind == "conv":
-            convs, head = conv_weights()
-            self.synapses, self.readout = nn.ModuleList(_copy(c) for c in convs), _copy(head)
-        else:
-            linears, recs = dense_weights()
-            self.synapses, self.readout = nn.ModuleList(_copy(l) for l in linears[:-1]), _copy(linears[-1])
-            self.recurrents = [r.clone() * 0.01 for r in recs] if work.kind == "rec" else None
+        synapses, self.readout, recurrents = shared_layers(work)
+        self.synapses, self.kind = nn.ModuleList(synapses), work.kind
+        self.recurrents = None if recurrents is None else [0.01 * r for r in recurrents]  # bounded values
         self.pool = nn.AvgPool2d(2)
 
     def forward(self, x):
@@ -333,7 +260,7 @@ class FloorNet(nn.Module):
         for i, synapse in enumerate(self.synapses):
             h = synapse(x.reshape(T * B, *x.shape[2:]))
             h = h.reshape(T, B, *h.shape[1:])
-            if self.kind == "rec":
+            if self.recurrents is not None:
                 prev, out = h.new_zeros(h.shape[1:]), []
                 for t in range(T):
                     prev = h[t] + prev @ self.recurrents[i].T
@@ -353,7 +280,7 @@ def build(library: str, work: Workload) -> nn.Module:
         return plain_net(work, layerwise=library == "plain-layer")
     if library == "floor":
         return FloorNet(work)
-    return PeerNet(work, PEERS[library])
+    return LayerwiseNet(work, PEERS[library])
 
 
 def installed(library: str) -> bool:
