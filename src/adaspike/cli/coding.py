@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .options import add_output, deprecated_alias, device, int_list, int_list_zero, str_list
+from .options import (add_output, add_process_options, deprecated_alias, device, int_list, int_list_zero,
+                      str_list)
 
 
 def float_list(text: str) -> list[float]:
@@ -55,9 +56,7 @@ def register(commands, studies) -> None:
     parser.add_argument("--target", dest="targets", type=float_list, default=[0.75, 0.8],
                         help="comma list of validation accuracies; reports the epochs each setting needs to reach them")
     parser.add_argument("--device", default="cpu", help="torch device", type=device)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    parser.add_argument("--no-isolate", action="store_true", help="run in this process (memory figures "
-                        "then only show new peaks)")
+    add_process_options(parser, threads=1)
     add_output(parser, Path("runs/coding"), writes="the tables and plots; finished runs in OUT/runs/ are reused by a "
                "rerun")
     parser.set_defaults(func=run)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .options import add_output, deprecated_alias, int_list, int_list_zero, positive_int, str_list
+from .options import (add_output, add_process_options, deprecated_alias, int_list, int_list_zero, positive_int,
+                      str_list)
 
 
 def register(commands, studies) -> None:
@@ -32,9 +33,7 @@ def register(commands, studies) -> None:
                         "conv ANN for these step counts (frames of t_max/T) and compare it with the conv SNN "
                         "retimed to the same step")
     deprecated_alias(parser, "--convert-T", "--convert-time-steps")
-    parser.add_argument("--threads", type=positive_int, default=2, help="torch threads per run")
-    parser.add_argument("--no-isolate", action="store_true", help="run in this process (peak memory then only "
-                        "shows new peaks)")
+    add_process_options(parser, threads=2)
     add_output(parser, Path("runs/events"), writes="events_study.{json,md} and figures; finished runs in OUT/runs/ "
                "are reused by a rerun")
     parser.set_defaults(func=run)

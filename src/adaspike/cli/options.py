@@ -184,6 +184,13 @@ def deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str) -> Non
                         default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
+def add_process_options(parser: argparse.ArgumentParser, threads: int) -> None:
+    """``--threads`` and ``--no-isolate``, for the studies that train each run in a fresh process."""
+    parser.add_argument("--threads", type=positive_int, default=threads, help="torch threads per run")
+    parser.add_argument("--no-isolate", action="store_true", help="run in this process (peak memory then only "
+                        "shows new peaks)")
+
+
 def add_output(parser: argparse.ArgumentParser, default: Path | None = None, *, writes: str = "its files",
                required: bool = False) -> None:
     """``-o/--out``: the output folder, the one meaning it has in every command (a command that writes one file
