@@ -14,7 +14,7 @@ Models:
 
 Calibration: ``--calib`` random training images (seed 0); validation: the next ``--val`` random training images
 (used only to choose rules, never the test set). For each budget (``paper``: Γ = 4 all-layer spike count, η = 1;
-``accuracy``: budget at max Γ) AdaFire (+ bias correction) at every T of ``--T``, and at T = 8 the full pipeline
+``accuracy``: budget at max Γ; ``defaults``: whatever ``convert`` defaults to, IAT rule included) AdaFire (+ bias correction) at every T of ``--T``, and at T = 8 the full pipeline
 (AdaFire + SSC + IAT with the library's IAT rule); the per-step logits of the SSC-stage SNN on the calibration,
 validation and test images are saved to ``--save`` so other early-exit rules can be scored post hoc.
 
@@ -35,8 +35,10 @@ import torch.nn.functional as F
 
 from adaspike.convert import convert
 from adaspike.convert.iat import ExitPolicy
+from adaspike.convert.pipeline import SSC_RATIOS
 
-BUDGETS = {"paper": {"gamma_target": 4, "spike_budget": 1.0}, "accuracy": {"gamma_target": None, "spike_budget": 1.0}}
+BUDGETS = {"paper": {"gamma_target": 4, "spike_budget": 1.0}, "accuracy": {"gamma_target": None, "spike_budget": 1.0},
+           "defaults": {}}      # "defaults": convert's own defaults, whatever they are (the final check)
 
 
 def _ccexam(cls_name: str, weights: str, size: int):
@@ -135,7 +137,10 @@ def run_model(name: str, args) -> dict:
         for T in args.T:
             tic = time.perf_counter()
             full = T == 8
-            snn, report = convert(model, calib, T=T, adafire=True, ssc=full, iat=full, **BUDGETS[budget])
+            ssc = dict(ssc=full and args.ssc_max != 0)
+            if args.ssc_max:
+                ssc["ssc_ratios"] = [r for r in SSC_RATIOS if r <= args.ssc_max]
+            snn, report = convert(model, calib, T=T, adafire=True, iat=full, **ssc, **BUDGETS[budget])
             seconds = time.perf_counter() - tic
             snn.load_neuron_config(report.stages["adafire"])
             test_adafire = step_logits(snn, xte, T)
@@ -143,7 +148,7 @@ def run_model(name: str, args) -> dict:
                    "adafire_accuracy": accuracy(test_adafire.sum(0), yte)}
             row["adafire_delta_pp"] = round(row["adafire_accuracy"] - ann_test, 2)
             if full:
-                snn.load_neuron_config(report.stages["ssc"])
+                snn.load_neuron_config(report.stages["ssc" if ssc["ssc"] else "adafire"])
                 logits = {"calib": step_logits(snn, calib[0], T), "val": step_logits(snn, xv, T),
                           "test": step_logits(snn, xte, T)}
                 labels = {"calib": calib[1], "val": yv, "test": yte}
@@ -153,8 +158,15 @@ def run_model(name: str, args) -> dict:
                 row.update({"ssc_ratios": report.ssc_ratios, "ssc_accuracy": accuracy(logits["test"].sum(0), yte),
                             "iat": {k: report.iat_selection.get(k) for k in ("alpha", "beta", "held_out_losses",
                                                                               "held_out_mean_steps")},
-                            "full_accuracy": accuracy(chosen, yte), "full_mean_steps": round(float(steps.double().mean()), 3)})
+                            "ssc": ssc["ssc"], "ssc_max": args.ssc_max, "full_accuracy": accuracy(chosen, yte), "full_mean_steps": round(float(steps.double().mean()), 3)})
                 row["full_delta_pp"] = round(row["full_accuracy"] - ann_test, 2)
+                if args.check_exit:     # the same policy run for real (samples leave the batch): must agree
+                    from adaspike.convert import evaluate_snn
+                    batches = [(xte[i:i + 500], yte[i:i + 500]) for i in range(0, len(yte), 500)]
+                    run = evaluate_snn(snn, batches, T, exit_policy=policy)
+                    row.update({"run_accuracy": round(100 * run["accuracy"], 2),
+                                "run_mean_steps": round(run["mean_steps"], 3),
+                                "energy_graded_uJ": round(run["energy_pj"] / 1e6, 3)})
                 if args.save:
                     Path(args.save).mkdir(parents=True, exist_ok=True)
                     torch.save({"logits": {k: v.half() if args.half else v for k, v in logits.items()},
@@ -178,6 +190,10 @@ def main(argv=None) -> int:
     p.add_argument("--test-limit", type=int, default=None)
     p.add_argument("--save", default="runs/convert29/logits")
     p.add_argument("--half", action="store_true")
+    p.add_argument("--ssc-max", type=float, default=None,
+                   help="SSC ratio candidates up to this value only (default: all, 1.0..10.0); 0: no SSC")
+    p.add_argument("--check-exit", action="store_true",
+                   help="also run the full pipeline with real early exit (accuracy, steps, energy_graded_uJ)")
     p.add_argument("-o", "--output", type=Path, default=Path("benchmarks/results/convert_pretrained.json"))
     args = p.parse_args(argv)
     args.T = [int(t) for t in args.T.split(",")]

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import torch
 
-from adaspike.convert.iat import ALPHAS, ExitPolicy, select_exit_policy
+from adaspike.convert.iat import ExitPolicy, select_exit_policy
+from adaspike.convert.iat import PAPER_ALPHAS as ALPHAS
 
 WIDE = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5) + ALPHAS
 RULES = {
     "losses, α 0.6-1 (issue-13 rule)": dict(alphas=ALPHAS, criterion="losses"),
     "losses, α 0-1": dict(alphas=WIDE, criterion="losses"),
     "losses+1, α 0.6-1": dict(alphas=ALPHAS, criterion="losses+1"),
+    "losses+1, α 0-1 (issue-29 default)": dict(alphas=WIDE, criterion="losses+1"),
     "net, α 0.6-1": dict(alphas=ALPHAS, criterion="net"),
     "net, α 0-1": dict(alphas=WIDE, criterion="net"),
     "net, α 0-1, confidence": dict(alphas=WIDE, criterion="net", score="confidence"),

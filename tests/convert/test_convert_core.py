@@ -38,6 +38,7 @@ def _small_resnet():
     return build_ann("resnet", widths=(4, 8)).eval()
 
 
+@pytest.mark.slow
 def test_layerwise_stepwise_and_backends_agree():
     ann = _small_resnet()
     x = torch.rand(24, 1, 28, 28)
@@ -91,6 +92,7 @@ class FunctionalCNN(nn.Module):
         return self.fc(torch.relu(self.conv(x)).flatten(1))
 
 
+@pytest.mark.slow
 def test_untraceable_module_network_converts_by_module_replacement():
     torch.manual_seed(0)
     ann = ShapeCheckedCNN().eval()
@@ -163,13 +165,13 @@ def _noisy_logits(T=6, B=400, C=5, seed=0):
 @pytest.mark.parametrize("folds", [1, 4])
 def test_selected_policy_respects_the_tolerance_on_held_back_data(folds):
     logits, y = _noisy_logits()
-    policy, info = select_exit_policy([logits], [y], tolerance=0.3, folds=folds)
+    policy, info = select_exit_policy([logits], [y], tolerance=0.3, folds=folds, criterion="losses")
     assert info["held_out_samples"] == (100 if folds == 1 else 400)      # cross-fitting holds back every sample
     assert 100 * info["held_out_losses"] / info["held_out_samples"] <= 0.3 + 1e-9
     assert info["alpha"] is not None and abs(info["alpha"] + info["beta"] - 1) < 1e-12
     assert info["held_out_mean_steps"] == min(r["mean_steps"] for r in info["candidates"] if r["within_tolerance"])
     # the final thresholds come from all calibration samples with the chosen α
-    full = select_exit_policy([logits], [y], tolerance=0.3, folds=folds, alphas=(info["alpha"],))[0]
+    full = select_exit_policy([logits], [y], tolerance=0.3, folds=folds, alphas=(info["alpha"],), criterion="losses")[0]
     assert torch.equal(policy.thresholds, full.thresholds)
 
 
@@ -185,7 +187,8 @@ def test_selection_counts_losses_not_net_accuracy():
     for i in range(97, 100):                    # wrong at T, right (and certain) at step 1: gained by exiting at 1
         logits[0, i] = torch.tensor([9.0, 0.0, 0.0])
         logits[1, i] = torch.tensor([0.0, 30.0, 0.0])
-    policy, info = select_exit_policy([logits], [y], tolerance=0.3, folds=1, held_fraction=1.0, alphas=(0.0, 1.0))
+    policy, info = select_exit_policy([logits], [y], tolerance=0.3, folds=1, held_fraction=1.0, alphas=(0.0, 1.0),
+                                      criterion="losses")
     eager = info["candidates"][0]
     assert eager["accuracy"] == info["held_out_fixed_T_accuracy"] and eager["losses"] == 3
     assert not eager["within_tolerance"] and info["alpha"] == 1.0

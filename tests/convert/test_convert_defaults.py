@@ -125,3 +125,30 @@ def test_max_pool_warning_names_the_callers_line_and_the_models():
     pools = [w for w in caught if "max-pooling per step" in str(w.message)]
     assert len(pools) == 1 and pools[0].filename == __file__
     assert "max_pool2d(h, 2)" in str(pools[0].message)          # the model's own line, from the trace
+
+
+def _lossy_logits(n: int, lost: int):
+    """n samples right and certain from step 1, except ``lost`` that are wrong (and certain) at step 1, right at T."""
+    logits = torch.zeros(2, n, 3, dtype=torch.float64)
+    logits[:, :, 0] = 5.0
+    for i in range(lost):
+        logits[0, i] = torch.tensor([0.0, 9.0, 0.0])
+        logits[1, i] = torch.tensor([30.0, 0.0, 0.0])
+    return logits, torch.zeros(n, dtype=torch.long)
+
+
+def test_iat_default_rule_wants_one_more_loss_to_fit_the_tolerance():
+    from adaspike.convert.iat import ALPHAS, PAPER_ALPHAS, select_exit_policy
+
+    assert ALPHAS[0] == 0.0 and set(PAPER_ALPHAS) <= set(ALPHAS)
+    logits, y = _lossy_logits(1000, 3)          # exiting at step 1 loses 3 of 1000 = 0.3 points
+    kw = dict(tolerance=0.3, folds=1, held_fraction=1.0, alphas=(0.0, 1.0))
+    _, old = select_exit_policy([logits], [y], criterion="losses", **kw)
+    _, new = select_exit_policy([logits], [y], **kw)
+    assert old["alpha"] == 0.0 and old["held_out_losses"] == 3          # 0.3 points: within tolerance
+    assert new["criterion"] == "losses+1" and new["alpha"] == 1.0       # 3 + 1 = 0.4 points: not
+    few, y_few = _lossy_logits(200, 0)          # 200 samples cannot show 0.3 points: no early exit at all
+    policy, info = select_exit_policy([few], [y_few], **kw)
+    assert info["alpha"] is None and bool((policy.thresholds > 1).all())
+    with pytest.raises(ValueError, match="criterion"):
+        select_exit_policy([few], [y_few], criterion="mean", **kw)
