@@ -26,7 +26,7 @@ class UnknownName(KeyError, ValueError):
 
 
 class Registry(MutableMapping[str, Entry], Generic[Entry]):
-    """Entries by name. ``kind`` names what is registered, for the messages ("neuron", "retime map", ...).
+    """Entries by name. ``kind`` names what is registered, for the messages ("neuron", "dataset", ...).
 
     Registering another entry under a taken name (or alias) raises; registering the same entry again is a no-op,
     so that re-importing a module is harmless. Item assignment replaces on purpose (tests patch entries with it).
