@@ -146,7 +146,8 @@ def _conversion_options(p) -> None:
     p.add_argument("--ssc", action="store_true", help="add the SSC rows (on top of AdaFire)")
     p.add_argument("--iat", action="store_true", help="add the IAT early-exit rows (on top of SSC)")
     p.add_argument("--compare-budget", action="store_true",
-                   help="also convert with the budget at max Γ (unconstrained) to compare energy")
+                   help="also convert with the budget at max Γ (unconstrained) to compare energy; since that is "
+                        "the default budget, use it with --budget paper to put the paper's rows beside it")
     p.add_argument("--gammas", type=int_list, default=list(range(1, 9)), help="Γ candidates (default 1..8)")
     p.add_argument("--budget", choices=("accuracy", "paper"), default="accuracy",
                    help="AdaFire spike budget: 'accuracy' (default) is the all-max-Γ spike count (--gamma-target, "
