@@ -58,7 +58,11 @@ class ConversionReport:
                  f"  options: {', '.join(on) or 'plain IF'}"]
         if self.gammas:
             counts = {g: self.gammas.count(g) for g in sorted(set(self.gammas))}
-            lines.append("  Γ per layer: " + ", ".join(f"{g}×{n}" for g, n in counts.items()))
+            budget = ""
+            if self.options.get("adafire") and self.options.get("gamma_target") is not None:
+                budget = (f" (budget: all-Γ = {self.options['gamma_target']} spike count × η "
+                          f"{self.options.get('spike_budget', 1.0):g})")
+            lines.append("  Γ per layer: " + ", ".join(f"{g}×{n}" for g, n in counts.items()) + budget)
         if self.ssc_ratios is not None:
             lines.append(f"  SSC ratios: {min(self.ssc_ratios):g}..{max(self.ssc_ratios):g}")
         if self.iat_selection:
