@@ -32,7 +32,7 @@ def _quiet_convert(*args, **kwargs):
 def test_default_budget_is_max_gamma_and_paper_budget_is_gamma_4():
     assert DEFAULT_GAMMA_TARGET is None and PAPER_GAMMA_TARGET == 4
     x, y = _data()
-    common = dict(T=2, gammas=(1, 2, 4, 8), threshold_batches=1, progress=False)
+    common = dict(T=1, gammas=(1, 2, 4, 8), threshold_batches=1, progress=False)
     _, default = _quiet_convert(_net(), (x, y), **common)
     assert default.options["gamma_target"] == 8 and default.options["spike_budget"] == 1.0
     _, paper = _quiet_convert(_net(), (x, y), budget="paper", spike_budget=3.0, **common)
