@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -332,6 +333,8 @@ def worker(library: str, names: list[str], threads: int, reps: int) -> dict:
         result[name] = statistics.median(times) * 1e3
         if library == "adaspike":
             result[name + ":agreement"] = spike_agreement(work)
+    # the worker's peak resident memory over all its workloads (Linux reports KiB)
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
 
@@ -379,10 +382,9 @@ def summarise(rounds: list[dict], names) -> dict:
     return table
 
 
-def markdown(table: dict, meta: dict) -> str:
-    lines = [f"Outside-harness table: {meta['rounds']} shuffled rounds, one process per library and round, "
-             f"{meta['threads']} torch threads, median of {meta['reps']} calls per worker; {meta['machine']}.", "",
-             "| workload | adaspike ms | fastest other (ms) | ratio median (range) | goal | ÷ floor | spikes = plain |",
+def table_markdown(table: dict) -> str:
+    """The ratio table (docs/site_tables.py renders it from the JSON's ``table``)."""
+    lines = ["| workload | adaspike ms | fastest other (ms) | ratio median (range) | goal | adaspike ÷ floor | spikes = plain |",
              "|---|---|---|---|---|---|---|"]
     for name, row in table.items():
         best = row["fastest_other"]
@@ -391,6 +393,12 @@ def markdown(table: dict, meta: dict) -> str:
                      f"≥ {row['goal']}× {'✔' if row['ratio_median'] >= row['goal'] else '✘'} | "
                      f"{row['floor_ratio_median']:.2f}× | {100 * row['spike_agreement']:.0f} % |")
     return "\n".join(lines)
+
+
+def markdown(table: dict, meta: dict) -> str:
+    return (f"Outside-harness table: {meta['rounds']} shuffled rounds, one process per library and round, "
+            f"{meta['threads']} torch threads, median of up to {meta['reps']} calls per worker; {meta['machine']}."
+            f"\n\n{table_markdown(table)}")
 
 
 def main(argv=None) -> None:
@@ -416,6 +424,7 @@ def main(argv=None) -> None:
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
             "load_average": os.getloadavg()}
     table = summarise(rounds, names)
+    meta["peak_rss_mib"] = {lib: statistics.median(t[lib]["peak_rss_mib"] for t in rounds) for lib in libraries}
     text = markdown(table, meta)
     print(text)
     if args.out:

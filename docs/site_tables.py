@@ -98,8 +98,17 @@ def metrics_overhead(report: dict) -> str:
     return _table(["evaluation", "samples", "plain (s)", "with metrics (s)", "overhead"], rows)
 
 
+def outside(report: dict) -> str:
+    """``benchmarks.outside``'s ratio table (issue 33's outside harness)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from benchmarks.outside import table_markdown
+
+    return table_markdown(report["table"])
+
+
 GENERATORS: dict[str, Callable[..., str]] = {"speed": speed, "memory": memory, "convert-speed": convert_speed,
-                                              "metrics-overhead": metrics_overhead}
+                                              "metrics-overhead": metrics_overhead, "outside": outside}
 
 
 def render(text: str, root: Path = ROOT) -> str:
