@@ -14,7 +14,8 @@ Models:
 
 Calibration: ``--calib`` random training images (seed 0); validation: the next ``--val`` random training images
 (used only to choose rules, never the test set). For each budget (``paper``: Γ = 4 all-layer spike count, η = 1;
-``accuracy``: budget at max Γ; ``defaults``: whatever ``convert`` defaults to, IAT rule included) AdaFire (+ bias correction) at every T of ``--T``, and at T = 8 the full pipeline
+``accuracy``: budget at max Γ; ``defaults``: whatever ``convert`` defaults to, IAT rule included) AdaFire
+(+ bias correction) at every T of ``--T``, and at T = 8 the full pipeline
 (AdaFire + SSC + IAT with the library's IAT rule); the per-step logits of the SSC-stage SNN on the calibration,
 validation and test images are saved to ``--save`` so other early-exit rules can be scored post hoc.
 
@@ -158,7 +159,8 @@ def run_model(name: str, args) -> dict:
                 row.update({"ssc_ratios": report.ssc_ratios, "ssc_accuracy": accuracy(logits["test"].sum(0), yte),
                             "iat": {k: report.iat_selection.get(k) for k in ("alpha", "beta", "held_out_losses",
                                                                               "held_out_mean_steps")},
-                            "ssc": ssc["ssc"], "ssc_max": args.ssc_max, "full_accuracy": accuracy(chosen, yte), "full_mean_steps": round(float(steps.double().mean()), 3)})
+                            "ssc": ssc["ssc"], "ssc_max": args.ssc_max, "full_accuracy": accuracy(chosen, yte),
+                            "full_mean_steps": round(float(steps.double().mean()), 3)})
                 row["full_delta_pp"] = round(row["full_accuracy"] - ann_test, 2)
                 if args.check_exit:     # the same policy run for real (samples leave the batch): must agree
                     from adaspike.convert import evaluate_snn

@@ -6,7 +6,8 @@
 Defaults: Γ 1..8 as the paper's published code, but the spike budget at max Γ (η = 1), which keeps AdaFire within
 0.3 points of the ANN where the paper's budget (all-Γ = 4 spike count, ``budget="paper"``) cost 0.2-0.6 points
 (docs/results.md, issue 29); IAT α, β chosen on held-back calibration data within a 0.3-point tolerance,
-cross-fitted over 4 folds. Each of AdaFire, bias correction, SSC and IAT can be switched off; with all off, this is plain IF with MSE
+cross-fitted over 4 folds. Each of AdaFire, bias correction, SSC and IAT can be switched off; with all off, this
+is plain IF with MSE
 thresholds (the baseline). Without AdaFire a uniform Γ (default 1, binary IF) is used.
 """
 from __future__ import annotations
