@@ -152,7 +152,7 @@ def _conversion_options(p) -> None:
     p.add_argument("--budget", choices=("accuracy", "paper"), default="accuracy",
                    help="AdaFire spike budget: 'accuracy' (default) is the all-max-Γ spike count (--gamma-target, "
                         "--spike-budget apply); 'paper' reproduces the paper's code, the all-Γ = 4 count with "
-                        "η = 1, which cost 0.2-0.6 points of accuracy on the models of docs/results.md")
+                        "η = 1, which cost up to 1.6 points at T = 2 on the models of docs/results.md")
     p.add_argument("--gamma-target", type=int, default=None,
                    help="Γ whose all-layer spike count sets the AdaFire budget (default: max Γ, effectively "
                         "unconstrained; 0 means the same; the paper's code uses 4, see --budget paper)")
