@@ -4,7 +4,7 @@
 4 AdaFire Γ allocation (Pareto DP) → 5 thresholds again with each Γ_l → 6 bias correction →
 7 SSC threshold ratios → 8 bias correction again → 9 IAT exit thresholds.
 Defaults: Γ 1..8 as the paper's published code, but the spike budget at max Γ (η = 1): the paper's budget
-(all-Γ = 4 spike count, ``budget="paper"``) cost up to 1.6 points at T = 2 and 0.3-0.6 at T = 8 on the models of
+(all-Γ = 4 spike count, ``budget="paper"``) cost up to 1.6 points at T = 2 and 0.6 at T = 8 on the models of
 docs/results.md (issue 29); IAT α, β chosen on held-back calibration data within a 0.3-point tolerance,
 cross-fitted over 4 folds. Each of AdaFire, bias correction, SSC and IAT can be switched off; with all off, this
 is plain IF with MSE
@@ -108,7 +108,7 @@ def calibration_batches(data, batch_size: int = 128, device=None) -> tuple[list[
 
 DEFAULT_GAMMAS = tuple(range(1, 9))     # paper code: Γ candidates 1..8 (CIFAR)
 DEFAULT_GAMMA_TARGET = None            # the spike budget is the all-max-Γ network's count (issue 29: the paper's
-                                       # all-Γ=4 budget cost up to 1.6 points at T = 2, 0.3-0.6 at T = 8)
+                                       # all-Γ=4 budget cost up to 1.6 points at T = 2, 0.6 at T = 8)
 PAPER_GAMMA_TARGET = 4                 # paper code: the spike budget is the all-Γ=4 network's count
 DEFAULT_SPIKE_BUDGET = 1.0             # η
 BUDGETS = ("accuracy", "paper")        # convert(budget=...): the default budget, or the paper's (Γ = 4, η = 1)
