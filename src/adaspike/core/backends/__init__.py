@@ -13,6 +13,7 @@ from typing import Callable
 
 import torch
 
+from ..allocator import tune_allocator
 from ..reference import reference_scan
 from ..registry import Registry
 from ..state import Backend, ScanRequest
@@ -114,6 +115,7 @@ def register_default_backends() -> None:
     if _REGISTERED:
         return
     _REGISTERED = True
+    tune_allocator()  # big folded-time buffers reused from the heap, not page-faulted in on every call
     register_backend("numba", NUMBA, NUMBA.supports)
     register_backend("triton", TRITON, TRITON.supports)
 
