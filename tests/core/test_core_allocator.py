@@ -11,18 +11,20 @@ import pytest
 glibc = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
                            reason="mallopt tuning applies to glibc only")
 
-# allocate, write and free a 64 MiB tensor twice; report the minor page faults of the second round
+# write and free 64 MiB, then write 40 MiB (above glibc's largest own mmap threshold, 32 MiB); report the minor
+# page faults of the second buffer. (The same size twice is a flaky probe: an aligned request of the freed
+# chunk's own size does not fit in it when a small allocation landed after it, about 1 process in 3.)
 PROBE = """
 import resource, torch
 from adaspike.core.allocator import tune_allocator
 applied = tune_allocator()
-def round_trip():
-    x = torch.empty(16 << 20)
-    x.fill_(1.0)
-    del x
-round_trip()
+x = torch.empty(16 << 20)
+x.fill_(1.0)
+del x
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-round_trip()
+y = torch.empty(10 << 20)
+y.fill_(1.0)
+del y
 print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
@@ -38,10 +40,10 @@ def _probe(setting: str) -> tuple[bool, int]:
 def test_tuned_heap_reuses_a_large_buffer_without_page_faults():
     applied, faults = _probe("1")
     assert applied
-    assert faults < 1000                  # the 64 MiB come back from the heap
+    assert faults < 1000                  # the 40 MiB come from the freed 64 MiB in the heap
     untouched, untuned_faults = _probe("0")
     assert not untouched
-    assert untuned_faults > 10_000        # 16 384 pages of 4 KiB mapped afresh
+    assert untuned_faults > 10_000        # 10 240 pages of 4 KiB mapped afresh
 
 
 def test_it_is_applied_once_per_process(monkeypatch):

@@ -9,7 +9,9 @@ took 14 ms, against 1.4 ms for eight per-step pieces of the same size served fro
 
 ``tune_allocator`` raises glibc's mmap and trim thresholds (``mallopt``) so freed buffers stay in the heap and
 are reused, as jemalloc and tcmalloc, which Intel's PyTorch CPU guide recommends, do by design. The cost is that
-memory freed after a peak stays with the process (up to the threshold) instead of returning to the system.
+memory freed after a peak stays with the process (up to the threshold) instead of returning to the system. Reuse
+is likely, not certain: a freed chunk with a small allocation after it may be too small for the next aligned
+request of exactly its size, which then takes fresh memory (the training step above varied 165–211 ms).
 
 The CPU scan applies it once, on its first call. ``ADASPIKE_MALLOC_TUNING=0`` leaves the allocator alone; a
 process without glibc (macOS, musl, Windows) is not touched.
