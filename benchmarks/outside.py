@@ -140,6 +140,13 @@ def shared_layers(work: Workload):
             [r.clone() for r in recs] if work.kind == "rec" else None)
 
 
+def _folded(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module`` over all T·B rows of [T, B, ...] at once, back to [T, B, ...]."""
+    T, B = x.shape[:2]
+    y = module(x.reshape(T * B, *x.shape[2:]))
+    return y.reshape(T, B, *y.shape[1:])
+
+
 class LayerwiseNet(nn.Module):
     """Each synapse over all T·B rows at once, then a Python loop of ``step(current, state) -> (s, state)``
     (recurrent: + V·s_{t−1} per step; conv: avg-pool 2 after each layer), the readout averaged over time."""
@@ -155,8 +162,7 @@ class LayerwiseNet(nn.Module):
     def forward(self, x):
         T, B = x.shape[:2]
         for i, synapse in enumerate(self.synapses):
-            drive = synapse(x.reshape(T * B, *x.shape[2:]))
-            drive = drive.reshape(T, B, *drive.shape[1:])
+            drive = _folded(synapse, x)
             state, s, out = None, None, []
             for t in range(T):
                 d = drive[t]
@@ -166,8 +172,7 @@ class LayerwiseNet(nn.Module):
                 out.append(s)
             x = torch.stack(out)
             if self.conv:
-                x = self.pool(x.reshape(T * B, *x.shape[2:]))
-                x = x.reshape(T, B, *x.shape[1:])
+                x = _folded(self.pool, x)
         return self.readout(x.reshape(T, B, -1)).mean(0)
 
 
@@ -259,8 +264,7 @@ class FloorNet(nn.Module):
     def forward(self, x):
         T, B = x.shape[:2]
         for i, synapse in enumerate(self.synapses):
-            h = synapse(x.reshape(T * B, *x.shape[2:]))
-            h = h.reshape(T, B, *h.shape[1:])
+            h = _folded(synapse, x)
             if self.recurrents is not None:
                 prev, out = h.new_zeros(h.shape[1:]), []
                 for t in range(T):
@@ -268,8 +272,7 @@ class FloorNet(nn.Module):
                     out.append(prev)
                 h = torch.stack(out)
             if self.kind == "conv":
-                h = self.pool(h.reshape(T * B, *h.shape[2:]))
-                h = h.reshape(T, B, *h.shape[1:])
+                h = _folded(self.pool, h)
             x = h
         return self.readout(x.reshape(T, B, -1)).mean(0)
 
