@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from adaspike.studies.convert import conversion_rows
-from adaspike.studies.events import _frames, _load_frame_ann
+from adaspike.studies.event_baselines import frames as _frames, load_frame_ann as _load_frame_ann
 from adaspike.train import read_checkpoint
 
 
