@@ -56,7 +56,7 @@ def _ms(values: list[float]) -> str:
 def report(out: Path, targets=(0.7, 0.75, 0.8)) -> str:
     """The Markdown tables of docs/results.md from the finished runs under ``out``."""
     from adaspike.report import markdown_table
-    from adaspike.studies.coding import epochs_to_reach
+    from adaspike.report.coding_study import epochs_to_reach
 
     lines = []
     cost = _runs(out / "cost")

@@ -549,7 +549,8 @@ def trained_accuracy(checkpoint: Path, readers: list[str], limit: int | None = N
     membrane where the file writes a leaky integrator as a never-firing LIF, else the output spikes) reduced over
     time as the model reduces it. A reader the model cannot be exported for records the export's error."""
     from adaspike.interop.check import _readouts
-    from adaspike.interop.importer import _NEURONS, flatten_graph
+    from adaspike.interop.detect import flatten_graph
+    from adaspike.interop.nodes import NEURON_NODES as _NEURONS
     from adaspike.interop.readers import run_reader
     from adaspike.layers.readout import reduce_time
     from adaspike.studies.experiment import make_loaders
