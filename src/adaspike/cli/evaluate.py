@@ -121,16 +121,14 @@ def _eval(args) -> int:
         args.substeps = kind == "events" if args.substeps is None else args.substeps
         forward = ClockedForward(assume_nominal=args.nominal_clock, spike_rule=args.spike_rule,
                                  substeps=args.substeps)
+    collectors = []
     if args.metrics:  # the same pass: the collector's hooks watch the evaluation
         from ..metrics import MetricsCollector
 
-        collector = MetricsCollector()
-        with collector.watch(model):
-            metrics = evaluate(model, loaders.test, progress=args.progress, forward=forward)
-        # per-second figures follow the data's step, which --dt may set apart from the model's
-        metrics["metrics"] = collector.result(step_s=dt)
-    else:
-        metrics = evaluate(model, loaders.test, progress=args.progress, forward=forward)
+        collectors.append(MetricsCollector())
+    metrics = evaluate(model, loaders.test, progress=args.progress, forward=forward, collectors=collectors)
+    if args.metrics:  # per-second figures follow the data's step, which --dt may set apart from the model's
+        metrics["metrics"] = collectors[0].result(step_s=dt)
     metrics["provenance"] = {
         "checkpoint": str(args.checkpoint), "checkpoint_sha256": _sha256(args.checkpoint), "dataset": dataset,
         "root": root, "split": "test", "options": options, "data_dt": getattr(test_set, "dt", dt),

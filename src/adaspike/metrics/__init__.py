@@ -3,7 +3,8 @@
 ``result = adaspike.metrics.measure(model, loader)`` runs ``model`` over ``loader`` with hooks and returns
 NeuroBench's static and workload metrics (by NeuroBench's definitions), adaspike's burst-aware synaptic
 operations with the recurrent synapses included, and the energy per layer, per sample, per step and per
-second of input. Inside an existing evaluation loop use ``with MetricsCollector().watch(model): ...``.
+second of input. From ``adaspike.train.evaluate`` pass ``collectors=[MetricsCollector()]``; around a loop of
+your own use ``with MetricsCollector().watch(model): ...``.
 See docs/pages/api/metrics.md for where adaspike differs from NeuroBench on purpose.
 """
 from .energy import DEFAULT_ENERGY, E_AC_PJ, E_MAC_PJ, EnergyModel, nominal_macs

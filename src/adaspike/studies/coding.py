@@ -177,34 +177,28 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
-@torch.no_grad()
-def evaluate_with_spikes(model: nn.Module, loader, device, train_bn: bool = False) -> dict:
-    """Accuracy, loss and spikes per sample (all PerStepLIF outputs summed over time) in eval mode.
+def evaluate_with_spikes(model: nn.Module, loader, device=None, train_bn: bool = False, collectors=()) -> dict:
+    """Accuracy, loss and spikes per sample (all PerStepLIF outputs summed over time) in eval mode, by
+    ``adaspike.train.evaluate`` (``collectors`` watch the same pass).
 
     ``train_bn=True`` normalises with each test batch's own statistics (the authors' code); running
     statistics are left untouched.
     """
-    model.eval()
+    from ..train import SpikeRateMonitor, evaluate
+
+    spikes = SpikeRateMonitor(kinds=PerStepLIF)
     norms = [m for m in model.modules() if isinstance(m, TemporalBatchNorm)]
+    before = [m.train_bn_at_eval for m in norms]
     for m in norms:
         m.train_bn_at_eval = train_bn
-    counts = [0.0]
-    hooks = [m.register_forward_hook(lambda mod, inp, out: counts.__setitem__(0, counts[0] + float(out.sum())))
-             for m in model.modules() if isinstance(m, PerStepLIF)]
-    correct = loss = total = 0.0
     try:
-        for x, y in loader:
-            x, y = x.to(device), y.to(device)
-            logits = model(x)
-            correct += float((logits.argmax(-1) == y).sum())
-            loss += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
-            total += len(y)
+        metrics = evaluate(model, loader, nn.CrossEntropyLoss(reduction="sum"), collectors=(spikes, *collectors),
+                           device=device)
     finally:
-        for h in hooks:
-            h.remove()
-        for m in norms:
-            m.train_bn_at_eval = False
-    return {"accuracy": correct / total, "test_loss": loss / total, "spikes_per_sample": counts[0] / total}
+        for m, flag in zip(norms, before):
+            m.train_bn_at_eval = flag
+    return {"accuracy": metrics["accuracy"], "test_loss": metrics["loss"],
+            "spikes_per_sample": spikes.total_spikes() / max(1, metrics["samples"])}
 
 
 def run_cell(cfg: CodingStudyConfig, model: str, encoding: str, adaptive: str, T: int, seed: int = 0) -> dict:
@@ -243,8 +237,7 @@ def run_cell(cfg: CodingStudyConfig, model: str, encoding: str, adaptive: str, T
     from ..metrics import MetricsCollector, summary_row
 
     collector = MetricsCollector()  # workload and energy, from the same test pass
-    with collector.watch(net):
-        metrics = evaluate_with_spikes(net, test, device)
+    metrics = evaluate_with_spikes(net, test, device, collectors=[collector])
     workload = summary_row({**collector.result(), "accuracy": metrics["accuracy"]},
                            f"{model} {encoding} {adaptive} T={T} s{seed}")
     row = {"model": model, "encoding": encoding, "adaptive": adaptive, "T": T, "seed": seed, **metrics,

@@ -79,7 +79,7 @@ def train_ann(arch: str, dataset: str = "fashion-mnist", *, epochs: int = 3, bat
     ``limit``: at most N samples of each split (train and test). A test accuracy near chance (below 1.5/C)
     is logged as a warning: converting such a model gives a chance-level SNN.
     """
-    from ..train import Trainer, save_checkpoint
+    from ..train import Trainer, evaluate, save_checkpoint
 
     torch.manual_seed(seed)
     xtr, ytr = load_split(dataset, "train", root, limit)
@@ -93,11 +93,8 @@ def train_ann(arch: str, dataset: str = "fashion-mnist", *, epochs: int = 3, bat
     trainer = Trainer(model, lr=lr, epochs=epochs, scheduler="cosine", seed=seed, progress=False,
                       batch_transform=to_device, metadata={"dataset": dataset, "arch": arch})
     history = trainer.fit(_loader(xtr, ytr, batch_size, shuffle=True, seed=seed))
+    accuracy = evaluate(model, _loader(xte, yte, 1000), device=device)["accuracy"]
     model.eval()
-    with torch.no_grad():
-        correct = sum(int((model(x.to(device)).argmax(1) == y.to(device)).sum())
-                      for x, y in _loader(xte, yte, 1000))
-    accuracy = correct / len(yte)
     classes = int(ytr.max()) + 1
     if accuracy < 1.5 / classes:
         log.warning("train-ann: test accuracy %.1f %% is at chance level for %d classes: the ANN has not learnt; "

@@ -192,8 +192,7 @@ def conversion_rows_at_budgets(ann_checkpoint: str | Path, snn_checkpoint: str |
         direct = snn if math.isclose(source_dt(snn), dt) else retime(snn, dt=dt, method="zoh")
         test = DataLoader(list(zip(x_test, y_test.tolist())), batch_size=128, collate_fn=time_major_collate)
         collector = MetricsCollector()
-        with collector.watch(direct):
-            metrics = evaluate(direct, test)
+        metrics = evaluate(direct, test, collectors=[collector])
         summary = summary_row({**collector.result(step_s=dt), "accuracy": metrics["accuracy"]}, "conv SNN")
         label = "" if direct is snn else f", retimed (zoh) from {1e3 * source_dt(snn):g} ms"
         rows.append({"T": T, "dt_ms": round(1e3 * dt, 3), "model": f"conv SNN trained directly{label}",

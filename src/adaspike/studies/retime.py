@@ -167,8 +167,7 @@ def evaluate_grid(model: torch.nn.Module, cfg: RetimeStudyConfig, label: str, se
                     else:
                         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
                 collector = MetricsCollector()  # workload and energy, from the same evaluation pass
-                with collector.watch(adapted):
-                    metrics = evaluate(adapted, test)
+                metrics = evaluate(adapted, test, collectors=[collector])
                 row["workload"] = summary_row({**collector.result(step_s=dt), "accuracy": metrics["accuracy"]},
                                               f"{label}{'' if seed is None else f' s{seed}'} {row['variant']}")
                 rates = {name: float(rate) for name, rate in metrics["spike_rates"].items()}

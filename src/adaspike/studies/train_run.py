@@ -156,8 +156,7 @@ def train_run(*, dataset: str = "event-digits", root: str | None = None, dt: flo
     train_time = time.perf_counter() - tic
     # the one look at the test set
     collector = MetricsCollector()  # workload and energy, from the same pass
-    with collector.watch(net):
-        final = trainer.evaluate(_device_loader(loaders.test if test else loaders.val, device))
+    final = trainer.evaluate(_device_loader(loaders.test if test else loaders.val, device), collectors=[collector])
     net.cpu()
     neuron_name = settings.get("neuron")
     result = {"dataset": dataset, "dt": dt, "model": settings["model"], "model_config": getattr(net, "config", None),

@@ -8,10 +8,17 @@ from torch import nn
 
 from ..layers.neurons import NeuronLayer
 
-__all__ = ["CHANCE_MARGIN", "SpikeRateMonitor", "accuracy", "chance_level_warning"]
+__all__ = ["CHANCE_MARGIN", "SpikeRateMonitor", "accuracy", "chance_level_warning", "correct_count"]
 
 # within this many accuracy points (absolute, 0.05 = 5 %) of 1/classes a model has learned nothing useful
 CHANCE_MARGIN = 0.05
+
+
+def correct_count(logits: torch.Tensor, target: torch.Tensor) -> int:
+    """How many samples of the batch ``logits`` classifies as ``target`` (class indices, or soft targets)."""
+    if target.dim() > 1:  # soft targets (mixup)
+        target = target.argmax(-1)
+    return int((logits.argmax(-1) == target).sum())
 
 
 def accuracy(logits: torch.Tensor, target: torch.Tensor) -> float:
@@ -43,9 +50,11 @@ def chance_level_warning(accuracies: dict[str, float | None], classes: int,
 
 
 class SpikeRateMonitor:
-    """Mean spikes per neuron per step for every neuron layer, accumulated over the batches seen."""
+    """Mean spikes per neuron per step for every neuron layer (or only the layers of ``kinds``), accumulated
+    over the batches seen while it watches a model (``with monitor.watch(model): ...``)."""
 
-    def __init__(self):
+    def __init__(self, kinds: type | tuple[type, ...] = NeuronLayer):
+        self.kinds = kinds
         self.totals: dict[str, float] = {}
         self.counts: dict[str, int] = {}
 
@@ -59,7 +68,7 @@ class SpikeRateMonitor:
     @contextmanager
     def watch(self, model: nn.Module):
         handles = [m.register_forward_hook(self._hook(name)) for name, m in model.named_modules()
-                   if isinstance(m, NeuronLayer)]
+                   if isinstance(m, self.kinds)]
         try:
             yield self
         finally:
@@ -68,3 +77,7 @@ class SpikeRateMonitor:
 
     def rates(self) -> dict[str, float]:
         return {name: self.totals[name] / max(1, self.counts[name]) for name in self.totals}
+
+    def total_spikes(self) -> float:
+        """All spikes seen, summed over layers, steps and samples."""
+        return sum(self.totals.values())

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import time
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -27,7 +28,7 @@ from . import distributed as dist
 from .recipes import cosine_warmup_factor
 from .checkpoint import CheckpointError, load_state, read_checkpoint, save_checkpoint
 from .logbook import EpochLog
-from .metrics import SpikeRateMonitor, accuracy
+from .metrics import SpikeRateMonitor, accuracy, correct_count
 
 log = logging.getLogger("adaspike")
 LAST = "last.safetensors"
@@ -175,8 +176,9 @@ class Trainer:
         return total_loss / max(1, total), total_correct / max(1, total)
 
     @torch.no_grad()
-    def evaluate(self, loader, model: nn.Module | None = None) -> dict:
-        return evaluate(model or self.model, loader, self.loss_fn, progress=self.progress)
+    def evaluate(self, loader, model: nn.Module | None = None, collectors=()) -> dict:
+        """``evaluate`` with the trainer's loss; ``collectors`` watch the same pass (e.g. a ``MetricsCollector``)."""
+        return evaluate(model or self.model, loader, self.loss_fn, progress=self.progress, collectors=collectors)
 
     # -- checkpoints ---------------------------------------------------------------------------------------
     def _checkpoint(self, epochs_done: int) -> None:
@@ -256,27 +258,39 @@ def _plain(state):
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, loss_fn: nn.Module | None = None, progress: bool = False,
-             forward=None) -> dict:
-    """Accuracy, mean loss and per-layer spike rates of ``model`` over ``loader``.
+             forward=None, collectors=(), device=None) -> dict:
+    """Accuracy (a fraction: correct / samples), mean loss and per-layer spike rates of ``model`` over ``loader``,
+    in eval mode (the model's mode is restored afterwards).
 
     ``forward(model, batch) -> (logits, labels)`` runs a batch other than ``(x, y)`` (default: ``model(x)``), e.g.
-    ``(x, y, steps)`` on a clock of its own (``adaspike.retime.run_on_clock``)."""
+    ``(x, y, steps)`` on a clock of its own (``adaspike.retime.run_on_clock``). ``collectors`` are objects with a
+    ``watch(model)`` context manager (``adaspike.metrics.MetricsCollector``, ``SpikeRateMonitor``, ...), all
+    watching the whole loop, so one pass gives the accuracy and what they count. ``device`` moves every tensor of
+    a batch there first. A ``loss_fn`` with ``reduction="sum"`` gives batch sums, any other batch means."""
     loss_fn = loss_fn or nn.CrossEntropyLoss()
+    summed = getattr(loss_fn, "reduction", "mean") == "sum"
     was_training = model.training
     model.eval()
     monitor = SpikeRateMonitor()
-    total_loss = total_correct = total = 0.0
-    with monitor.watch(model):
-        for batch in tqdm(loader, desc="eval", disable=None if progress else True, leave=False):
-            if forward is None:
-                x, y = batch
-                logits = model(x)
-            else:
-                logits, y = forward(model, batch)
-            n = logits.shape[0]
-            total += n
-            total_loss += float(loss_fn(logits, y)) * n
-            total_correct += accuracy(logits, y) * n
-    model.train(was_training)
-    return {"accuracy": total_correct / max(1, total), "loss": total_loss / max(1, total),
+    total_loss, correct, total = 0.0, 0, 0
+    try:
+        with ExitStack() as watching:
+            for collector in (monitor, *collectors):
+                watching.enter_context(collector.watch(model))
+            for batch in tqdm(loader, desc="eval", disable=None if progress else True, leave=False):
+                if device is not None:
+                    batch = tuple(t.to(device) if isinstance(t, torch.Tensor) else t for t in batch)
+                if forward is None:
+                    x, y = batch
+                    logits = model(x)
+                else:
+                    logits, y = forward(model, batch)
+                n = logits.shape[0]
+                total += n
+                loss = float(loss_fn(logits, y))
+                total_loss += loss if summed else loss * n
+                correct += correct_count(logits, y)
+    finally:
+        model.train(was_training)
+    return {"accuracy": correct / max(1, total), "loss": total_loss / max(1, total),
             "spike_rates": monitor.rates(), "samples": int(total)}
