@@ -11,6 +11,10 @@ time unit of the discrete model). What plain NIR IF cannot say is in the node's 
 Residual additions become several edges into one node (NIR sums a node's inputs). The graph's metadata
 records T, the coding (direct or frames) and the readout (mean of the output over T). Max-pooling has no NIR
 node and is refused. The graph is written with ``adaspike.interop.write_nir`` (atomic).
+
+Every module's node comes from the one node map ``adaspike.interop.node_map`` (shared with ``export_nir``; here in
+float64, with a zero bias where a layer has none); this file walks the fx graph and registers the conversion
+neuron's entry there.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from ..core import BinarySpike, BurstSpike
 from ..core.step import is_unit_integrator
+from ..interop.node_map import NodeContext, UnmappedModule, build_nir_node, register_nir_node
 from .context import run_context
 from .neuron import ConversionNeuron
 from .snn import ConvertedSNN
@@ -34,10 +39,7 @@ from .trace import UnsupportedOperationError, describe
 
 _FLATTEN_METHODS = {"flatten", "view", "reshape"}
 _PASS_METHODS = {"contiguous"}
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().double().numpy()
+_BIASED = (nir.Conv1d, nir.Conv2d, nir.Affine)    # synapse nodes a neuron's constant current folds into
 
 
 def _shape(node: fx.Node) -> tuple[int, ...]:
@@ -75,23 +77,14 @@ def converted_to_nir(snn: ConvertedSNN, example: torch.Tensor) -> nir.NIRGraph:
             mod = gm.get_submodule(node.target)
             name = str(node.target).replace(".", "_")
             src = node.args[0]
-            if isinstance(mod, ConversionNeuron):
-                nodes[name] = _if_node(mod, _shape(node), index[id(mod)], snn.T)
-                fed = producers[src]
-                if len(fed) == 1 and isinstance(nodes[fed[0]], (nir.Conv2d, nir.Affine)):
-                    _fold_offset(nodes[fed[0]], nodes[name])
-            elif isinstance(mod, nn.Conv2d):
-                nodes[name] = nir.Conv2d(input_shape=_shape(src)[1:], weight=_np(mod.weight), stride=mod.stride,
-                                         padding=mod.padding, dilation=mod.dilation, groups=mod.groups,
-                                         bias=_bias(mod))
-            elif isinstance(mod, nn.Linear):
-                nodes[name] = nir.Affine(weight=_np(mod.weight), bias=_bias(mod))
-            elif isinstance(mod, nn.Flatten):
-                nodes[name] = nir.Flatten({"input": np.array(_shape(src))}, mod.start_dim - 1, -1)
-            elif isinstance(mod, (nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
-                nodes[name] = _avg_pool(mod, _shape(src), _shape(node))
-            else:
-                raise UnsupportedOperationError(f"no NIR node for {type(mod).__name__} at {describe(node)}")
+            built = _mapped(mod, node, src, layer=index.get(id(mod)), steps=snn.T)
+            if built is None:           # a pass-through module
+                producers[node] = producers[src]
+                continue
+            nodes[name] = built
+            fed = producers[src]
+            if isinstance(mod, ConversionNeuron) and len(fed) == 1 and isinstance(nodes[fed[0]], _BIASED):
+                _fold_offset(nodes[fed[0]], built)
             connect(node, name, src)
         elif node.op in ("call_function", "call_method"):
             target = node.target
@@ -99,12 +92,13 @@ def converted_to_nir(snn: ConvertedSNN, example: torch.Tensor) -> nir.NIRGraph:
                 producers[node] = [p for a in node.args if isinstance(a, fx.Node) for p in producers[a]]
             elif target in (torch.flatten,) or target in _FLATTEN_METHODS:
                 name = f"flatten_{node.name}"
-                nodes[name] = nir.Flatten({"input": np.array(_shape(node.args[0]))}, 0, -1)
+                nodes[name] = _mapped(nn.Flatten(), node, node.args[0])
                 connect(node, name, node.args[0])
             elif target in (F.avg_pool2d, F.adaptive_avg_pool2d):
-                pool = nn.AvgPool2d(*node.args[1:]) if target is F.avg_pool2d else nn.AdaptiveAvgPool2d(node.args[1])
+                pool = (nn.AvgPool2d(*node.args[1:], **node.kwargs) if target is F.avg_pool2d
+                        else nn.AdaptiveAvgPool2d(node.args[1]))
                 name = f"pool_{node.name}"
-                nodes[name] = _avg_pool(pool, _shape(node.args[0]), _shape(node))
+                nodes[name] = _mapped(pool, node, node.args[0])
                 connect(node, name, node.args[0])
             elif target in _PASS_METHODS:
                 producers[node] = producers[node.args[0]]
@@ -120,20 +114,18 @@ def converted_to_nir(snn: ConvertedSNN, example: torch.Tensor) -> nir.NIRGraph:
     return nir.NIRGraph(nodes, edges, metadata=meta)
 
 
-def _bias(mod: nn.Module) -> np.ndarray:
-    out = mod.out_channels if isinstance(mod, nn.Conv2d) else mod.out_features
-    return _np(mod.bias) if mod.bias is not None else np.zeros(out)
-
-
-def _avg_pool(mod: nn.Module, in_shape, out_shape) -> nir.AvgPool2d:
-    if isinstance(mod, nn.AdaptiveAvgPool2d):
-        kernel = [in_shape[-2] // out_shape[-2], in_shape[-1] // out_shape[-1]]
-        if kernel[0] * out_shape[-2] != in_shape[-2] or kernel[1] * out_shape[-1] != in_shape[-1]:
-            raise UnsupportedOperationError("adaptive average pooling with uneven windows has no NIR node")
-        return nir.AvgPool2d(np.array(kernel), np.array(kernel), np.array([0, 0]))
-    k = np.array(nn.modules.utils._pair(mod.kernel_size))
-    s = np.array(nn.modules.utils._pair(mod.stride if mod.stride is not None else mod.kernel_size))
-    return nir.AvgPool2d(k, s, np.array(nn.modules.utils._pair(mod.padding)))
+def _mapped(mod: nn.Module, node: fx.Node, src: fx.Node, **extra) -> nir.NIRNode | None:
+    """``mod``'s node from the one node map (``interop.node_map``), in float64 with explicit biases (the neuron
+    offsets fold into them); a refusal names the graph node."""
+    ctx = NodeContext(_shape(src), _shape(node), dtype=np.float64, zero_bias=True, **extra)
+    try:
+        return build_nir_node(mod, ctx)
+    except UnmappedModule:
+        raise UnsupportedOperationError(f"no NIR node for {type(mod).__name__} at {describe(node)}") from None
+    except UnsupportedOperationError:
+        raise
+    except ValueError as err:
+        raise UnsupportedOperationError(f"{err} (at {describe(node)})") from None
 
 
 def _burst_cap(neuron: ConversionNeuron) -> int:
@@ -148,16 +140,22 @@ def _burst_cap(neuron: ConversionNeuron) -> int:
     return int(rule.max_spikes)
 
 
-def _if_node(neuron: ConversionNeuron, shape, layer: int, T: int) -> nir.IF:
+@register_nir_node(ConversionNeuron, neuron=True)
+def _if_node(neuron: ConversionNeuron, ctx: NodeContext) -> nir.IF:
+    """The conversion neuron's entry in the node map; ``ctx.extra``: ``layer`` (its index), ``steps`` (T)."""
+    layer, T, shape = ctx.extra.get("layer"), ctx.extra.get("steps"), ctx.in_shape
+    if T is None:
+        raise UnsupportedOperationError(f"{type(neuron).__name__} ({neuron.node_name}) needs the run's step count "
+                                        "for its NIR node: export the converted SNN with converted_to_nir")
     per = neuron.threshold.view(-1, *([1] * (len(shape) - 1))) if neuron.per_channel else neuron.threshold
-    theta = np.broadcast_to(_np(per), shape).copy()
+    theta = np.broadcast_to(ctx.array(per), shape).copy()
     with run_context(steps=T):     # the offset of a T-step run (AdaFire's θ/(2T))
-        offset = _np(neuron.offset().view(-1, *([1] * (len(shape) - 1))))
+        offset = ctx.array(neuron.offset().view(-1, *([1] * (len(shape) - 1))))
     meta = {"layer": layer, "name": neuron.node_name, "kind": type(neuron).__name__, "reset": "subtract",
             "burst_cap": _burst_cap(neuron), "spike_rule": "n = clip(floor(v / v_threshold), 0, burst_cap)",
             "graded_output": True, "output": "n * v_threshold",
             "input_offset": np.broadcast_to(offset, shape).copy(), "input_offset_folded": False}
-    return nir.IF(r=np.ones(shape), v_threshold=theta, v_reset=np.zeros(shape), metadata=meta)
+    return nir.IF(r=np.ones(shape), v_threshold=theta, v_reset=ctx.zeros(shape), metadata=meta)
 
 
 def _fold_offset(synapse, neuron: nir.IF) -> None:

@@ -15,6 +15,7 @@ import nir
 from ..report.io import atomic_path
 from .conventions import AUTO, CONVENTIONS, Convention, get_convention, leaky_step
 from .export import export_nir, neuron_node, nir_export_problems
+from .node_map import MODULE_NODES, NodeContext, register_nir_node
 from .graph_module import NIRGraphModule, SumPool2d, neuron_layers
 from .detect import detect_convention, flatten_graph
 from .importer import import_nir, read_graph
@@ -35,7 +36,8 @@ def read_nir(path: str | os.PathLike) -> nir.NIRGraph:
     return read_graph(path)
 
 
-__all__ = ["AUTO", "CONVENTIONS", "Convention", "NIRCheck", "NIRGraphModule", "PROFILES", "Profile", "READERS",
-           "SumPool2d", "apply_profile", "check_nir", "detect_convention", "export_nir", "flatten_graph",
-           "forecast_line", "get_convention", "import_nir", "leaky_step", "neuron_layers", "neuron_node",
-           "nir_export_problems", "read_nir", "reading_forecast", "write_nir"]
+__all__ = ["AUTO", "CONVENTIONS", "Convention", "MODULE_NODES", "NIRCheck", "NIRGraphModule", "NodeContext",
+           "PROFILES", "Profile", "READERS", "SumPool2d", "apply_profile", "check_nir", "detect_convention",
+           "export_nir", "flatten_graph", "forecast_line", "get_convention", "import_nir", "leaky_step",
+           "neuron_layers", "neuron_node", "nir_export_problems", "read_nir", "reading_forecast", "register_nir_node",
+           "write_nir"]

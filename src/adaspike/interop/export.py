@@ -7,9 +7,11 @@ node's ``metadata`` as hints (NIR readers may ignore them): ``dt`` (s), ``discre
 ``max_spikes`` and, for spike rules defined in seconds, ``refractory`` (s). A time reduction at the end of the model is recorded in the graph metadata.
 
 Supported: ``nn.Sequential`` (or any module with ``nir_modules()`` returning its modules in order) of
-Linear (→ Affine, bias kept, or Linear), Conv2d, Flatten, AvgPool2d, SumPool2d, ``TimeFolded``,
-``SpikingLayer``, ``RecurrentSpikingLayer`` (a neuron → Linear → neuron loop), IF, LIF, CubaLIF, one-state
-``SSMNeuron`` (as LIF/IF), ``LeakyIntegrator`` (→ LI) and a final ``TimeReduce``.
+``TimeFolded``, ``SpikingLayer``, ``RecurrentSpikingLayer`` (a neuron → Linear → neuron loop), a final
+``TimeReduce`` and any module type in the one node map ``interop.node_map`` (shared with ``convert.nir_export``):
+Linear (→ Affine, bias kept, or Linear), Conv1d/2d, Flatten, AvgPool2d, AdaptiveAvgPool2d, SumPool2d,
+Identity/Dropout (skipped), and the neurons registered here: IF, LIF, CubaLIF, one-state ``SSMNeuron`` and any
+neuron whose per-step form is one (as LIF/IF), ``LeakyIntegrator`` (→ LI). This file walks the model.
 """
 from __future__ import annotations
 
@@ -27,19 +29,8 @@ from ..layers.neurons import IF, LIF, AdLIF, CubaLIF, NeuronLayer, SSMNeuron
 from ..layers.model_protocol import module_sequence
 from ..layers.readout import LeakyIntegrator, TimeReduce
 from ..layers.synapse import RecurrentSpikingLayer, SpikingLayer, TimeFolded
-from .graph_module import SumPool2d
+from .node_map import NodeContext, UnmappedModule, mapped_types, nir_node_builder, register_nir_node
 from .profiles import PROFILES, apply_profile
-
-_SKIP = (nn.Identity, nn.Dropout)
-
-
-def _np(t: torch.Tensor, shape: Sequence[int] | None = None) -> np.ndarray:
-    a = t.detach().cpu().to(torch.float32).numpy()
-    return np.ascontiguousarray(np.broadcast_to(a, shape) if shape is not None else a, dtype=np.float32)
-
-
-def _pair(v) -> np.ndarray:
-    return np.array(v if isinstance(v, (tuple, list)) else (v, v), dtype=np.int64)
 
 
 class _Builder:
@@ -95,80 +86,75 @@ def _neuron_metadata(layer: NeuronLayer | LeakyIntegrator, dt: float | None) -> 
 
 def neuron_node(layer: nn.Module, shape: Sequence[int], dt: float | None = None) -> nir.NIRNode:
     """The NIR node of one adaspike neuron layer, with continuous parameters in seconds."""
-    if isinstance(layer, SSMNeuron):
-        return _ssm_neuron_node(layer, shape, dt)
-    zeros = np.zeros(shape, dtype=np.float32)
-    if isinstance(layer, LeakyIntegrator):
-        return nir.LI(tau=_np(layer.tau(), shape), r=np.ones_like(zeros), v_leak=zeros,
-                      metadata=_neuron_metadata(layer, dt))
-    if not isinstance(layer, NeuronLayer):
+    try:
+        entry = nir_node_builder(layer)
+    except UnmappedModule:
+        entry = None
+    if entry is None or not entry.neuron:
         raise ValueError(f"{type(layer).__name__} is not a neuron layer NIR can express")
-    meta = _neuron_metadata(layer, dt)
-    theta = _np(layer.threshold(), shape)
-    if isinstance(layer, LIF):
-        return nir.LIF(tau=_np(layer.tau(), shape), r=_np(layer.r, shape), v_leak=zeros, v_threshold=theta,
-                       v_reset=zeros, metadata=meta)
-    if isinstance(layer, IF):
-        return nir.IF(r=_np(layer.gain, shape), v_threshold=theta, v_reset=zeros, metadata=meta)
-    if isinstance(layer, CubaLIF):
-        return nir.CubaLIF(tau_syn=_np(layer.tau_syn(), shape), tau_mem=_np(layer.tau_mem(), shape),
-                           r=_np(layer.r, shape), v_leak=zeros, v_threshold=theta, v_reset=zeros,
-                           w_in=np.ones_like(zeros), metadata=meta)
+    return entry.build(layer, NodeContext(shape, dt=dt))
+
+
+@register_nir_node(LeakyIntegrator, neuron=True)
+def _li_node(layer: LeakyIntegrator, ctx: NodeContext) -> nir.NIRNode:
+    zeros = ctx.zeros(ctx.in_shape)
+    return nir.LI(tau=ctx.array(layer.tau(), ctx.in_shape), r=np.ones_like(zeros), v_leak=zeros,
+                  metadata=_neuron_metadata(layer, ctx.dt))
+
+
+@register_nir_node(LIF, neuron=True)
+def _lif_node(layer: LIF, ctx: NodeContext) -> nir.NIRNode:
+    shape, zeros = ctx.in_shape, ctx.zeros(ctx.in_shape)
+    return nir.LIF(tau=ctx.array(layer.tau(), shape), r=ctx.array(layer.r, shape), v_leak=zeros,
+                   v_threshold=ctx.array(layer.threshold(), shape), v_reset=zeros,
+                   metadata=_neuron_metadata(layer, ctx.dt))
+
+
+@register_nir_node(IF, neuron=True)
+def _if_node(layer: IF, ctx: NodeContext) -> nir.NIRNode:
+    shape = ctx.in_shape
+    return nir.IF(r=ctx.array(layer.gain, shape), v_threshold=ctx.array(layer.threshold(), shape),
+                  v_reset=ctx.zeros(shape), metadata=_neuron_metadata(layer, ctx.dt))
+
+
+@register_nir_node(CubaLIF, neuron=True)
+def _cuba_node(layer: CubaLIF, ctx: NodeContext) -> nir.NIRNode:
+    shape, zeros = ctx.in_shape, ctx.zeros(ctx.in_shape)
+    return nir.CubaLIF(tau_syn=ctx.array(layer.tau_syn(), shape), tau_mem=ctx.array(layer.tau_mem(), shape),
+                       r=ctx.array(layer.r, shape), v_leak=zeros, v_threshold=ctx.array(layer.threshold(), shape),
+                       v_reset=zeros, w_in=np.ones_like(zeros), metadata=_neuron_metadata(layer, ctx.dt))
+
+
+@register_nir_node(NeuronLayer, neuron=True)
+def _per_step_node(layer: NeuronLayer, ctx: NodeContext) -> nir.NIRNode:
+    """Any other registered neuron goes through its per-step form: exported when that is an IF or LIF."""
     if isinstance(layer, AdLIF):
         raise ValueError(f"AdLIF has no NIR primitive (NIR has IF, LIF, CubaLIF, LI); {_ADAPTIVE_WHY}")
-    # any other registered neuron goes through its per-step form: exported when that is an IF or LIF
     try:
-        node = _ssm_neuron_node(SSMNeuron.from_layer(layer), shape, dt)
+        node = _ssm_neuron_node(SSMNeuron.from_layer(layer), ctx)
     except ValueError as err:
         raise ValueError(f"{type(layer).__name__} has no NIR primitive (NIR has IF, LIF, CubaLIF, LI): {err}") from None
     node.metadata["adaspike_layer"] = type(layer).__name__
     return node
 
 
-def _ssm_neuron_node(layer: SSMNeuron, shape: Sequence[int], dt: float | None) -> nir.NIRNode:
+@register_nir_node(SSMNeuron, neuron=True)
+def _ssm_neuron_node(layer: SSMNeuron, ctx: NodeContext) -> nir.NIRNode:
     """A one-state per-step neuron v_t = α v + b I back to its ODE: τ = −dt/ln α, R = b/(1−α) (ZOH), or IF."""
     if layer.H.shape[-1] != 1 or bool((layer.kick_spike != 0).any()) or bool((layer.kick_reset != -1).any()):
         raise ValueError("only one-state SSMNeurons with plain reset (LIF/IF forms) can be exported to NIR")
     alpha = layer.H[..., 0, 0].to(torch.float64)
     b = layer.B[..., 0].to(torch.float64)
-    meta = _neuron_metadata(layer, dt) | {"discretisation": "zoh", "adaspike_layer": "SSMNeuron"}
-    theta, zeros = _np(layer.threshold, shape), np.zeros(shape, dtype=np.float32)
+    meta = _neuron_metadata(layer, ctx.dt) | {"discretisation": "zoh", "adaspike_layer": "SSMNeuron"}
+    shape = ctx.in_shape
+    theta, zeros = ctx.array(layer.threshold, shape), ctx.zeros(shape)
     if bool((alpha == 1).all()):
-        return nir.IF(r=_np(b / layer.dt, shape), v_threshold=theta, v_reset=zeros, metadata=meta)
+        return nir.IF(r=ctx.array(b / layer.dt, shape), v_threshold=theta, v_reset=zeros, metadata=meta)
     if bool(((alpha <= 0) | (alpha >= 1)).any()):
         raise ValueError("SSMNeuron decay outside (0, 1) has no LIF time constant")
     tau = tau_from_decay(alpha, layer.dt)
-    return nir.LIF(tau=_np(tau, shape), r=_np(b / (1 - alpha), shape), v_leak=zeros, v_threshold=theta,
+    return nir.LIF(tau=ctx.array(tau, shape), r=ctx.array(b / (1 - alpha), shape), v_leak=zeros, v_threshold=theta,
                    v_reset=zeros, metadata=meta)
-
-
-def _stateless_node(module: nn.Module, b: _Builder) -> tuple[nir.NIRNode, tuple[int, ...]] | None:
-    out = b.out_shape(module)
-    if isinstance(module, nn.Linear):
-        w = _np(module.weight)
-        if module.bias is None:
-            return nir.Linear(weight=w), out
-        return nir.Affine(weight=w, bias=_np(module.bias)), out
-    if isinstance(module, nn.Conv2d):
-        if module.padding_mode != "zeros" or isinstance(module.padding, str):
-            raise ValueError("Conv2d export needs numeric zero padding")
-        bias = _np(module.bias) if module.bias is not None else np.zeros(module.out_channels, dtype=np.float32)
-        return nir.Conv2d(input_shape=tuple(b.shape[-2:]), weight=_np(module.weight), stride=module.stride,
-                          padding=module.padding, dilation=module.dilation, groups=module.groups, bias=bias), out
-    if isinstance(module, nn.Flatten):
-        # NIR shapes have no batch axis; our modules see [T·B, ...]
-        start = module.start_dim - 1 if module.start_dim > 0 else module.start_dim
-        end = module.end_dim - 1 if module.end_dim > 0 else module.end_dim
-        return nir.Flatten(input_type={"input": np.array(b.shape)}, start_dim=start, end_dim=end), out
-    if isinstance(module, nn.AvgPool2d):
-        if module.ceil_mode or module.divisor_override is not None:
-            raise ValueError("AvgPool2d with ceil_mode or divisor_override has no NIR form")
-        return nir.AvgPool2d(kernel_size=_pair(module.kernel_size), stride=_pair(module.stride),
-                             padding=_pair(module.padding)), out
-    if isinstance(module, SumPool2d):
-        return nir.SumPool2d(kernel_size=_pair(module.kernel_size), stride=_pair(module.stride),
-                             padding=_pair(module.padding)), out
-    return None
 
 
 def _sequence(model: nn.Module) -> Iterable[tuple[str, nn.Module]]:
@@ -183,8 +169,6 @@ def _sequence(model: nn.Module) -> Iterable[tuple[str, nn.Module]]:
 def _walk(model: nn.Module, b: _Builder, prefix: str = "") -> None:
     for name, module in _sequence(model):
         path = f"{prefix}{name}" if name else prefix.rstrip(".") or type(module).__name__.lower()
-        if isinstance(module, _SKIP):
-            continue
         if isinstance(module, (nn.Sequential, nn.ModuleList)) or (hasattr(module, "nir_modules")
                                                                   and module is not model):
             _walk(module, b, path + ".")
@@ -197,19 +181,26 @@ def _walk(model: nn.Module, b: _Builder, prefix: str = "") -> None:
             _walk(module.synapse.module, b, path + ".synapse")
             neuron = b.add(path + ".neuron", neuron_node(module.neuron, b.shape, b.dt))
             rec = path.replace(".", "_") + "_recurrent"
-            b.nodes[rec] = nir.Linear(weight=_np(module.recurrent))
+            b.nodes[rec] = nir.Linear(weight=NodeContext(b.shape).array(module.recurrent))
             b.edges += [(neuron, rec), (rec, neuron)]
-        elif isinstance(module, (NeuronLayer, LeakyIntegrator)):
-            b.add(path, neuron_node(module, b.shape, b.dt))
         elif isinstance(module, TimeReduce):
             b.time_reduce = module.mode
         else:
-            node = _stateless_node(module, b)
-            if node is None:
-                raise ValueError(f"cannot export module {path!r} ({type(module).__name__}) to NIR; supported: "
-                                 "Linear, Conv2d, Flatten, AvgPool2d, SumPool2d, IF, LIF, CubaLIF, LeakyIntegrator, "
-                                 "SpikingLayer, RecurrentSpikingLayer, TimeReduce (fold BatchNorm first)")
-            b.add(path, *node)
+            _add_mapped(module, path, b)
+
+
+def _add_mapped(module: nn.Module, path: str, b: _Builder) -> None:
+    """One module through the node map; a neuron keeps the shape, any other op's output shape is probed."""
+    try:
+        entry = nir_node_builder(module)
+    except UnmappedModule:
+        raise ValueError(f"cannot export module {path!r} ({type(module).__name__}) to NIR; supported: "
+                         f"{mapped_types()}, SpikingLayer, RecurrentSpikingLayer, TimeFolded, TimeReduce (fold "
+                         f"BatchNorm first, or add a type with adaspike.interop.register_nir_node)") from None
+    ctx = NodeContext(b.shape, lambda: b.out_shape(module), dt=b.dt)
+    node = entry.build(module, ctx)
+    if node is not None:
+        b.add(path, node, None if entry.neuron else ctx.out_shape)
 
 
 # why AdLIF has no NIR form, not even as coupled nodes: its adaptation w is driven by the membrane u
