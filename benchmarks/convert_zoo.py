@@ -188,7 +188,8 @@ def _run_snn(snn, x: torch.Tensor, T: int, batch: int) -> torch.Tensor:
 
 
 def convert_one(models, name: str, size: int, calib: torch.Tensor, scored: torch.Tensor, T: int, batch: int,
-                adafire: bool = False, seed: int = 0, labels: torch.Tensor | None = None, gamma: int = 1) -> dict:
+                adafire: bool = False, seed: int = 0, labels: torch.Tensor | None = None, gamma: int = 1,
+                neuron: str = "adafire", headroom: float | None = None) -> dict:
     """Build, convert and score one architecture; a dict for the JSON (never raises)."""
     from adaspike.convert import UnsupportedOperationError, convert
 
@@ -215,7 +216,8 @@ def convert_one(models, name: str, size: int, calib: torch.Tensor, scored: torch
             # one batch of all calibration images: thresholds from their joint maximum (an EMA over small
             # batches under-estimates the peaks of deep 1 × 1 maps, whose channels see one value per image)
             snn, report = convert(model, calib, T=T, adafire=adafire, bias_correct=False, gamma=gamma,
-                                  batch_size=len(calib), threshold_batches=1)
+                                  batch_size=len(calib), threshold_batches=1, neuron=neuron,
+                                  threshold_headroom=headroom)
     except UnsupportedOperationError as err:
         row.update(status="refused", error=str(err), convert_s=round(time.perf_counter() - start, 2))
         return row
@@ -271,8 +273,11 @@ def main(argv=None) -> int:
     p.add_argument("--eval", type=int, default=100, help="scored test images (default 100)")
     p.add_argument("--batch", type=int, default=50, help="images per forward (default 50)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--gamma", type=int, default=4, help="burst cap Γ of every neuron (default 4; 1: plain IF)")
+    p.add_argument("--gamma", type=int, default=256, help="burst cap Γ of every neuron (default 256; 1: plain IF)")
     p.add_argument("--adafire", action="store_true", help="AdaFire Γ search instead of one Γ for all")
+    p.add_argument("--neuron", default="signed", help="conversion neuron (default signed; adafire: the paper's)")
+    p.add_argument("--headroom", type=float, default=4.0,
+                   help="θ = headroom·peak/Γ (default 4); 0: the MSE threshold grid")
     p.add_argument("--readout", choices=("probe", "random"), default="probe",
                    help="probe (default): the last Linear refitted by least squares; random: as built")
     p.add_argument("--seed", type=int, default=0)
@@ -288,8 +293,9 @@ def main(argv=None) -> int:
         return 0
     torch.set_num_threads(args.threads)
     calib, labels, scored, source = real_images(args.size, args.calib, args.eval, args.seed)
-    protocol = {"input": [3, args.size, args.size], "T": args.T, "neuron": "AdaFire Γ search" if args.adafire
-                else f"AdaFire at Γ = {args.gamma} for all (1: plain IF), MSE thresholds, no bias correction",
+    protocol = {"input": [3, args.size, args.size], "T": args.T, "neuron": f"{args.neuron}, " + ("Γ search" if args.adafire else f"Γ = {args.gamma} for all")
+                + (f", θ = {args.headroom}·peak/Γ per channel" if args.headroom else ", MSE thresholds")
+                + ", no bias correction",
                 "readout": "last Linear refitted by ridge least squares" if args.readout == "probe" else "random", "calibration_images": len(calib),
                 "scored_images": len(scored), "data": source, "threads": args.threads,
                 "batchnorm": "random γ ~ U(0.5, 1.5), β ~ N(0, 0.1²); running statistics from the calibration "
@@ -299,7 +305,7 @@ def main(argv=None) -> int:
     rows = []
     for name in args.models:
         row = convert_one(models, name, args.size, calib, scored, args.T, args.batch, args.adafire, args.seed,
-                          labels if args.readout == "probe" else None, args.gamma)
+                          labels if args.readout == "probe" else None, args.gamma, args.neuron, args.headroom or None)
         rows.append(row)
         shown = (f"agreement {100 * row['agreement']:.1f} %, rel. error {row['logit_rel_error']:.3f}, "
                  f"convert {row['convert_s']:.1f} s, SNN {row['snn_s']:.1f} s" if row["status"] == "converts"

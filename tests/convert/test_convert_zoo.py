@@ -202,6 +202,34 @@ def test_the_zoos_patterns_convert_and_approach_the_ann():
     assert rel_long < rel_short / 2 and rel_long < 0.1 and agree >= 0.9
 
 
+def test_signed_neurons_with_headroom_follow_the_ann_where_adafire_lags():
+    """Signed bursts with memory remove the unevenness error, and peak thresholds with headroom the clipping:
+    the large-T error is then quantisation only (θ/T per layer), far below AdaFire's at the same T."""
+    torch.manual_seed(0)
+    ann = _randomise_bn(ZooPatterns())
+    x = torch.rand(32, 1, 8, 8)
+    rel_adafire, _, _, _ = _agreement(ann, x, 32, gamma=4)
+    rel_signed, agree, snn, report = _agreement(ann, x, 32, gamma=256, neuron="signed", threshold_headroom=4.0)
+    assert report.options["threshold_headroom"] == 4.0
+    assert rel_signed < 0.02 and agree == 1.0 and rel_signed < rel_adafire / 3
+    peaks = [float(n.threshold.max()) * 256 / 4.0 for n in snn.neurons]
+    assert all(bool((n.threshold == n.threshold.max()).all()) for n in snn.neurons)   # one peak per layer
+    assert min(peaks) > 0
+    # the statistics count negative spikes as events: the total never falls when negative spikes are sent
+    with torch.no_grad():
+        snn.runner = "sequence"
+        by_layer = snn.run(x[:4], 8).logits
+        assert all(float(n.spike_total) >= 0 for n in snn.neurons)
+        snn.runner = "step"
+        assert torch.allclose(snn.run(x[:4], 8).logits, by_layer, atol=1e-5)   # both runners, the same spikes
+
+
+def test_threshold_headroom_must_be_positive():
+    ann = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2)).eval()
+    with pytest.raises(ValueError, match="headroom"):
+        convert(ann, torch.rand(8, 4), T=4, adafire=False, threshold_headroom=0.0)
+
+
 @pytest.mark.slow
 def test_the_zoo_converts_small_torchvision_models(tmp_path):
     from benchmarks.convert_zoo import load_torchvision_models, main

@@ -30,7 +30,8 @@ from .evaluate import evaluate_ann, evaluate_snn
 from .iat import (ALPHAS, ExitPolicy, calibrate_exit_policy, exit_score, normalised_entropy, posthoc_accuracy,
                   select_exit_policy, thresholds_from_entropy)
 from .nir_export import converted_to_nir, export_converted
-from .neuron import NEURONS, AdaFireNeuron, ConversionNeuron, make_neuron, register_conversion_neuron, run_adafire
+from .neuron import (NEURONS, AdaFireNeuron, ConversionNeuron, SignedNeuron, make_neuron, register_conversion_neuron,
+                     run_adafire)
 from .pipeline import (DEFAULT_GAMMA_TARGET, DEFAULT_GAMMAS, DEFAULT_SPIKE_BUDGET, SSC_RATIOS, ConversionReport,
                        calibration_batches, convert)
 from .search import brute_force, pareto_dp, symmetric_kl

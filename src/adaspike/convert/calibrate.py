@@ -63,21 +63,36 @@ def mse_threshold(a: torch.Tensor, T: int, gamma: int, quantiser: str = "floor")
     return best
 
 
+def peak_threshold(a: torch.Tensor, gamma: int, headroom: float) -> torch.Tensor:
+    """θ = headroom · peak / Γ for every row of ``a`` [C, M], with the peak over all rows: Γ spikes per step pass
+    ``headroom`` times the layer's peak unclipped, at the finest step θ/T that allows. One peak per layer, not
+    per channel: a channel rarely active in calibration may be far larger on other inputs (MobileNetV2's
+    ReLU6 halves: up to 10⁹ times its calibration peak)."""
+    peak = a.amax().clamp_min(1e-6)
+    return (peak * (float(headroom) / int(gamma))).expand(a.shape[0]).clone()
+
+
 @torch.no_grad()
 def fit_thresholds(snn: ConvertedSNN, batches: list[torch.Tensor], T: int, quantiser: str = "floor",
-                   layers=None) -> None:
+                   layers=None, headroom: float | None = None) -> None:
     """Set every neuron's threshold from ANN activations on ``batches`` with its current Γ (EMA over batches).
 
     ``layers``: indices of the neurons to fit (default all); a neuron's fit depends only on its own Γ and
-    ANN activations, so refitting after a Γ change only needs the layers whose Γ changed.
+    ANN activations, so refitting after a Γ change only needs the layers whose Γ changed. ``headroom``: instead
+    of the MSE grid, ``peak_threshold`` (for large-T fidelity: test inputs may exceed the calibration peak,
+    and the grid's θ ≥ 0.06·peak limits the resolution).
     """
+    if headroom is not None and not float(headroom) > 0:
+        raise ValueError(f"threshold headroom must be > 0, got {headroom}")
     chosen = range(len(snn.neurons)) if layers is None else sorted(set(layers))
     thetas: dict[int, torch.Tensor] = {}
     for x in batches:
         _, acts = snn.ann_forward(x, capture=True)
         for i in chosen:
             neuron = snn.neurons[i]
-            th = mse_threshold(channels_first(acts[i], neuron.per_channel), T, neuron.gamma, quantiser)
+            a = channels_first(acts[i], neuron.per_channel)
+            th = (mse_threshold(a, T, neuron.gamma, quantiser) if headroom is None
+                  else peak_threshold(a, neuron.gamma, headroom))
             thetas[i] = th if i not in thetas else 0.9 * thetas[i] + 0.1 * th
     for i, th in thetas.items():
         snn.neurons[i].threshold.copy_(th)

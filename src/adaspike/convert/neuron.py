@@ -33,8 +33,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..core import BurstSpike, NeuronState, if_discrete, scan, step
+from ..core import BurstSpike, NeuronState, SignedBurstSpike, if_discrete, scan, step
 from ..core.registry import Registry
+from ..core.step import signed_if_step
 from ..core.step import spike_count as _spike_count
 from .context import MODES, RunContext, active_run, run_context
 
@@ -151,6 +152,7 @@ class ConversionNeuron(nn.Module):
             return a
         with run_context(run):          # offset() and drive() read the same context
             counts, result = (self._sequence if run.mode == "sequence" else self._step)(z, run)
+        counts = self.events(counts)
         record = run.record
         if record.counts(self):
             self.spike_total = self.spike_total + counts.sum()      # stays on the device: no sync per call
@@ -183,6 +185,11 @@ class ConversionNeuron(nn.Module):
         if run.record.output_sum:
             self._add_output(out.graded)
         return out.spikes, out.graded
+
+    @staticmethod
+    def events(counts: torch.Tensor) -> torch.Tensor:
+        """Spike events per element from the signed counts n(t) (what the statistics and energy count)."""
+        return counts
 
     @staticmethod
     def spike_count(rule, v: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
@@ -235,6 +242,48 @@ class AdaFireNeuron(ConversionNeuron):
         return self.bias_shift + self.threshold / (2 * self.run_now().steps)
 
 
+@register_conversion_neuron("signed")
+class SignedNeuron(AdaFireNeuron):
+    """AdaFire with signed bursts and memory (core ``SignedBurstSpike``): a neuron may send up to Γ negative
+    spikes per step, but never more than it has sent, so its total output stays ≥ 0.
+
+    AdaFire's mean output equals the quantised ReLU of its mean input only when the input is constant in time;
+    spikes sent early for an input that later turns negative cannot be taken back (the "unevenness" error,
+    which compounds in deep networks). Here the total count N(t) tracks round(Σ I/θ) (half shift on) at every
+    step, so the output after T steps is the quantised ReLU of the integrated input, layer after layer
+    (Wang et al., IJCAI 2022). A negative spike costs a synaptic event like a positive one (``events``).
+    Not expressible in NIR (no signed-spike IF node).
+    """
+
+    def spike_rule(self):
+        return SignedBurstSpike(int(self.gamma))
+
+    @staticmethod
+    def events(counts: torch.Tensor) -> torch.Tensor:
+        return counts.abs()
+
+    def _sequence(self, z: torch.Tensor, run: RunContext) -> tuple[torch.Tensor, torch.Tensor]:
+        T = int(run.steps)
+        current = z.reshape(T, z.shape[0] // T, *z.shape[1:])
+        state, counts, graded = None, [], []
+        for t in range(T):
+            out = signed_if_step(current[t], self.threshold, state, self.spike_rule(), offset=self.offset())
+            state = out.final
+            counts.append(out.spikes)
+            graded.append(out.graded)
+        graded = torch.stack(graded)
+        if run.record.output_sum:
+            self._add_output(graded.sum(0))
+        return torch.stack(counts), graded.reshape(z.shape)
+
+    def _step(self, z: torch.Tensor, run: RunContext) -> tuple[torch.Tensor, torch.Tensor]:
+        out = signed_if_step(z, self.threshold, self.state, self.spike_rule(), offset=self.offset())
+        self.state = out.final
+        if run.record.output_sum:
+            self._add_output(out.graded)
+        return out.spikes, out.graded
+
+
 def run_adafire(current: torch.Tensor, threshold: float, gamma: int = 1, half_shift: bool = True,
                 backend: str = "auto") -> torch.Tensor:
     """Run one AdaFire population (scalar θ) over currents [T, B, *F]; returns the spike counts n(t)."""
@@ -248,5 +297,5 @@ def run_adafire(current: torch.Tensor, threshold: float, gamma: int = 1, half_sh
     return (out / float(threshold)).round().reshape(current.shape)
 
 
-__all__ = ["AdaFireNeuron", "ConversionNeuron", "MODES", "NEURONS", "make_neuron", "register_conversion_neuron",
-           "run_adafire"]
+__all__ = ["AdaFireNeuron", "ConversionNeuron", "MODES", "NEURONS", "SignedNeuron", "make_neuron",
+           "register_conversion_neuron", "run_adafire"]

@@ -120,7 +120,8 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
             gamma_target: int | None = DEFAULT_GAMMA_TARGET, spike_budget: float = DEFAULT_SPIKE_BUDGET,
             ssc_ratios: Iterable[float] = SSC_RATIOS, ssc_kl_budget: float = 1.0, iat_alpha: float | None = None,
             iat_beta: float | None = None, iat_tolerance: float = 0.3, iat_score: str = "entropy", iat_folds: int = 4,
-            threshold_quantiser: str = "floor", threshold_batches: int = 7, batch_size: int = 128,
+            threshold_quantiser: str = "floor", threshold_batches: int = 7, threshold_headroom: float | None = None,
+            batch_size: int = 128,
             spiking_linear: bool = True, half_shift: bool = True, neuron="adafire", frames: bool = False,
             concrete_args: dict | None = None, leaf_modules: tuple = (), device=None, budget: str | None = None,
             progress: bool | None = None) -> tuple[ConvertedSNN, ConversionReport]:
@@ -143,6 +144,9 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
     (``report.iat_selection``; ``select_exit_policy``); pass ``iat_alpha`` (and ``iat_beta``, default 1 − α)
     to fix them.
     ``neuron``: a name registered with ``register_conversion_neuron`` or a ``ConversionNeuron`` class.
+    ``threshold_headroom``: None (default) fits thresholds by the per-channel MSE grid; a number h sets
+    θ = h·peak/Γ instead (``calibrate.peak_threshold``), for conversions judged by large-T fidelity (the zoo
+    benchmark: ``neuron="signed"``, a large Γ, h = 4).
     ``concrete_args``/``leaf_modules`` go to torch.fx when the model needs them to trace.
     ``progress``: one bar per stage on stderr with a time estimate (``convert.progress``); None (default) shows
     them only when stderr is a terminal, False never.
@@ -162,6 +166,7 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
                    gammas=list(gammas), gamma_target=int(gamma_target), spike_budget=spike_budget, budget=budget,
                    ssc_kl_budget=ssc_kl_budget, iat_alpha=iat_alpha, iat_beta=iat_beta, iat_tolerance=iat_tolerance,
                    iat_folds=iat_folds, iat_score=iat_score, threshold_quantiser=threshold_quantiser, threshold_batches=threshold_batches,
+                   threshold_headroom=threshold_headroom,
                    batch_size=batch_size, spiking_linear=spiking_linear, half_shift=half_shift,
                    neuron=neuron if isinstance(neuron, str) else neuron.__name__, frames=frames)
     xs, ys = calibration_batches(calibration_data, batch_size, device)
@@ -197,7 +202,7 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
     start_gamma = max(gammas) if adafire else int(gamma)
     _set_gammas(snn, [start_gamma] * len(snn.neurons))
     bars.begin("thresholds")
-    fit_thresholds(snn, xs[:threshold_batches], T, threshold_quantiser)
+    fit_thresholds(snn, xs[:threshold_batches], T, threshold_quantiser, headroom=threshold_headroom)
     stage("thresholds")
     bars.begin("Γ search" if adafire else "bias correction", len(gammas) * len(snn.neurons) + 1 if adafire else None)
     if adafire:
@@ -206,7 +211,8 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
         _set_gammas(snn, search["gammas"])
         changed = [i for i, g in enumerate(search["gammas"]) if g != start_gamma]    # the others keep their fit
         if changed:
-            fit_thresholds(snn, xs[:threshold_batches], T, threshold_quantiser, layers=changed)
+            fit_thresholds(snn, xs[:threshold_batches], T, threshold_quantiser, layers=changed,
+                           headroom=threshold_headroom)
     report.gammas = [n.gamma for n in snn.neurons]
     if bias_correct:
         report.bias_corrections["after_thresholds"] = bias_correction(snn, xs[0], T)

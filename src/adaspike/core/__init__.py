@@ -4,7 +4,7 @@ from .neurons import (AdLIFParams, CubaLIFParams, IFParams, LIFParams, adlif_dis
 from .allocator import tune_allocator
 from .clock import Clock, active_clock, check_steps, clock, constant_step
 from .multistep import NeuronState, ScanOutput, available_backends, check_time_major, register_backend, scan
-from .spikes import RESET_MODES, BinarySpike, BurstSpike, StepwiseSpike, rule_for_step, rule_for_steps
+from .spikes import RESET_MODES, BinarySpike, BurstSpike, SignedBurstSpike, StepwiseSpike, rule_for_step, rule_for_steps
 from .registry import Registry, UnknownName
 from .ssm import DISCRETISATIONS, ContinuousSSM, DiscreteSSM
 from .step import StepOutput, step
@@ -12,7 +12,7 @@ from .surrogates import Arctan, FastSigmoid, Sigmoid, Surrogate, Triangle, get_s
 from .units import check_dt, format_time, parse_time
 
 __all__ = [
-    "AdLIFParams", "Arctan", "BinarySpike", "BurstSpike", "Clock", "ContinuousSSM", "CubaLIFParams", "DISCRETISATIONS",
+    "AdLIFParams", "Arctan", "BinarySpike", "BurstSpike", "SignedBurstSpike", "Clock", "ContinuousSSM", "CubaLIFParams", "DISCRETISATIONS",
     "DiscreteSSM", "FastSigmoid", "IFParams", "LIFParams", "NeuronState", "RESET_MODES", "Registry", "ScanOutput", "Sigmoid",
     "StepOutput", "StepwiseSpike", "Surrogate", "Triangle", "UnknownName", "active_clock", "adlif_discrete", "available_backends", "check_dt",
     "check_steps", "check_time_major", "clock", "constant_step", "cuba_lif_discrete", "decay_from_tau", "format_time", "get_surrogate", "if_discrete", "lif_discrete",

@@ -74,6 +74,32 @@ class BurstSpike:
         return first + (count - first).detach()
 
 
+@dataclass(frozen=True)
+class SignedBurstSpike:
+    """Signed bursts with memory: n = clamp(⌊v/θ⌋, −N, Γ), where N ≥ 0 is the count the neuron has sent so far.
+
+    A negative count takes back spikes sent too early (an input that later turns negative), so the running
+    total N(t)·θ tracks ⌊Σ I/θ⌋·θ, the quantised ReLU of the integrated input, whatever the order the input
+    came in (signed neurons with memory, Wang et al., IJCAI 2022). Without ``sent`` it is ``BurstSpike``'s
+    count. Inference only: there is no surrogate gradient.
+    """
+
+    max_spikes: int = 2
+    refractory: int = 0
+
+    def __post_init__(self):
+        if int(self.max_spikes) < 1:
+            raise ValueError(f"max_spikes must be >= 1, got {self.max_spikes}")
+        if self.refractory:
+            raise ValueError("SignedBurstSpike has no refractory period")
+
+    def __call__(self, v: torch.Tensor, threshold: torch.Tensor, sent: torch.Tensor | None = None) -> torch.Tensor:
+        count = torch.floor(v.detach() / threshold)
+        if sent is None:
+            return count.clamp_(0, self.max_spikes)
+        return torch.maximum(count.clamp_(max=self.max_spikes), -sent)
+
+
 def check_refractory_period(refractory: float | None) -> float | None:
     """A refractory period in seconds (None: one step, the plain per-step rule)."""
     if refractory is None:

@@ -21,7 +21,7 @@ from typing import Callable, NamedTuple
 import torch
 
 from .multistep import scan
-from .spikes import BurstSpike, StepwiseSpike, reset_amount
+from .spikes import BurstSpike, SignedBurstSpike, StepwiseSpike, reset_amount
 from .ssm import DiscreteSSM
 from .state import NeuronState
 
@@ -104,6 +104,20 @@ def _reference_step(ssm: DiscreteSSM, drive: torch.Tensor, state: NeuronState | 
     return spikes, NeuronState(torch.stack(x, dim=-1), spikes)
 
 
+@torch.no_grad()
+def signed_if_step(current: torch.Tensor, theta: torch.Tensor, state: NeuronState | None, rule: SignedBurstSpike, *,
+                   offset: torch.Tensor | None = None) -> StepOutput:
+    """One step of integrate-and-fire with ``SignedBurstSpike`` and subtractive reset, on ``current`` [B, C, ...]
+    (+ ``offset`` [C]); θ is [C] or [1] (per channel, axis 1).
+
+    The state holds two components, the membrane v and the count N sent so far (``x[..., 0]``, ``x[..., 1]``);
+    in the reference scan's order: v = (v − θ·s) + I, n = rule(v, θ, N), N ← N + n. The graded output is n·θ."""
+    sent = torch.zeros_like(current) if state is None else state.x[..., 1].to(current.dtype)
+    shift = offset if offset is not None else current.new_zeros(1)
+    v, counts, graded = burst_if_step(current, shift, theta.reshape(-1), state, int(rule.max_spikes), sent)
+    return StepOutput(counts, NeuronState(torch.stack((v, sent + counts), dim=-1), counts), graded)
+
+
 def spike_count(rule: Callable, v: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """The spikes of the core ``rule`` at membrane ``v``, without gradients (``BurstSpike``: two passes, not seven)."""
     if type(rule) is BurstSpike:
@@ -128,24 +142,26 @@ def burst_counts(v: torch.Tensor, theta: torch.Tensor, max_spikes: int) -> torch
 
 
 def burst_if_step_reference(z: torch.Tensor, offset: torch.Tensor, theta: torch.Tensor, state: NeuronState | None,
-                            max_spikes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The torch step: (membrane v, counts n, graded output n·θ), each shaped like ``z`` [B, C, ...]."""
+                            max_spikes: int, sent: torch.Tensor | None = None
+                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The torch step: (membrane v, counts n, graded output n·θ), each shaped like ``z`` [B, C, ...]; with
+    ``sent`` (the counts sent so far, like z) the counts are ``SignedBurstSpike``'s."""
     th = _channel_view(theta, z)
     v = if_update(_with_offset(z, offset), th, state)
-    counts = burst_counts(v, th, max_spikes)
+    counts = burst_counts(v, th, max_spikes) if sent is None else SignedBurstSpike(max_spikes)(v, th, sent)
     return v, counts, counts * th
 
 
 @torch.no_grad()
 def burst_if_step(z: torch.Tensor, offset: torch.Tensor, theta: torch.Tensor, state: NeuronState | None,
-                  max_spikes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  max_spikes: int, sent: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step from ``state`` (None: v = 0 and no spikes before): (v, counts, graded), each shaped like
     ``z`` [B, C, *spatial]; ``offset`` δ and ``theta`` θ are [C] or [1]. The new state is
-    ``NeuronState(v.unsqueeze(-1), counts)``."""
+    ``NeuronState(v.unsqueeze(-1), counts)``. ``sent`` (like z): signed counts, clamp(⌊v/θ⌋, −sent, Γ)."""
     fast = (_HAVE_NUMBA and z.device.type == "cpu" and z.dtype in (torch.float32, torch.float64) and z.dim() >= 2
             and z.numel() > 0 and not torch.compiler.is_compiling())
     if not fast:
-        return burst_if_step_reference(z, offset, theta, state, max_spikes)
+        return burst_if_step_reference(z, offset, theta, state, max_spikes, sent)
     from .backends import numba_kernels as K
 
     B, C = z.shape[0], z.shape[1]
@@ -157,9 +173,10 @@ def burst_if_step(z: torch.Tensor, offset: torch.Tensor, theta: torch.Tensor, st
     else:
         x, s = maps(state.x[..., 0].to(z.dtype)), maps(state.s.to(z.dtype))
     K.burst_if_step(zf, _per_channel(offset, C, z).numpy(), _per_channel(theta, C, z).numpy(), x, s,
-                    float(max_spikes), state is not None, maps(v), maps(counts), maps(graded))
+                    float(max_spikes), state is not None, maps(v), maps(counts), maps(graded),
+                    zf if sent is None else maps(sent.to(z.dtype)), sent is not None)
     return v, counts, graded
 
 
 __all__ = ["StepOutput", "burst_counts", "burst_if_step", "burst_if_step_reference", "if_update", "is_unit_integrator",
-           "spike_count", "step"]
+           "signed_if_step", "spike_count", "step"]

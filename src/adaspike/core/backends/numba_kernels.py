@@ -535,11 +535,11 @@ def scan_backward_parallel(chunks, g_spikes, g_states, g_final_x, g_final_s, I, 
 
 
 @nb.njit(nogil=True, cache=True, error_model="numpy")
-def burst_if_step(z, offset, th, x, s, gamma, has_state, v_out, counts, graded):
+def burst_if_step(z, offset, th, x, s, gamma, has_state, v_out, counts, graded, sent, signed):
     """One IF step with burst spikes on [B, C, S] maps, per-channel ``offset`` and θ [C], in one pass:
 
         v = (x − θ·s) + (z + offset)   (v = z + offset without state)
-        n = clamp(⌊v/θ⌋, 0, Γ);   graded = n·θ
+        n = clamp(⌊v/θ⌋, lo, Γ);   graded = n·θ,   lo = −sent if ``signed`` (maps like z) else 0
 
     The same floating-point operations in the same order as the torch step (``core.step.burst_if_step``), so
     every output is bit-identical; a NaN membrane gives a NaN count, as torch's clamp does."""
@@ -550,20 +550,12 @@ def burst_if_step(z, offset, th, x, s, gamma, has_state, v_out, counts, graded):
         for c in range(C):
             o, t = offset[c], th[c]
             zr, vr, nr, gr = z[b, c], v_out[b, c], counts[b, c], graded[b, c]
-            if has_state:
-                xr, sr = x[b, c], s[b, c]
-                for j in range(S):
-                    v = (xr[j] - t * sr[j]) + (zr[j] + o)
-                    n = np.floor(v / t)
-                    n = zero if n < zero else (g if n > g else n)
-                    vr[j] = v
-                    nr[j] = n
-                    gr[j] = n * t
-            else:
-                for j in range(S):
-                    v = zr[j] + o
-                    n = np.floor(v / t)
-                    n = zero if n < zero else (g if n > g else n)
-                    vr[j] = v
-                    nr[j] = n
-                    gr[j] = n * t
+            xr, sr, lr = x[b, c], s[b, c], sent[b, c]
+            for j in range(S):
+                v = (xr[j] - t * sr[j]) + (zr[j] + o) if has_state else zr[j] + o
+                lo = -lr[j] if signed else zero
+                n = np.floor(v / t)
+                n = lo if n < lo else (g if n > g else n)
+                vr[j] = v
+                nr[j] = n
+                gr[j] = n * t
