@@ -124,6 +124,7 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
             batch_size: int = 128,
             spiking_linear: bool = True, half_shift: bool = True, neuron="adafire", frames: bool = False,
             concrete_args: dict | None = None, leaf_modules: tuple = (), device=None, budget: str | None = None,
+            maxpool: str = "per_step",
             progress: bool | None = None) -> tuple[ConvertedSNN, ConversionReport]:
     """Convert a ReLU ANN (any ``nn.Module``) into a ``ConvertedSNN`` running ``T`` steps; returns (snn, report).
 
@@ -147,6 +148,8 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
     ``threshold_headroom``: None (default) fits thresholds by the per-channel MSE grid; a number h sets
     θ = h·peak/Γ instead (``calibrate.peak_threshold``), for conversions judged by large-T fidelity (the zoo
     benchmark: ``neuron="signed"``, a large Γ, h = 4).
+    ``maxpool``: "per_step" (default, conversion spec: each step's spike map is pooled, an approximation that
+    warns) or "running" (``RunningMaxPool``: pools running sums, exact in rate at every step; an extension).
     ``concrete_args``/``leaf_modules`` go to torch.fx when the model needs them to trace.
     ``progress``: one bar per stage on stderr with a time estimate (``convert.progress``); None (default) shows
     them only when stderr is a terminal, False never.
@@ -168,11 +171,11 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
                    iat_folds=iat_folds, iat_score=iat_score, threshold_quantiser=threshold_quantiser, threshold_batches=threshold_batches,
                    threshold_headroom=threshold_headroom,
                    batch_size=batch_size, spiking_linear=spiking_linear, half_shift=half_shift,
-                   neuron=neuron if isinstance(neuron, str) else neuron.__name__, frames=frames)
+                   neuron=neuron if isinstance(neuron, str) else neuron.__name__, frames=frames, maxpool=maxpool)
     xs, ys = calibration_batches(calibration_data, batch_size, device)
     example = xs[0][:2].mean(1) if frames else xs[0][:2]
     snn = ConvertedSNN(ann.to(device or xs[0].device), T, spiking_linear, neuron=neuron, frames=frames,
-                       example=example, concrete_args=concrete_args, leaf_modules=leaf_modules)
+                       example=example, concrete_args=concrete_args, leaf_modules=leaf_modules, maxpool=maxpool)
     snn = snn.to(device or xs[0].device)
     snn.eval()
     report = ConversionReport(T=T, options=options, maxpool_nodes=list(snn.maxpool_nodes))

@@ -18,6 +18,7 @@ from torch import nn
 from .context import MODES, RunContext, recording, run_context
 from .energy import OperationCounter, layer_flops
 from .neuron import ConversionNeuron
+from .pooling import RunningMaxPool
 from .trace import SynapseInfo, spiking_graph
 
 
@@ -43,12 +44,14 @@ class ConvertedSNN(nn.Module):
 
     def __init__(self, ann: nn.Module, T: int = 8, spiking_linear: bool = True, *, neuron="adafire",
                  frames: bool = False, example: torch.Tensor | None = None, concrete_args: dict | None = None,
-                 leaf_modules: tuple = (), max_rows: int = 4096, runner: str = "auto"):
+                 leaf_modules: tuple = (), max_rows: int = 4096, runner: str = "auto", maxpool: str = "per_step"):
         super().__init__()
         built = spiking_graph(ann, spiking_linear, neuron=neuron, example=example, concrete_args=concrete_args,
-                              leaf_modules=leaf_modules, constant_input=not frames)
+                              leaf_modules=leaf_modules, constant_input=not frames, maxpool=maxpool)
         self.graph_module, neurons, self.maxpool_nodes, self.synapses, self.traced = built
         self.neurons: list[ConversionNeuron] = neurons     # registered through graph_module
+        # state-keeping pools (maxpool="running"): reset and trimmed with the neurons
+        self.pools = [m for m in self.graph_module.modules() if isinstance(m, RunningMaxPool)]
         self.T = int(T)
         self.frames = bool(frames)       # True: fed a different frame per step, x [T, B, ...]
         self.max_rows = int(max_rows)    # rows (steps × samples) per layer-by-layer call
@@ -74,7 +77,7 @@ class ConvertedSNN(nn.Module):
             n._fallback_run = RunContext(mode=mode, steps=self.T, backend=self.backend)
 
     def reset_state(self) -> None:
-        for n in self.neurons:
+        for n in [*self.neurons, *self.pools]:
             n.reset_state()
 
     def neuron_config(self) -> dict:
@@ -229,7 +232,7 @@ class ConvertedSNN(nn.Module):
                     active, cumulative = active[stay], cumulative[stay]
                     if not self.frames:
                         x = x[stay]
-                    for n in self.neurons:
+                    for n in [*self.neurons, *self.pools]:
                         n.keep(stay)
         finally:
             for h in handles:

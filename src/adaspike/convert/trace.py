@@ -50,8 +50,10 @@ from torch import nn
 
 from .context import run_context
 from .neuron import ConversionNeuron, make_neuron
-from .trace_operations import (_BATCHNORMS, _MAXPOOLS, _PIECEWISE_MODULES, _SUPPORTED_MODULES, _SYNAPSES,
-                               UnsupportedOperationError, _first_input, _outside_library, check_supported, describe)
+from .pooling import RunningMaxPool
+from .trace_operations import (_BATCHNORMS, _MAXPOOL_FUNCTIONS, _MAXPOOLS, _PIECEWISE_MODULES, _SUPPORTED_MODULES,
+                               _SYNAPSES, UnsupportedOperationError, _first_input, _outside_library, _pool_name,
+                               check_supported, describe)
 from .trace_rewrites import (drop_removable, expand_piecewise, fold_graph_batchnorm, is_relu, neuron_shape,
                              pool_before_relu)
 
@@ -94,9 +96,50 @@ def _user_frame(err: BaseException) -> str:
     return ""
 
 
+MAXPOOL_MODES = ("per_step", "running")
+
+
+class _FunctionPool(nn.Module):
+    """A functional max-pool call (``F.max_pool2d(x, 2)``) as a module, its constant arguments bound."""
+
+    def __init__(self, function, args: tuple, kwargs: dict):
+        super().__init__()
+        self.function, self.args, self.kwargs = function, args, kwargs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.function(x, *self.args, **self.kwargs)
+
+
+def _running_pools(gm: fx.GraphModule, approximate: list[str]) -> list[str]:
+    """Swap every max-pool named in ``approximate`` for a ``RunningMaxPool``; returns those left approximate
+    (a functional pool whose sizes are computed in the graph)."""
+    left = []
+    for node in list(gm.graph.nodes):
+        is_module = node.op == "call_module" and isinstance(gm.get_submodule(node.target), _MAXPOOLS)
+        if not (is_module or (node.op == "call_function" and node.target in _MAXPOOL_FUNCTIONS)):
+            continue
+        name = _pool_name(gm, node)
+        if name not in approximate:
+            continue        # moved in front of its neuron: already exact
+        rest = list(node.args[1:]) + list(node.kwargs.values())
+        if not is_module and any(isinstance(a, fx.Node) for a in rest):
+            left.append(name)
+            continue
+        pool = gm.get_submodule(node.target) if is_module else _FunctionPool(node.target, node.args[1:],
+                                                                              dict(node.kwargs))
+        target = f"running_pool_{sum(isinstance(m, RunningMaxPool) for m in gm.modules())}"
+        gm.add_submodule(target, RunningMaxPool(pool, name))
+        with gm.graph.inserting_after(node):
+            new = gm.graph.call_module(target, (node.args[0],))
+        new.stack_trace = node.stack_trace
+        node.replace_all_uses_with(new)
+        gm.graph.erase_node(node)
+    return left
+
+
 def spiking_graph(ann: nn.Module, spiking_linear: bool = True, *, neuron="adafire",
                   example: torch.Tensor | None = None, concrete_args: dict | None = None, leaf_modules: tuple = (),
-                  constant_input: bool = True):
+                  constant_input: bool = True, maxpool: str = "per_step"):
     """Trace, check, fold BN, drop dropout and turn each ReLU into a conversion neuron (in layer order).
 
     Piecewise-linear activations (ReLU6, Hardtanh, LeakyReLU) are first written as sums of ReLUs. With
@@ -104,8 +147,12 @@ def spiking_graph(ann: nn.Module, spiking_linear: bool = True, *, neuron="adafir
     ``constant_input=False`` (event frames: a different input each step) keeps every max-pool on spikes.
     When torch.fx cannot trace the model (shape checks, data-dependent control flow) a network built from
     modules (nn.ReLU, Conv2d, ...) is converted by swapping its nn.ReLU modules in place instead; that
-    needs ``example`` (one input batch). Returns (module, neurons, max-pool names, synapse table, traced).
+    needs ``example`` (one input batch). ``maxpool="running"`` pools running sums (``RunningMaxPool``: exact
+    in rate) instead of each step's spikes. Returns (module, neurons, names of the max-pools that only
+    approximate, synapse table, traced).
     """
+    if maxpool not in MAXPOOL_MODES:
+        raise ValueError(f"maxpool must be one of {MAXPOOL_MODES}, got {maxpool!r}")
     model = copy.deepcopy(ann).eval()
     try:
         gm = _trace(model, concrete_args, leaf_modules)
@@ -154,6 +201,8 @@ def spiking_graph(ann: nn.Module, spiking_linear: bool = True, *, neuron="adafir
         node.replace_all_uses_with(new)
         gm.graph.erase_node(node)
         neurons.append(cell)
+    if maxpool == "running":
+        maxpools = _running_pools(gm, maxpools)
     gm.graph.lint()
     gm.delete_all_unused_submodules()      # folded BNs, dropouts and replaced ReLUs
     gm.recompile()
