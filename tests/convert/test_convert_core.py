@@ -140,12 +140,18 @@ def test_constant_frames_equal_direct_coding():
     ann = _small_resnet()
     x = torch.rand(16, 1, 28, 28)
     snn, _ = convert(ann, x, T=4, adafire=False, threshold_batches=1)
-    framed = ConvertedSNN(ann, 4, frames=True)
+    framed = ConvertedSNN(ann, 4, frames=True, neuron="adafire", maxpool="per_step")
     framed.load_state_dict(snn.state_dict())
     framed.load_neuron_config(snn.neuron_config())
     frames = x.unsqueeze(1).expand(16, 4, 1, 28, 28)
     assert torch.allclose(framed.run(frames, 4).logits, snn.run(x, 4).logits, atol=1e-6)
     assert torch.allclose(framed.ann_forward(frames)[0], snn.ann_forward(x)[0], atol=1e-6)
+    # left unsaid, event frames get signed neurons and running max-pools, static inputs the paper's AdaFire
+    from adaspike.convert import SignedNeuron
+
+    by_default = ConvertedSNN(ann, 4, frames=True)
+    assert all(type(n) is SignedNeuron for n in by_default.neurons)
+    assert not any(type(n) is SignedNeuron for n in snn.neurons) and not snn.pools
 
 
 def test_exit_at_threshold_one_is_possible():

@@ -82,8 +82,10 @@ def test_pools_stay_on_spikes_where_the_move_is_not_exact():
     pool = next(n for n in snn.graph_module.graph.nodes if n.op == "call_module" and n.target == "4")
     assert len(snn.maxpool_nodes) == 1
     assert pool.args[0].op == "call_module" and str(pool.args[0].target).startswith("neuron")  # max of spikes
-    framed = ConvertedSNN(_randomise_bn(Stem()), frames=True, example=torch.rand(2, 1, 16, 16))
+    framed = ConvertedSNN(_randomise_bn(Stem()), frames=True, maxpool="per_step", example=torch.rand(2, 1, 16, 16))
     assert len(framed.maxpool_nodes) == 1      # the stem's input varies per frame: max of spikes, warned
+    framed = ConvertedSNN(_randomise_bn(Stem()), frames=True, example=torch.rand(2, 1, 16, 16))
+    assert framed.maxpool_nodes == [] and len(framed.pools) == 1    # frames' default: running sums, exact
 
 
 def test_a_maxpool_whose_relu_has_other_users_stays_after_the_neuron():

@@ -50,7 +50,8 @@ def _options(args) -> dict:
     return {"gammas": tuple(args.gammas), "gamma_target": gamma_target,
             "spike_budget": spike_budget, "ssc_kl_budget": args.kl_budget, "iat_alpha": args.alpha,
             "iat_beta": args.beta, "iat_tolerance": args.iat_tolerance, "iat_folds": args.iat_folds,
-            "threshold_quantiser": args.quantiser,
+            "threshold_quantiser": args.quantiser, "neuron": getattr(args, "neuron", None),
+            "maxpool": getattr(args, "maxpool", None), "threshold_headroom": getattr(args, "headroom", None),
             # per-stage bars: on a terminal unless --no-progress (convert's None = only on a terminal)
             "progress": None if getattr(args, "progress", True) else False}
 
@@ -167,6 +168,13 @@ def _conversion_options(p) -> None:
                    help="cross-fitting folds for choosing IAT α: each calibration image is held back once (1: hold "
                         "back the last quarter only)")
     p.add_argument("--quantiser", choices=("floor", "round"), default="floor", help="threshold-fit quantiser")
+    p.add_argument("--neuron", default=None, help="conversion neuron: adafire (the paper's; default for images) "
+                   "or signed (negative spikes with memory; default for event frames)")
+    p.add_argument("--maxpool", choices=("per_step", "running"), default=None,
+                   help="max-pool each step's spikes (the spec; default for images) or running sums (exact in rate; "
+                        "default for event frames)")
+    p.add_argument("--headroom", type=positive_float, default=None,
+                   help="thresholds θ = headroom·layer peak/Γ instead of the MSE grid (large-T fidelity)")
     p.add_argument("--calib-size", type=positive_int, default=1024, help="calibration images (un-augmented train set)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="calibration batch size")
     p.add_argument("--test-limit", type=positive_int, default=None, help="evaluate on the first N test samples only")

@@ -25,7 +25,7 @@ from .calibrate import bias_correction, fit_thresholds
 from .iat import ExitPolicy, calibrate_exit_policy, select_exit_policy
 from .progress import StageProgress, tick
 from .sensitivity import allocate_gammas, compress_thresholds
-from .snn import ConvertedSNN
+from .snn import ConvertedSNN, input_defaults
 
 log = logging.getLogger("adaspike")
 
@@ -122,9 +122,9 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
             iat_beta: float | None = None, iat_tolerance: float = 0.3, iat_score: str = "entropy", iat_folds: int = 4,
             threshold_quantiser: str = "floor", threshold_batches: int = 7, threshold_headroom: float | None = None,
             batch_size: int = 128,
-            spiking_linear: bool = True, half_shift: bool = True, neuron="adafire", frames: bool = False,
+            spiking_linear: bool = True, half_shift: bool = True, neuron=None, frames: bool = False,
             concrete_args: dict | None = None, leaf_modules: tuple = (), device=None, budget: str | None = None,
-            maxpool: str = "per_step",
+            maxpool: str | None = None,
             progress: bool | None = None) -> tuple[ConvertedSNN, ConversionReport]:
     """Convert a ReLU ANN (any ``nn.Module``) into a ``ConvertedSNN`` running ``T`` steps; returns (snn, report).
 
@@ -148,8 +148,10 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
     ``threshold_headroom``: None (default) fits thresholds by the per-channel MSE grid; a number h sets
     θ = h·peak/Γ instead (``calibrate.peak_threshold``), for conversions judged by large-T fidelity (the zoo
     benchmark: ``neuron="signed"``, a large Γ, h = 4).
-    ``maxpool``: "per_step" (default, conversion spec: each step's spike map is pooled, an approximation that
-    warns) or "running" (``RunningMaxPool``: pools running sums, exact in rate at every step; an extension).
+    ``maxpool``: "per_step" (conversion spec: each step's spike map is pooled, an approximation that warns) or
+    "running" (``RunningMaxPool``: pools running sums, exact in rate at every step; an extension). ``neuron`` and
+    ``maxpool`` left None follow the input (``snn.input_defaults``): AdaFire and per-step pooling for static
+    inputs, signed neurons and running pools for event frames.
     ``concrete_args``/``leaf_modules`` go to torch.fx when the model needs them to trace.
     ``progress``: one bar per stage on stderr with a time estimate (``convert.progress``); None (default) shows
     them only when stderr is a terminal, False never.
@@ -165,6 +167,7 @@ def convert(ann: nn.Module, calibration_data, T: int = 8, *, adafire: bool = Tru
         gamma_target = max(gammas)
     elif adafire and int(gamma_target) not in gammas:
         raise ValueError(f"gamma_target {gamma_target} is not among the Γ candidates {gammas}")
+    neuron, maxpool = input_defaults(frames, neuron, maxpool)
     options = dict(T=T, adafire=adafire, bias_correct=bias_correct, ssc=ssc, iat=iat, gamma=gamma,
                    gammas=list(gammas), gamma_target=int(gamma_target), spike_budget=spike_budget, budget=budget,
                    ssc_kl_budget=ssc_kl_budget, iat_alpha=iat_alpha, iat_beta=iat_beta, iat_tolerance=iat_tolerance,

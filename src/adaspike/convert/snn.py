@@ -39,13 +39,23 @@ def _never_exit(cumulative: torch.Tensor, t: int) -> torch.Tensor:
     return torch.zeros(cumulative.shape[0], dtype=torch.bool, device=cumulative.device)
 
 
+def input_defaults(frames: bool, neuron=None, maxpool: str | None = None) -> tuple:
+    """The neuron and max-pooling a conversion uses when not told: the paper's AdaFire and per-step pooling for
+    static inputs; for event frames (a different input each step) signed neurons and running max-pools, which
+    remove the errors of inputs that change over time (on real N-MNIST frames the paper's choice loses 8–16 pp
+    to the ANN and this one none; docs/pages/real-data.md)."""
+    return (neuron if neuron is not None else ("signed" if frames else "adafire"),
+            maxpool if maxpool is not None else ("running" if frames else "per_step"))
+
+
 class ConvertedSNN(nn.Module):
     """Spiking version of a traced ANN. Neurons are in layer order in ``self.neurons``."""
 
-    def __init__(self, ann: nn.Module, T: int = 8, spiking_linear: bool = True, *, neuron="adafire",
+    def __init__(self, ann: nn.Module, T: int = 8, spiking_linear: bool = True, *, neuron=None,
                  frames: bool = False, example: torch.Tensor | None = None, concrete_args: dict | None = None,
-                 leaf_modules: tuple = (), max_rows: int = 4096, runner: str = "auto", maxpool: str = "per_step"):
+                 leaf_modules: tuple = (), max_rows: int = 4096, runner: str = "auto", maxpool: str | None = None):
         super().__init__()
+        neuron, maxpool = input_defaults(frames, neuron, maxpool)
         built = spiking_graph(ann, spiking_linear, neuron=neuron, example=example, concrete_args=concrete_args,
                               leaf_modules=leaf_modules, constant_input=not frames, maxpool=maxpool)
         self.graph_module, neurons, self.maxpool_nodes, self.synapses, self.traced = built
