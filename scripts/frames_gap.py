@@ -28,12 +28,19 @@ def main() -> None:
     parser.add_argument("--root", default=None)
     parser.add_argument("--T", type=int, default=8)
     parser.add_argument("--methods", default="baseline,+iat")
+    parser.add_argument("--neuron", default=None, help="conversion neuron (default: convert's for frames, signed)")
+    parser.add_argument("--maxpool", default=None, help="per_step or running (default: convert's for frames)")
+    parser.add_argument("--budget", default=None, choices=("accuracy", "paper"), help="AdaFire's spike budget")
+    parser.add_argument("--views", default="time order,shuffled order,stationary (mean frame)",
+                        help="comma-separated subset of the three inputs")
     args = parser.parse_args()
+    options = {"frames": True, **{k: v for k, v in (("neuron", args.neuron), ("maxpool", args.maxpool),
+                                                     ("budget", args.budget)) if v is not None}}
     torch.set_num_threads(2)
     ann = _load_frame_ann(args.ann)
-    options = dict(read_checkpoint(args.ann)[2]["data"]["options"])
-    x_train, y_train, _ = _frames(args.dataset, args.root, "train", args.T, options)
-    x_test, y_test, _ = _frames(args.dataset, args.root, "test", args.T, options)
+    data = dict(read_checkpoint(args.ann)[2]["data"]["options"])
+    x_train, y_train, _ = _frames(args.dataset, args.root, "train", args.T, data)
+    x_test, y_test, _ = _frames(args.dataset, args.root, "test", args.T, data)
     generator = torch.Generator().manual_seed(0)
 
     def shuffled(x):
@@ -44,10 +51,11 @@ def main() -> None:
         return x.mean(dim=1, keepdim=True).expand_as(x).contiguous()
 
     results = {}
-    for name, view in (("time order", lambda x: x), ("shuffled order", shuffled), ("stationary (mean frame)", stationary)):
+    views = (("time order", lambda x: x), ("shuffled order", shuffled), ("stationary (mean frame)", stationary))
+    for name, view in [v for v in views if v[0] in args.views.split(",")]:
         rows, ann_ref = conversion_rows(ann, (args.T * view(x_train), y_train),
                                         DataLoader(TensorDataset(args.T * view(x_test), y_test), batch_size=128),
-                                        [args.T], options={"frames": True}, methods=args.methods.split(","))
+                                        [args.T], options=options, methods=args.methods.split(","))
         results[name] = {r["method"]: r["accuracy"] for r in rows}
         results["ANN"] = round(100 * ann_ref["accuracy"], 2)
         print(name, results[name], flush=True)
