@@ -141,7 +141,8 @@ def run_model(name: str, args) -> dict:
             ssc = dict(ssc=full and args.ssc_max != 0)
             if args.ssc_max:
                 ssc["ssc_ratios"] = [r for r in SSC_RATIOS if r <= args.ssc_max]
-            snn, report = convert(model, calib, T=T, adafire=True, iat=full, **ssc, **BUDGETS[budget])
+            snn, report = convert(model, calib, T=T, adafire=True, iat=full, **ssc, **BUDGETS[budget],
+                                  neuron=args.neuron, maxpool=args.maxpool)
             seconds = time.perf_counter() - tic
             snn.load_neuron_config(report.stages["adafire"])
             test_adafire = step_logits(snn, xte, T)
@@ -190,6 +191,8 @@ def main(argv=None) -> int:
     p.add_argument("--calib", type=int, default=512)
     p.add_argument("--val", type=int, default=1000)
     p.add_argument("--test-limit", type=int, default=None)
+    p.add_argument("--neuron", default=None, help="conversion neuron (default: convert's, AdaFire for images)")
+    p.add_argument("--maxpool", default=None, help="per_step or running (default: convert's, per_step for images)")
     p.add_argument("--save", default="runs/convert29/logits")
     p.add_argument("--half", action="store_true")
     p.add_argument("--ssc-max", type=float, default=None,
