@@ -60,6 +60,12 @@ def test_cli_budget_paper_and_no_progress():
     assert options["gamma_target"] == 4 and options["spike_budget"] == 1.0 and options["progress"] is False
     args = parser.parse_args(["convert", "--ann", "x.safetensors", "--gamma-target", "2"])
     assert _options(args)["gamma_target"] == 2
+    # neuron, max-pooling and thresholds: unset means convert's per-input default; set, they reach convert
+    assert {_options(args)[k] for k in ("neuron", "maxpool", "threshold_headroom")} == {None}
+    args = parser.parse_args(["convert", "--ann", "x.safetensors", "--neuron", "signed", "--maxpool", "running",
+                              "--headroom", "4"])
+    options = _options(args)
+    assert (options["neuron"], options["maxpool"], options["threshold_headroom"]) == ("signed", "running", 4.0)
 
 
 def test_progress_shows_every_stage_when_asked_and_nothing_otherwise(capsys):
