@@ -263,18 +263,11 @@ class SignedNeuron(AdaFireNeuron):
         return counts.abs()
 
     def _sequence(self, z: torch.Tensor, run: RunContext) -> tuple[torch.Tensor, torch.Tensor]:
-        T = int(run.steps)
-        current = z.reshape(T, z.shape[0] // T, *z.shape[1:])
-        state, counts, graded = None, [], []
-        for t in range(T):
-            out = signed_if_step(current[t], self.threshold, state, self.spike_rule(), offset=self.offset())
-            state = out.final
-            counts.append(out.spikes)
-            graded.append(out.graded)
-        graded = torch.stack(graded)
-        if run.record.output_sum:
-            self._add_output(graded.sum(0))
-        return torch.stack(counts), graded.reshape(z.shape)
+        """The T steps folded in [T·B, ...], one ``_step`` each (the signed rule has no scan kernel)."""
+        T, self.state = int(run.steps), None
+        counts, graded = zip(*(self._step(z_t, run) for z_t in z.reshape(T, z.shape[0] // T, *z.shape[1:])))
+        self.state = None           # a sequence run keeps no state between calls
+        return torch.stack(counts), torch.stack(graded).reshape(z.shape)
 
     def _step(self, z: torch.Tensor, run: RunContext) -> tuple[torch.Tensor, torch.Tensor]:
         out = signed_if_step(z, self.threshold, self.state, self.spike_rule(), offset=self.offset())

@@ -113,7 +113,7 @@ class _FunctionPool(nn.Module):
 def _running_pools(gm: fx.GraphModule, approximate: list[str]) -> list[str]:
     """Swap every max-pool named in ``approximate`` for a ``RunningMaxPool``; returns those left approximate
     (a functional pool whose sizes are computed in the graph)."""
-    left = []
+    left, made = [], 0
     for node in list(gm.graph.nodes):
         is_module = node.op == "call_module" and isinstance(gm.get_submodule(node.target), _MAXPOOLS)
         if not (is_module or (node.op == "call_function" and node.target in _MAXPOOL_FUNCTIONS)):
@@ -127,7 +127,7 @@ def _running_pools(gm: fx.GraphModule, approximate: list[str]) -> list[str]:
             continue
         pool = gm.get_submodule(node.target) if is_module else _FunctionPool(node.target, node.args[1:],
                                                                               dict(node.kwargs))
-        target = f"running_pool_{sum(isinstance(m, RunningMaxPool) for m in gm.modules())}"
+        target, made = f"running_pool_{made}", made + 1
         gm.add_submodule(target, RunningMaxPool(pool, name))
         with gm.graph.inserting_after(node):
             new = gm.graph.call_module(target, (node.args[0],))

@@ -12,9 +12,9 @@ from .surrogates import Arctan, FastSigmoid, Sigmoid, Surrogate, Triangle, get_s
 from .units import check_dt, format_time, parse_time
 
 __all__ = [
-    "AdLIFParams", "Arctan", "BinarySpike", "BurstSpike", "SignedBurstSpike", "Clock", "ContinuousSSM", "CubaLIFParams", "DISCRETISATIONS",
+    "AdLIFParams", "Arctan", "BinarySpike", "BurstSpike", "Clock", "ContinuousSSM", "CubaLIFParams", "DISCRETISATIONS",
     "DiscreteSSM", "FastSigmoid", "IFParams", "LIFParams", "NeuronState", "RESET_MODES", "Registry", "ScanOutput", "Sigmoid",
-    "StepOutput", "StepwiseSpike", "Surrogate", "Triangle", "UnknownName", "active_clock", "adlif_discrete", "available_backends", "check_dt",
+    "SignedBurstSpike", "StepOutput", "StepwiseSpike", "Surrogate", "Triangle", "UnknownName", "active_clock", "adlif_discrete", "available_backends", "check_dt",
     "check_steps", "check_time_major", "clock", "constant_step", "cuba_lif_discrete", "decay_from_tau", "format_time", "get_surrogate", "if_discrete", "lif_discrete",
     "parse_time", "register_backend", "rule_for_step", "rule_for_steps", "scan", "step", "tau_from_decay", "tune_allocator",
 ]
